@@ -1,5 +1,54 @@
-//! rgen compiles PM2 / Forever ecosystem files into native service definitions.
+//! rgen compiles PM2 / Forever ecosystem files into native service definitions and hands
+//! supervision to the operating system.
+//!
+//! The pipeline, one module per stage:
+//! `load` (files → raw apps) → `model` (validated apps) → `plan` (backend-neutral service specs) →
+//! `render` (systemd units via askama, launchd plists via `plist`) → `apply` (atomic files, the
+//! manager over D-Bus or launchctl) → `observe` (status, logs).
 
+pub mod apply;
+pub mod cli;
+pub mod commands;
+pub mod diag;
+pub mod load;
+pub mod model;
+pub mod plan;
+pub mod render;
+pub mod shim_protocol;
+
+use clap::Parser as _;
+
+/// Runs the command line and returns the exit status: 0 ok, 1 an operation failed, 2 bad input.
 pub fn run() -> i32 {
-    0
+    let cli = cli::Cli::parse();
+    let result = match &cli.command {
+        cli::Command::Render(a) => commands::render::run(a),
+        cli::Command::Check(a) => commands::check::run(a),
+        cli::Command::Import(a) => commands::import::run(a),
+        other => Err(anyhow::anyhow!("`{other:?}` is not available yet")),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => report_error(&e),
+    }
+}
+
+fn report_error(e: &anyhow::Error) -> i32 {
+    use std::io::Write as _;
+    if let Some(bad) = e.downcast_ref::<diag::BadInput>() {
+        diag::print_bad_input(bad);
+        return 2;
+    }
+    let code = if e.downcast_ref::<render::RenderError>().is_some() {
+        2
+    } else {
+        1
+    };
+    let mut err = anstream::stderr().lock();
+    let red = anstyle::AnsiColor::Red.on_default().bold();
+    let _ = writeln!(err, "{red}error{red:#}: {e}");
+    for cause in e.chain().skip(1) {
+        let _ = writeln!(err, "  caused by: {cause}");
+    }
+    code
 }

@@ -1,0 +1,143 @@
+//! `rgen import`: a PM2 or Forever file → rgen.toml with the same keys, a comment on every key the
+//! OS only approximates, and the unsupported ones kept but marked.
+
+use std::fmt::Write as _;
+
+use anyhow::{Context as _, Result};
+use serde_json::Value;
+
+use super::{format_of, print_warnings};
+use crate::apply::files::write_atomic;
+use crate::cli::ImportArgs;
+use crate::load::{self, Canonical, Format, RawEcosystem};
+use crate::model::keys::Support;
+
+pub fn run(args: &ImportArgs) -> Result<i32> {
+    let (raw, report) = load::load(&args.file, format_of(args.format))?;
+    print_warnings(&report.warnings);
+    let text = to_toml(&raw);
+    // The result must load as rgen.toml; anything else is a bug to report, not a file to write.
+    toml::from_str::<toml::Value>(&text)
+        .context("the converted file is not valid TOML (a bug in rgen)")?;
+    match &args.out {
+        Some(path) => {
+            if path.exists() {
+                anyhow::bail!(
+                    "{} exists; rgen import does not overwrite files (remove it or choose another --out)",
+                    path.display()
+                );
+            }
+            write_atomic(path, text.as_bytes(), 0o644)?;
+            eprintln!("wrote {}", path.display());
+        }
+        None => print!("{text}"),
+    }
+    Ok(0)
+}
+
+pub fn to_toml(raw: &RawEcosystem) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# Converted by `rgen import` from {}.",
+        raw.file.display()
+    );
+    let _ = writeln!(
+        out,
+        "# Keys keep PM2's names; `rgen check` explains how each maps to systemd and launchd."
+    );
+    if raw.format == Format::Forever {
+        let _ = writeln!(
+            out,
+            "# Forever's keys were renamed to their PM2 equivalents."
+        );
+    }
+    for app in &raw.apps {
+        out.push_str("\n[[apps]]\n");
+        let mut tables = Vec::new();
+        for entry in &app.entries {
+            let key = match &entry.canonical {
+                Canonical::Key(spec) => spec.name.to_string(),
+                Canonical::EnvOverlay(name) => format!("env_{name}"),
+            };
+            if entry.value.is_null() {
+                let _ = writeln!(out, "# {} = null (PM2 treats it as unset)", bare_key(&key));
+                continue;
+            }
+            if let Value::Object(map) = &entry.value {
+                tables.push((key, map.clone()));
+                continue;
+            }
+            if let Canonical::Key(spec) = &entry.canonical {
+                let note = match (spec.systemd.support, spec.launchd.support) {
+                    (Support::Unsupported, Support::Unsupported) => {
+                        Some(format!("ignored: {}", spec.systemd.text))
+                    }
+                    (Support::Approximated(_), _) => {
+                        Some(format!("systemd: {}", spec.systemd.text))
+                    }
+                    (_, Support::Approximated(_)) => {
+                        Some(format!("launchd: {}", spec.launchd.text))
+                    }
+                    (Support::Shim, _) | (_, Support::Shim) => Some("needs rgen-shim".to_string()),
+                    _ => None,
+                };
+                if let Some(note) = note {
+                    let _ = writeln!(out, "# {note}");
+                }
+            }
+            let _ = writeln!(out, "{} = {}", bare_key(&key), toml_value(&entry.value));
+        }
+        for (key, map) in tables {
+            let _ = writeln!(out, "\n[apps.{}]", bare_key(&key));
+            for (k, v) in &map {
+                let _ = writeln!(out, "{} = {}", bare_key(k), toml_value(v));
+            }
+        }
+    }
+    out
+}
+
+fn bare_key(key: &str) -> String {
+    if !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        key.to_string()
+    } else {
+        toml_string(key)
+    }
+}
+
+fn toml_string(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+fn toml_value(v: &Value) -> String {
+    match v {
+        Value::Null => "\"null\"".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                i.to_string()
+            } else {
+                n.as_f64()
+                    .map(|f| f.to_string())
+                    .unwrap_or_else(|| n.to_string())
+            }
+        }
+        Value::String(s) => toml_string(s),
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(toml_value).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Object(map) => format!(
+            "{{ {} }}",
+            map.iter()
+                .map(|(k, v)| format!("{} = {}", bare_key(k), toml_value(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}

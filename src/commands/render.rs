@@ -1,0 +1,38 @@
+//! `rgen render`: print every file `install` would write, or write them into a directory.
+
+use std::io::Write as _;
+
+use anyhow::{Context as _, Result};
+
+use super::{compile, print_warnings};
+use crate::apply::{files::write_atomic, paths};
+use crate::cli::RenderArgs;
+
+pub fn run(args: &RenderArgs) -> Result<i32> {
+    let target = args.target.target();
+    let compiled = compile(&args.source, &target)?;
+    print_warnings(&compiled.warnings);
+    match &args.out {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            for file in &compiled.files {
+                let path = dir.join(&file.name);
+                write_atomic(&path, file.contents.as_bytes(), 0o644)?;
+                println!("{}", path.display());
+            }
+        }
+        None => {
+            let dir = paths::manager_dir(&target);
+            let mut out = std::io::stdout().lock();
+            for (i, file) in compiled.files.iter().enumerate() {
+                if i > 0 {
+                    writeln!(out)?;
+                }
+                writeln!(out, "==> {} <==", dir.join(&file.name).display())?;
+                out.write_all(file.contents.as_bytes())?;
+            }
+        }
+    }
+    Ok(0)
+}

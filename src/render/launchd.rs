@@ -1,0 +1,247 @@
+//! `ServiceSpec` → launchd property lists, built as typed values with the `plist` crate (never as
+//! text), one job per app instance. No `cfg(target_os)`: this runs and is tested on Linux.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{RenderError, RenderedFile};
+use crate::plan::{Backend, LogDest, Plan, RestartMode, Scope, ServiceSpec};
+
+/// Labels are `rgen.<name>` (`rgen.<name>.<instance>` for multi-instance apps).
+pub const LABEL_PREFIX: &str = "rgen.";
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum KeepAlive {
+    Always(bool),
+    Conditions {
+        #[serde(rename = "SuccessfulExit")]
+        successful_exit: bool,
+    },
+}
+
+/// rgen's ownership marker and bookkeeping; launchd ignores keys it does not know.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Marker {
+    pub app: String,
+    pub group: String,
+    pub source: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub env: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub instance: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub instances: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub namespace: Option<String>,
+    /// What this job is for: `app`, `cron-restart` or `watch`.
+    pub role: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Job {
+    pub label: String,
+    pub program_arguments: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub working_directory: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub environment_variables: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub keep_alive: Option<KeepAlive>,
+    pub run_at_load: bool,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub throttle_interval: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub standard_out_path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub standard_error_path: Option<String>,
+    #[serde(
+        rename = "ExitTimeOut",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
+    pub exit_time_out: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub user_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub group_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub start_calendar_interval: Option<Vec<BTreeMap<String, u32>>>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub watch_paths: Option<Vec<String>>,
+    #[serde(rename = "X-Rgen")]
+    pub marker: Marker,
+}
+
+pub fn label(spec: &ServiceSpec, instance: Option<u32>) -> String {
+    match instance {
+        Some(i) => format!("{LABEL_PREFIX}{}.{i}", spec.unit),
+        None => format!("{LABEL_PREFIX}{}", spec.unit),
+    }
+}
+
+/// Every launchd label of an app's own jobs (one per instance).
+pub fn app_labels(spec: &ServiceSpec) -> Vec<String> {
+    match &spec.instances {
+        Some(i) => (0..i.count).map(|n| label(spec, Some(n))).collect(),
+        None => vec![label(spec, None)],
+    }
+}
+
+/// The launchctl domain services of this scope live in, for `kickstart` from cron/watch jobs.
+pub fn domain(scope: Scope, uid: u32) -> String {
+    match scope {
+        Scope::System => "system".into(),
+        Scope::User => format!("gui/{uid}"),
+    }
+}
+
+fn seconds_ceil(ms: u64) -> u64 {
+    ms.div_ceil(1000)
+}
+
+pub fn render(plan: &Plan) -> Result<Vec<RenderedFile>, RenderError> {
+    debug_assert_eq!(plan.target.backend, Backend::Launchd);
+    let mut files = Vec::new();
+    for spec in &plan.services {
+        let instances: Vec<Option<u32>> = match &spec.instances {
+            Some(i) => (0..i.count).map(Some).collect(),
+            None => vec![None],
+        };
+        for instance in &instances {
+            files.push(file(app_job(plan, spec, *instance), spec)?);
+        }
+        if let Some(cron) = &spec.cron {
+            let mut job = trigger_job(plan, spec, "cron-restart");
+            job.start_calendar_interval = Some(
+                cron.launchd
+                    .iter()
+                    .map(|entry| entry.iter().map(|(k, v)| (k.to_string(), *v)).collect())
+                    .collect(),
+            );
+            files.push(file(job, spec)?);
+        }
+        if let Some(watch) = &spec.watch {
+            let mut job = trigger_job(plan, spec, "watch");
+            job.watch_paths = Some(
+                watch
+                    .dirs
+                    .iter()
+                    .map(|d| d.to_string_lossy().into_owned())
+                    .collect(),
+            );
+            files.push(file(job, spec)?);
+        }
+    }
+    Ok(files)
+}
+
+fn marker(plan: &Plan, spec: &ServiceSpec, instance: Option<u32>, role: &str) -> Marker {
+    Marker {
+        app: spec.app.clone(),
+        group: plan.group.clone(),
+        source: plan.source.to_string_lossy().into_owned(),
+        env: plan.env_name.clone(),
+        instance,
+        instances: spec.instances.as_ref().map(|i| i.requested.clone()),
+        namespace: (spec.namespace != "default").then(|| spec.namespace.clone()),
+        role: role.into(),
+    }
+}
+
+fn app_job(plan: &Plan, spec: &ServiceSpec, instance: Option<u32>) -> Job {
+    let system = plan.target.scope == Scope::System;
+    let path = |d: &LogDest| match d {
+        LogDest::File(w) => Some(w.for_instance(instance)),
+        LogDest::Null => Some("/dev/null".to_string()),
+        LogDest::Journal => None,
+    };
+    let restart = &spec.restart;
+    Job {
+        label: label(spec, instance),
+        program_arguments: spec.argv.iter().map(|w| w.for_instance(instance)).collect(),
+        working_directory: Some(spec.cwd.to_string_lossy().into_owned()),
+        environment_variables: spec
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.for_instance(instance)))
+            .collect(),
+        keep_alive: Some(match restart.mode {
+            RestartMode::Never => KeepAlive::Always(false),
+            RestartMode::Always if restart.prevent_exit_codes == [0] => KeepAlive::Conditions {
+                successful_exit: false,
+            },
+            RestartMode::Always => KeepAlive::Always(true),
+        }),
+        run_at_load: spec.autostart,
+        // launchd's own floor is 10 s between spawns; PM2 restarts at once (or after
+        // restart_delay), and the shim sleeps PM2's backoff itself.
+        throttle_interval: Some(seconds_ceil(restart.delay_ms).max(1)),
+        standard_out_path: path(&spec.logs.stdout),
+        standard_error_path: path(&spec.logs.stderr),
+        // The shim SIGKILLs the app after kill_timeout; launchd's timeout is the backstop.
+        exit_time_out: Some(seconds_ceil(spec.stop.timeout_ms) + 1),
+        user_name: spec.user.clone().filter(|_| system),
+        group_name: spec.group.clone().filter(|_| system),
+        start_calendar_interval: None,
+        watch_paths: None,
+        marker: marker(plan, spec, instance, "app"),
+    }
+}
+
+/// A helper job that restarts the app's jobs (`launchctl kickstart -k`) when launchd fires it.
+fn trigger_job(plan: &Plan, spec: &ServiceSpec, role: &str) -> Job {
+    let uid = crate::plan::current_uid();
+    let domain = domain(plan.target.scope, uid);
+    let mut args = vec!["/bin/sh".to_string(), "-c".to_string()];
+    let kicks: Vec<String> = app_labels(spec)
+        .iter()
+        .map(|l| format!("/bin/launchctl kickstart -k {domain}/{l}"))
+        .collect();
+    args.push(kicks.join("; "));
+    Job {
+        label: format!("{}.{role}", label(spec, None)),
+        program_arguments: args,
+        working_directory: None,
+        environment_variables: BTreeMap::new(),
+        keep_alive: None,
+        run_at_load: false,
+        throttle_interval: None,
+        standard_out_path: None,
+        standard_error_path: None,
+        exit_time_out: None,
+        user_name: None,
+        group_name: None,
+        start_calendar_interval: None,
+        watch_paths: None,
+        marker: marker(plan, spec, None, role),
+    }
+}
+
+fn file(job: Job, spec: &ServiceSpec) -> Result<RenderedFile, RenderError> {
+    let mut buf = Vec::new();
+    plist::to_writer_xml(&mut buf, &job).map_err(|e| RenderError {
+        app: Some(spec.app.clone()),
+        message: format!("cannot build the property list: {e}"),
+    })?;
+    let mut contents = String::from_utf8(buf).map_err(|e| RenderError {
+        app: Some(spec.app.clone()),
+        message: format!("property list is not UTF-8: {e}"),
+    })?;
+    if !contents.ends_with('\n') {
+        contents.push('\n');
+    }
+    Ok(RenderedFile {
+        name: format!("{}.plist", job.label),
+        app: Some(spec.app.clone()),
+        contents,
+    })
+}
+
+/// Parses a plist written by rgen (or anyone) back into a job, for ownership checks and tests.
+pub fn parse(contents: &[u8]) -> Result<Job, plist::Error> {
+    plist::from_bytes(contents)
+}

@@ -1,0 +1,173 @@
+//! All quoting for unit files lives here; templates only place the results.
+//!
+//! Rules (systemd.syntax(7), systemd.service(5) "COMMAND LINES", systemd.exec(5) `Environment=`;
+//! checked against systemd 252's parser, see README "Quoting"):
+//! - `Exec*=`: words are split; a `"…"` word takes C escapes (`\\`, `\"`, `\n`, `\t`, `\xHH`);
+//!   `%` starts a specifier (`%%` is a literal `%`); `$` starts variable expansion (`$$` is a
+//!   literal `$`); an unquoted `;` would start a second command.
+//! - `Environment=`: one `"NAME=value"` word per variable; C escapes and `%%` as above, but no `$`
+//!   expansion, so `$` stays single.
+//! - Path-valued settings (`WorkingDirectory=`, `append:`, `PathChanged=`) take the rest of the
+//!   line literally apart from specifiers, so only `%` needs escaping; they cannot carry newlines.
+
+use std::fmt::Write as _;
+
+use crate::plan::{Part, Word};
+
+/// The systemd specifier for a template unit's instance name.
+const INSTANCE_SPECIFIER: &str = "%i";
+
+fn c_escape_into(out: &mut String, text: &str, dollar: bool) {
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '%' => out.push_str("%%"),
+            '$' if dollar => out.push_str("$$"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+}
+
+/// One word of an `Exec*=` line, always double-quoted so that spaces, `;`, quotes and leading
+/// `-`/`@`/`+` reach the program exactly as written.
+pub fn exec_word(word: &Word) -> String {
+    let mut out = String::from("\"");
+    for part in &word.0 {
+        match part {
+            Part::Text(t) => c_escape_into(&mut out, t, true),
+            Part::Instance => out.push_str(INSTANCE_SPECIFIER),
+        }
+    }
+    out.push('"');
+    out
+}
+
+pub fn exec_line(words: &[Word]) -> String {
+    words.iter().map(exec_word).collect::<Vec<_>>().join(" ")
+}
+
+/// `"NAME=value"` for `Environment=`.
+pub fn env_assignment(name: &str, value: &Word) -> String {
+    let mut out = String::from("\"");
+    c_escape_into(&mut out, name, false);
+    out.push('=');
+    for part in &value.0 {
+        match part {
+            Part::Text(t) => c_escape_into(&mut out, t, false),
+            Part::Instance => out.push_str(INSTANCE_SPECIFIER),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A value systemd reads literally except for specifiers (paths, descriptions, user names).
+/// Returns `None` when the value cannot be written on one line.
+pub fn literal(word: &Word) -> Option<String> {
+    let mut out = String::new();
+    for part in &word.0 {
+        match part {
+            Part::Text(t) => {
+                if t.chars().any(|c| c.is_control()) {
+                    return None;
+                }
+                out.push_str(&t.replace('%', "%%"));
+            }
+            Part::Instance => out.push_str(INSTANCE_SPECIFIER),
+        }
+    }
+    // systemd trims surrounding whitespace from values.
+    if out.trim() != out {
+        return None;
+    }
+    Some(out)
+}
+
+pub fn literal_text(text: &str) -> Option<String> {
+    literal(&Word::text(text))
+}
+
+/// Durations as systemd time spans: whole seconds as `Ns`, otherwise milliseconds.
+pub fn timespan_ms(ms: u64) -> String {
+    match ms {
+        0 => "0".into(),
+        ms if ms % 1000 == 0 => format!("{}s", ms / 1000),
+        ms => format!("{ms}ms"),
+    }
+}
+
+/// Byte sizes with systemd's binary suffixes where they are exact.
+pub fn bytes(n: u64) -> String {
+    for (shift, suffix) in [(40, 'T'), (30, 'G'), (20, 'M'), (10, 'K')] {
+        if n >= 1 << shift && n % (1 << shift) == 0 {
+            return format!("{}{suffix}", n >> shift);
+        }
+    }
+    n.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w(s: &str) -> Word {
+        Word::text(s)
+    }
+
+    #[test]
+    fn exec_words_are_quoted_and_escaped() {
+        assert_eq!(exec_word(&w("a b")), r#""a b""#);
+        assert_eq!(exec_word(&w(r#"c"d"#)), r#""c\"d""#);
+        assert_eq!(exec_word(&w(r"e\f")), r#""e\\f""#);
+        assert_eq!(exec_word(&w("100%")), r#""100%%""#);
+        assert_eq!(exec_word(&w("$HOME")), r#""$$HOME""#);
+        assert_eq!(exec_word(&w(";")), r#"";""#);
+        assert_eq!(exec_word(&w("nl\nz\ttab")), r#""nl\nz\ttab""#);
+        assert_eq!(exec_word(&w("\u{1}")), r#""\x01""#);
+        assert_eq!(exec_word(&w("ü→")), "\"ü→\"");
+        assert_eq!(exec_word(&w("")), r#""""#);
+    }
+
+    #[test]
+    fn env_keeps_dollar() {
+        assert_eq!(env_assignment("A", &w("x $y 50%")), r#""A=x $y 50%%""#);
+        assert_eq!(env_assignment("B", &w("q\"u\\o")), r#""B=q\"u\\o""#);
+    }
+
+    #[test]
+    fn instance_specifier() {
+        let word = Word(vec![
+            Part::Text("/l/out-".into()),
+            Part::Instance,
+            Part::Text(".log".into()),
+        ]);
+        assert_eq!(literal(&word).as_deref(), Some("/l/out-%i.log"));
+        assert_eq!(exec_word(&Word(vec![Part::Instance])), "\"%i\"");
+    }
+
+    #[test]
+    fn literals_refuse_what_one_line_cannot_hold() {
+        assert_eq!(
+            literal_text("/srv/my app/100%").as_deref(),
+            Some("/srv/my app/100%%")
+        );
+        assert_eq!(literal_text("a\nb"), None);
+        assert_eq!(literal_text(" lead"), None);
+    }
+
+    #[test]
+    fn spans_and_sizes() {
+        assert_eq!(timespan_ms(1600), "1600ms");
+        assert_eq!(timespan_ms(16000), "16s");
+        assert_eq!(bytes(2 << 30), "2G");
+        assert_eq!(bytes(1536 << 20), "1536M");
+        assert_eq!(bytes(1000), "1000");
+    }
+}

@@ -1,0 +1,471 @@
+//! `ServiceSpec` → unit files, through the askama templates in `templates/systemd/`. The templates
+//! only place values; every value is escaped here by `escape`.
+
+pub mod escape;
+
+use askama::Template;
+
+use super::{MARKER_PREFIX, RenderError, RenderedFile, header_lines};
+use crate::plan::{Backend, LogDest, Plan, Readiness, RestartMode, Scope, ServiceSpec, Word};
+
+#[derive(Template)]
+#[template(path = "systemd/app.service", escape = "none")]
+struct ServiceUnit {
+    header: String,
+    description: String,
+    source_path: String,
+    group_target: String,
+    after: Vec<String>,
+    requires: Vec<String>,
+    start_limit_interval: String,
+    start_limit_burst: Option<u32>,
+    markers: Vec<(String, String)>,
+    service_type: &'static str,
+    notify_access: Option<&'static str>,
+    exec_start: String,
+    working_directory: String,
+    environment: Vec<String>,
+    user: Option<String>,
+    group: Option<String>,
+    sockets: Option<String>,
+    restart: &'static str,
+    restart_sec: String,
+    restart_steps: Option<u32>,
+    restart_max_delay: Option<String>,
+    restart_prevent: Option<String>,
+    timeout_start: Option<String>,
+    kill_signal: String,
+    kill_mode: &'static str,
+    timeout_stop: String,
+    memory_max: Option<String>,
+    standard_output: Option<String>,
+    standard_error: Option<String>,
+    syslog_identifier: String,
+}
+
+#[derive(Template)]
+#[template(path = "systemd/app.socket", escape = "none")]
+struct SocketUnit {
+    header: String,
+    description: String,
+    source_path: String,
+    group_target: String,
+    markers: Vec<(String, String)>,
+    listen: String,
+    service: String,
+}
+
+#[derive(Template)]
+#[template(path = "systemd/group.target", escape = "none")]
+struct GroupTarget {
+    header: String,
+    description: String,
+    source_path: String,
+    markers: Vec<(String, String)>,
+    wanted_by: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "systemd/trigger.timer", escape = "none")]
+struct TimerUnit {
+    header: String,
+    description: String,
+    source_path: String,
+    group_target: String,
+    markers: Vec<(String, String)>,
+    on_calendar: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "systemd/trigger.path", escape = "none")]
+struct PathUnit {
+    header: String,
+    description: String,
+    source_path: String,
+    group_target: String,
+    markers: Vec<(String, String)>,
+    paths: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "systemd/restart.service", escape = "none")]
+struct RestartUnit {
+    header: String,
+    description: String,
+    source_path: String,
+    markers: Vec<(String, String)>,
+    delay: Option<String>,
+    exec_start: String,
+}
+
+/// `rgen-<group>.target`: groups an ecosystem's apps so they start at boot together.
+pub fn group_target_name(group: &str) -> String {
+    format!("rgen-{group}.target")
+}
+
+/// The unit name of an app's service (`name@.service` for multi-instance apps).
+pub fn service_file_name(spec: &ServiceSpec) -> String {
+    if spec.instances.is_some() {
+        format!("{}@.service", spec.unit)
+    } else {
+        format!("{}.service", spec.unit)
+    }
+}
+
+/// The units `start`/`stop`/`enable` act on for an app (instances, not the template).
+pub fn service_units(spec: &ServiceSpec) -> Vec<String> {
+    match &spec.instances {
+        Some(i) => (0..i.count)
+            .map(|n| format!("{}@{n}.service", spec.unit))
+            .collect(),
+        None => vec![format!("{}.service", spec.unit)],
+    }
+}
+
+pub fn socket_name(spec: &ServiceSpec) -> String {
+    format!("{}.socket", spec.unit)
+}
+
+pub fn cron_timer_name(spec: &ServiceSpec) -> String {
+    format!("{}-cron-restart.timer", spec.unit)
+}
+
+pub fn watch_path_name(spec: &ServiceSpec) -> String {
+    format!("{}-watch.path", spec.unit)
+}
+
+fn lit(text: &str, what: &str, spec: Option<&ServiceSpec>) -> Result<String, RenderError> {
+    escape::literal_text(text).ok_or_else(|| RenderError {
+        app: spec.map(|s| s.app.clone()),
+        message: format!(
+            "{what} {text:?} has a line break or surrounding spaces, which a unit file cannot hold"
+        ),
+    })
+}
+
+fn lit_word(word: &Word, what: &str, spec: &ServiceSpec) -> Result<String, RenderError> {
+    escape::literal(word).ok_or_else(|| RenderError {
+        app: Some(spec.app.clone()),
+        message: format!(
+            "{what} {:?} has a line break or surrounding spaces, which a unit file cannot hold",
+            word.for_instance(None)
+        ),
+    })
+}
+
+fn markers(plan: &Plan, spec: Option<&ServiceSpec>) -> Result<Vec<(String, String)>, RenderError> {
+    let mut out = Vec::new();
+    if let Some(spec) = spec {
+        out.push((
+            format!("{MARKER_PREFIX}App"),
+            lit(&spec.app, "the app name", Some(spec))?,
+        ));
+    }
+    out.push((format!("{MARKER_PREFIX}Group"), plan.group.clone()));
+    if let Some(env) = &plan.env_name {
+        out.push((
+            format!("{MARKER_PREFIX}Env"),
+            lit(env, "the env name", spec)?,
+        ));
+    }
+    if let Some(spec) = spec {
+        if spec.namespace != "default" {
+            out.push((
+                format!("{MARKER_PREFIX}Namespace"),
+                lit(&spec.namespace, "the namespace", Some(spec))?,
+            ));
+        }
+        if let Some(i) = &spec.instances {
+            out.push((format!("{MARKER_PREFIX}Instances"), i.requested.clone()));
+        }
+    }
+    Ok(out)
+}
+
+pub fn render(plan: &Plan) -> Result<Vec<RenderedFile>, RenderError> {
+    debug_assert_eq!(plan.target.backend, Backend::Systemd);
+    let source = lit(&plan.source.to_string_lossy(), "the ecosystem path", None)?;
+    let header = header_lines(&plan.source)
+        .iter()
+        .map(|l| format!("# {l}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let group_target = group_target_name(&plan.group);
+    let mut files = Vec::new();
+
+    files.push(RenderedFile {
+        name: group_target.clone(),
+        app: None,
+        contents: GroupTarget {
+            header: header.clone(),
+            description: lit(
+                &format!("Apps of {} (rgen)", plan.group),
+                "the description",
+                None,
+            )?,
+            source_path: source.clone(),
+            markers: markers(plan, None)?,
+            wanted_by: match plan.target.scope {
+                Scope::System => "multi-user.target",
+                Scope::User => "default.target",
+            },
+        }
+        .render()
+        .map_err(RenderError::template)?
+            + "\n",
+    });
+
+    for spec in &plan.services {
+        files.extend(render_app(plan, spec, &header, &source, &group_target)?);
+    }
+    Ok(files)
+}
+
+fn render_app(
+    plan: &Plan,
+    spec: &ServiceSpec,
+    header: &str,
+    source: &str,
+    group_target: &str,
+) -> Result<Vec<RenderedFile>, RenderError> {
+    let mut files = Vec::new();
+    let markers = markers(plan, Some(spec))?;
+    let service_name = service_file_name(spec);
+    let socket = spec.socket.as_ref().map(|_| socket_name(spec));
+
+    let mut after = Vec::new();
+    let mut requires = Vec::new();
+    if plan.target.scope == Scope::System {
+        after.push("network.target".to_string());
+    }
+    if let Some(s) = &socket {
+        after.push(s.clone());
+        requires.push(s.clone());
+    }
+
+    let log = |dest: &LogDest, what: &str| -> Result<Option<String>, RenderError> {
+        Ok(match dest {
+            LogDest::Journal => None,
+            LogDest::Null => Some("null".into()),
+            LogDest::File(w) => Some(format!("append:{}", lit_word(w, what, spec)?)),
+        })
+    };
+    let restart = &spec.restart;
+    let native_backoff = restart.backoff.as_ref().filter(|b| !b.via_shim);
+    let unit = ServiceUnit {
+        header: header.to_string(),
+        description: lit(&spec.description, "the description", Some(spec))?,
+        source_path: source.to_string(),
+        group_target: group_target.to_string(),
+        after,
+        requires,
+        start_limit_interval: restart
+            .start_limit
+            .map(|(interval, _)| escape::timespan_ms(interval))
+            .unwrap_or_else(|| "0".into()),
+        start_limit_burst: restart.start_limit.map(|(_, burst)| burst),
+        markers: markers.clone(),
+        service_type: match spec.readiness {
+            Readiness::Started => "exec",
+            Readiness::Notify { .. } => "notify",
+        },
+        notify_access: matches!(spec.readiness, Readiness::Notify { .. }).then_some("all"),
+        exec_start: escape::exec_line(&spec.argv),
+        working_directory: lit(
+            &spec.cwd.to_string_lossy(),
+            "the working directory",
+            Some(spec),
+        )?,
+        environment: spec
+            .env
+            .iter()
+            .map(|(k, v)| escape::env_assignment(k, v))
+            .collect(),
+        user: spec
+            .user
+            .as_deref()
+            .map(|u| lit(u, "the user", Some(spec)))
+            .transpose()?,
+        group: spec
+            .group
+            .as_deref()
+            .map(|g| lit(g, "the group", Some(spec)))
+            .transpose()?,
+        sockets: socket.clone(),
+        restart: match restart.mode {
+            RestartMode::Always => "always",
+            RestartMode::Never => "no",
+        },
+        restart_sec: escape::timespan_ms(match native_backoff {
+            Some(b) => b.initial_ms,
+            None => restart.delay_ms,
+        }),
+        restart_steps: native_backoff.map(|b| b.steps),
+        restart_max_delay: native_backoff.map(|b| escape::timespan_ms(b.max_ms)),
+        restart_prevent: (!restart.prevent_exit_codes.is_empty()).then(|| {
+            restart
+                .prevent_exit_codes
+                .iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        }),
+        timeout_start: match spec.readiness {
+            Readiness::Notify { timeout_ms } => Some(escape::timespan_ms(timeout_ms)),
+            Readiness::Started => None,
+        },
+        kill_signal: spec.stop.signal.clone(),
+        kill_mode: if spec.stop.tree {
+            "control-group"
+        } else {
+            "mixed"
+        },
+        timeout_stop: escape::timespan_ms(spec.stop.timeout_ms),
+        memory_max: spec.memory_max.map(escape::bytes),
+        standard_output: log(&spec.logs.stdout, "the out_file")?,
+        standard_error: log(&spec.logs.stderr, "the error_file")?,
+        syslog_identifier: lit(&spec.unit, "the name", Some(spec))?,
+    };
+    files.push(RenderedFile {
+        name: service_name,
+        app: Some(spec.app.clone()),
+        contents: unit.render().map_err(RenderError::template)? + "\n",
+    });
+
+    if let (Some(name), Some(sock)) = (&socket, &spec.socket) {
+        let first = service_units(spec).into_iter().next().unwrap_or_default();
+        files.push(RenderedFile {
+            name: name.clone(),
+            app: Some(spec.app.clone()),
+            contents: SocketUnit {
+                header: header.to_string(),
+                description: lit(
+                    &format!("Listening socket of {}", spec.description),
+                    "the description",
+                    Some(spec),
+                )?,
+                source_path: source.to_string(),
+                group_target: group_target.to_string(),
+                markers: markers.clone(),
+                listen: sock.port.to_string(),
+                service: first,
+            }
+            .render()
+            .map_err(RenderError::template)?
+                + "\n",
+        });
+    }
+
+    let systemctl_restart = |spec: &ServiceSpec| -> Vec<Word> {
+        let mut words = vec![Word::text("systemctl")];
+        if plan.target.scope == Scope::User {
+            words.push(Word::text("--user"));
+        }
+        words.push(Word::text("restart"));
+        words.push(Word::text(match &spec.instances {
+            Some(_) => format!("{}@*.service", spec.unit),
+            None => format!("{}.service", spec.unit),
+        }));
+        words
+    };
+
+    if let Some(cron) = &spec.cron {
+        let timer = cron_timer_name(spec);
+        let service = timer.trim_end_matches(".timer").to_string() + ".service";
+        files.push(RenderedFile {
+            name: timer,
+            app: Some(spec.app.clone()),
+            contents: TimerUnit {
+                header: header.to_string(),
+                description: lit(
+                    &format!(
+                        "Restart {} on `{}` ({})",
+                        spec.app, cron.expr, cron.description
+                    ),
+                    "the description",
+                    Some(spec),
+                )?,
+                source_path: source.to_string(),
+                group_target: group_target.to_string(),
+                markers: markers.clone(),
+                on_calendar: cron.on_calendar.clone(),
+            }
+            .render()
+            .map_err(RenderError::template)?
+                + "\n",
+        });
+        files.push(RenderedFile {
+            name: service,
+            app: Some(spec.app.clone()),
+            contents: RestartUnit {
+                header: header.to_string(),
+                description: lit(
+                    &format!("Scheduled restart of {}", spec.app),
+                    "the description",
+                    Some(spec),
+                )?,
+                source_path: source.to_string(),
+                markers: markers.clone(),
+                delay: None,
+                exec_start: escape::exec_line(&systemctl_restart(spec)),
+            }
+            .render()
+            .map_err(RenderError::template)?
+                + "\n",
+        });
+    }
+
+    if let Some(watch) = &spec.watch {
+        let path = watch_path_name(spec);
+        let service = path.trim_end_matches(".path").to_string() + ".service";
+        let paths = watch
+            .dirs
+            .iter()
+            .map(|d| lit(&d.to_string_lossy(), "a watched path", Some(spec)))
+            .collect::<Result<Vec<_>, _>>()?;
+        files.push(RenderedFile {
+            name: path,
+            app: Some(spec.app.clone()),
+            contents: PathUnit {
+                header: header.to_string(),
+                description: lit(
+                    &format!("Restart {} when its files change", spec.app),
+                    "the description",
+                    Some(spec),
+                )?,
+                source_path: source.to_string(),
+                group_target: group_target.to_string(),
+                markers: markers.clone(),
+                paths,
+            }
+            .render()
+            .map_err(RenderError::template)?
+                + "\n",
+        });
+        files.push(RenderedFile {
+            name: service,
+            app: Some(spec.app.clone()),
+            contents: RestartUnit {
+                header: header.to_string(),
+                description: lit(
+                    &format!("Restart {} after a file change", spec.app),
+                    "the description",
+                    Some(spec),
+                )?,
+                source_path: source.to_string(),
+                markers: markers.clone(),
+                delay: (watch.delay_ms > 0).then(|| {
+                    escape::exec_line(&[
+                        Word::text("sleep"),
+                        Word::text(format!("{:.3}", watch.delay_ms as f64 / 1000.0)),
+                    ])
+                }),
+                exec_start: escape::exec_line(&systemctl_restart(spec)),
+            }
+            .render()
+            .map_err(RenderError::template)?
+                + "\n",
+        });
+    }
+    Ok(files)
+}
