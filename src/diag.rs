@@ -128,6 +128,15 @@ warning_kinds! {
         "a Forever setting mapped to the closest systemd/launchd behaviour",
 }
 
+/// The README's list of warnings.
+pub fn markdown_table() -> String {
+    let mut out = String::from("| warning | meaning |\n|---|---|\n");
+    for kind in WarningKind::ALL {
+        out.push_str(&format!("| `{}` | {} |\n", kind.id(), kind.summary()));
+    }
+    out
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Warning {
     pub kind: WarningKind,

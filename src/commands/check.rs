@@ -13,11 +13,17 @@ pub fn run(args: &CheckArgs) -> Result<i32> {
     print_warnings(&compiled.warnings);
     let n = compiled.plan.services.len();
     println!(
-        "{}: {n} app{} for {:?} ({:?} scope), {} warning{}",
+        "{}: {n} app{} for {} ({} scope), {} warning{}",
         crate::diag::display_path(&compiled.ecosystem.file),
         if n == 1 { "" } else { "s" },
-        target.backend,
-        target.scope,
+        match target.backend {
+            crate::plan::Backend::Systemd => "systemd",
+            crate::plan::Backend::Launchd => "launchd",
+        },
+        match target.scope {
+            crate::plan::Scope::System => "system",
+            crate::plan::Scope::User => "user",
+        },
         compiled.warnings.len(),
         if compiled.warnings.len() == 1 {
             ""

@@ -442,13 +442,10 @@ fn push_entry(
             value: value.clone(),
         }),
         Some(prev) => {
-            let prev_is_canonical = prev.written == spec.name;
-            let new_is_canonical = written == spec.name;
-            // PM2: `conf[key] || (conf[key] = json[alias])` — the canonical key wins unless falsy.
-            let keep_new = if new_is_canonical {
+            // PM2: `conf[key] || (conf[key] = json[alias])` — the canonical key wins unless it
+            // is falsy; among aliases the first truthy one wins.
+            let keep_new = if written == spec.name {
                 truthy(value) || !truthy(&prev.value)
-            } else if prev_is_canonical {
-                !truthy(&prev.value) && truthy(value)
             } else {
                 !truthy(&prev.value) && truthy(value)
             };

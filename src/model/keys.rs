@@ -164,7 +164,7 @@ pub static KEYS: &[KeySpec] = &[
         native("cluster: `<app>@.service` instances sharing `<app>.socket`"),
         approx(
             W::RestartOnlyOnLaunchd,
-            "cluster: instances run, but launchd cannot share one port between jobs",
+            "cluster with a port is refused (launchd cannot share one port between jobs); without one, instances run side by side",
         ),
     ),
     key(
@@ -462,6 +462,36 @@ pub static KEYS: &[KeySpec] = &[
     key("windowsHide", &[], unsupported("Windows only")),
     key("write", &[], unsupported("undocumented PM2 internal")),
 ];
+
+/// The README's mapping table: one row per key, every alias, both backends.
+pub fn markdown_table() -> String {
+    fn cell(m: &Mapping) -> String {
+        let badge = match m.support {
+            Support::Native => "✓".to_string(),
+            Support::Approximated(kind) => format!("≈ `{}`", kind.id()),
+            Support::Shim => "shim".to_string(),
+            Support::Unsupported => "—".to_string(),
+        };
+        format!("{badge} {}", m.text.replace('|', "\\|"))
+    }
+    let mut out = String::from("| PM2 key | aliases | systemd | launchd |\n|---|---|---|---|\n");
+    for spec in KEYS {
+        let mut aliases: Vec<String> = spec.aliases.iter().map(|a| format!("`{a}`")).collect();
+        let camel = camel_case(spec.name);
+        if camel != spec.name {
+            aliases.push(format!("`{camel}`"));
+        }
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} |\n",
+            spec.name,
+            aliases.join(", "),
+            cell(&spec.systemd),
+            cell(&spec.launchd)
+        ));
+    }
+    out.push_str("| `env_<name>` | | ✓ merged over `env` with `--env <name>` | ✓ merged over `env` with `--env <name>` |\n");
+    out
+}
 
 /// `env_<name>` overlays, selected with `--env <name>`.
 pub fn is_env_overlay(key: &str) -> bool {

@@ -233,30 +233,39 @@ pub fn validate(
     }
 
     let mut apps = Vec::new();
-    for app in selected {
+    for app in &selected {
         if let Some(app) = validate_app(raw, app, opts, &mut report) {
             apps.push(app);
         }
     }
 
-    let mut seen: BTreeMap<&str, &App> = BTreeMap::new();
-    for app in &apps {
-        if let Some(first) = seen.insert(&app.unit, app) {
-            let same = first.name == app.name;
+    // Names are compared as units, so `my app` and `my-app` collide too. Checked on the raw
+    // names so the error shows even when one of the apps has other problems.
+    let mut seen: BTreeMap<String, (usize, String)> = BTreeMap::new();
+    for app in &selected {
+        let Some(name) = raw_name(app) else { continue };
+        let name = match (app.get("append_env_to_name"), &opts.env_name) {
+            (Some(e), Some(env)) if e.value == Value::Bool(true) => format!("{name}-{env}"),
+            _ => name,
+        };
+        let unit = sanitize_name(&name);
+        if let Some((_, first)) = seen.get(&unit) {
+            let written = app
+                .get("name")
+                .map(|e| e.written.as_str())
+                .unwrap_or("name");
             report
                 .error(
-                    app.origin
-                        .with_key(format!("{}.name", raw.apps[app.index].path)),
-                    if same {
-                        format!("two apps are named `{}`", app.name)
+                    origin.with_app(&name).with_key(app.key_path(written)),
+                    if *first == name {
+                        format!("two apps are named `{name}`")
                     } else {
-                        format!(
-                            "`{}` and `{}` both become the unit name `{}`",
-                            first.name, app.name, app.unit
-                        )
+                        format!("`{first}` and `{name}` both become the unit name `{unit}`")
                     },
                 )
                 .hint("each app needs its own unit file: give it a distinct `name`");
+        } else {
+            seen.insert(unit, (app.index, name));
         }
     }
 
@@ -636,7 +645,7 @@ fn validate_app(
         env_object(&mut f, &overlay.value.clone(), o, &mut env);
     }
     let port = match f.number("port") {
-        Some(p) if p >= 1.0 && p <= 65535.0 && p.fract() == 0.0 => Some(p as u16),
+        Some(p) if (1.0..=65535.0).contains(&p) && p.fract() == 0.0 => Some(p as u16),
         Some(p) => {
             f.fail(
                 "port",
@@ -657,176 +666,23 @@ fn validate_app(
     let mut args = f.words("args").unwrap_or_default();
     let node_args = f.words("node_args").unwrap_or_default();
     let interpreter_name = f.string("exec_interpreter");
-    let (script, interpreter, argv, launcher) = if script_text.contains(' ')
-        && !Path::new(&script_text).exists()
-    {
-        // PM2: a command line runs as `bash -c "<script>"` and replaces `args`.
-        if !args.is_empty() {
-            let o = f.origin_of("args");
-            f.report.warn(
-                WarningKind::IgnoredWithCommandLine,
-                o,
-                "`args` is ignored because `script` is a command line run with `bash -c` (as in PM2)",
-            );
-        }
-        let shell = search.find("bash").or_else(|| search.find("sh"));
-        let Some(shell) = shell else {
-            f.fail(
-                "script",
-                "`script` is a command line, but neither bash nor sh is on PATH".into(),
-                None,
-            );
-            return None;
+    // On failure keep validating the other keys, so every problem is reported at once.
+    let (script, interpreter, argv, launcher) = resolve_command(
+        &mut f,
+        &script_text,
+        &cwd,
+        &mut args,
+        &node_args,
+        interpreter_name.as_deref(),
+        search,
+    )
+    .unwrap_or_else(|| {
+        let none = Interpreter {
+            kind: InterpreterKind::None,
+            path: None,
         };
-        args = vec!["-c".into(), script_text.clone()];
-        let argv = std::iter::once(shell.to_string_lossy().into_owned())
-            .chain(args.iter().cloned())
-            .collect();
-        (
-            shell.clone(),
-            Interpreter {
-                kind: InterpreterKind::None,
-                path: None,
-            },
-            argv,
-            None,
-        )
-    } else {
-        let explicit = match interpreter_name.as_deref() {
-            None | Some("") => None,
-            Some("none") => Some(None),
-            Some(name) => {
-                match resolve::resolve_interpreter(name, &cwd, search) {
-                    Ok(p) => Some(Some(p)),
-                    Err(e) => {
-                        f.fail(
-                        "exec_interpreter",
-                        format!("interpreter not found: {e}"),
-                        Some("give an absolute path, a path relative to `cwd`, or a command on PATH".into()),
-                    );
-                        return None;
-                    }
-                }
-            }
-        };
-        let interp_dir = explicit
-            .as_ref()
-            .and_then(|p| p.as_ref())
-            .and_then(|p| p.parent().map(Path::to_path_buf));
-        let script = match resolve::resolve_script(
-            &script_text,
-            &cwd,
-            interp_dir.as_deref(),
-            search,
-        ) {
-            Ok(s) => s,
-            Err(e) => {
-                f.fail(
-                    "script",
-                    e,
-                    Some("rgen looks in `cwd`, next to the interpreter, then on PATH (as PM2 does, minus the middle step)".into()),
-                );
-                return None;
-            }
-        };
-        let interpreter_path = match explicit {
-            Some(p) => p,
-            None => {
-                let ext = script
-                    .extension()
-                    .map(|e| e.to_string_lossy().to_ascii_lowercase());
-                match ext.as_deref().and_then(resolve::interpreter_for_extension) {
-                    Some(name) => {
-                        let found = if name == "python" {
-                            search.find("python").or_else(|| search.find("python3"))
-                        } else {
-                            search.find(name)
-                        };
-                        match found {
-                            Some(p) => Some(p),
-                            None => {
-                                f.fail(
-                                    "script",
-                                    format!(
-                                        "`{}` needs `{name}`, which is not on PATH",
-                                        script.display()
-                                    ),
-                                    Some(
-                                        "install it, or set `interpreter` to its absolute path"
-                                            .into(),
-                                    ),
-                                );
-                                return None;
-                            }
-                        }
-                    }
-                    None => match resolve::file_nature(&script) {
-                        FileNature::Binary => None,
-                        FileNature::OtherShebang(line) => {
-                            let o = f.origin_of("script");
-                            f.report.warn(
-                                WarningKind::InterpreterFromShebang,
-                                o,
-                                format!("`{}` starts with `#!{line}`: it runs as that says (PM2 would run it with node)", script.display()),
-                            );
-                            None
-                        }
-                        FileNature::NodeShebang | FileNature::Text => match search.find("node") {
-                            Some(node) => Some(node),
-                            None => {
-                                f.fail(
-                                    "script",
-                                    format!(
-                                        "`{}` is a Node.js script, but `node` is not on PATH",
-                                        script.display()
-                                    ),
-                                    Some("install node, or set `interpreter`".into()),
-                                );
-                                return None;
-                            }
-                        },
-                    },
-                }
-            }
-        };
-        if interpreter_path.is_none() && !resolve::is_executable(&script) {
-            f.fail(
-                "script",
-                format!(
-                    "{} is not executable and no interpreter is set",
-                    script.display()
-                ),
-                Some(format!(
-                    "`chmod +x {}`, or set `interpreter`",
-                    script.display()
-                )),
-            );
-            return None;
-        }
-        let kind = interpreter_path
-            .as_deref()
-            .map(resolve::kind_of)
-            .unwrap_or(InterpreterKind::None);
-        let mut argv = Vec::new();
-        if let Some(interp) = &interpreter_path {
-            argv.push(interp.to_string_lossy().into_owned());
-            argv.extend(node_args.iter().cloned());
-            argv.push(script.to_string_lossy().into_owned());
-        } else {
-            argv.push(script.to_string_lossy().into_owned());
-        }
-        argv.extend(args.iter().cloned());
-        let launcher = resolve::launcher_name(&script);
-        (
-            script,
-            Interpreter {
-                kind,
-                path: interpreter_path,
-            },
-            argv,
-            launcher,
-        )
-    };
+        (PathBuf::new(), none, Vec::new(), None)
+    });
     if interpreter.kind == InterpreterKind::Python {
         env.entry("PYTHONUNBUFFERED".into())
             .or_insert_with(|| "1".into());
@@ -855,7 +711,7 @@ fn validate_app(
                 );
                 None
             }
-            Some(n) if n == 0.0 => Some(InstanceCount::Max),
+            Some(0.0) => Some(InstanceCount::Max),
             Some(n) if n < 0.0 => Some(InstanceCount::CpusMinus((-n) as u32)),
             Some(n) => Some(InstanceCount::Fixed(n as u32)),
             None => {
@@ -995,15 +851,18 @@ fn validate_app(
         None => None,
     };
     // Forever restarts without limit unless told otherwise; PM2 defaults to 16 in 16 s.
-    let limit =
-        if raw.format == Format::Forever && min_uptime_ms.is_none() && max_restarts.is_none() {
-            None
-        } else {
-            Some(StartLimit {
-                min_uptime_ms: min_uptime_ms.unwrap_or(DEFAULT_MIN_UPTIME_MS),
-                max_restarts: max_restarts.unwrap_or(DEFAULT_MAX_RESTARTS),
-            })
-        };
+    let limit = if raw.format == Format::Forever {
+        // Forever only stops restarting when told to (`max`, or `minUptime` without `spinSleepTime`).
+        max_restarts.map(|max| StartLimit {
+            min_uptime_ms: min_uptime_ms.unwrap_or(DEFAULT_MIN_UPTIME_MS),
+            max_restarts: max,
+        })
+    } else {
+        Some(StartLimit {
+            min_uptime_ms: min_uptime_ms.unwrap_or(DEFAULT_MIN_UPTIME_MS),
+            max_restarts: max_restarts.unwrap_or(DEFAULT_MAX_RESTARTS),
+        })
+    };
 
     // memory
     let max_memory_bytes = match f.entry("max_memory_restart").map(|e| e.value.clone()) {
@@ -1260,4 +1119,183 @@ fn validate_app(
         watch,
         keys_used,
     })
+}
+
+type ResolvedCommand = (PathBuf, Interpreter, Vec<String>, Option<&'static str>);
+
+/// `script` + `interpreter` + `node_args` + `args` → an absolute argv. `None` after reporting why.
+fn resolve_command(
+    f: &mut Fields<'_>,
+    script_text: &str,
+    cwd: &Path,
+    args: &mut Vec<String>,
+    node_args: &[String],
+    interpreter_name: Option<&str>,
+    search: &SearchPath,
+) -> Option<ResolvedCommand> {
+    let script_text = script_text.to_string();
+    if script_text.contains(' ') && !Path::new(&script_text).exists() {
+        // PM2: a command line runs as `bash -c "<script>"` and replaces `args`.
+        if !args.is_empty() {
+            let o = f.origin_of("args");
+            f.report.warn(
+                WarningKind::IgnoredWithCommandLine,
+                o,
+                "`args` is ignored because `script` is a command line run with `bash -c` (as in PM2)",
+            );
+        }
+        let shell = search.find("bash").or_else(|| search.find("sh"));
+        let Some(shell) = shell else {
+            f.fail(
+                "script",
+                "`script` is a command line, but neither bash nor sh is on PATH".into(),
+                None,
+            );
+            return None;
+        };
+        *args = vec!["-c".into(), script_text.clone()];
+        let argv = std::iter::once(shell.to_string_lossy().into_owned())
+            .chain(args.iter().cloned())
+            .collect();
+        Some((
+            shell.clone(),
+            Interpreter {
+                kind: InterpreterKind::None,
+                path: None,
+            },
+            argv,
+            None,
+        ))
+    } else {
+        let explicit = match interpreter_name {
+            None | Some("") => None,
+            Some("none") => Some(None),
+            Some(name) => {
+                match resolve::resolve_interpreter(name, cwd, search) {
+                    Ok(p) => Some(Some(p)),
+                    Err(e) => {
+                        f.fail(
+                        "exec_interpreter",
+                        format!("interpreter not found: {e}"),
+                        Some("give an absolute path, a path relative to `cwd`, or a command on PATH".into()),
+                    );
+                        return None;
+                    }
+                }
+            }
+        };
+        let interp_dir = explicit
+            .as_ref()
+            .and_then(|p| p.as_ref())
+            .and_then(|p| p.parent().map(Path::to_path_buf));
+        let script = match resolve::resolve_script(&script_text, cwd, interp_dir.as_deref(), search)
+        {
+            Ok(s) => s,
+            Err(e) => {
+                f.fail(
+                    "script",
+                    e,
+                    Some("rgen looks in `cwd`, then next to the interpreter, then on PATH".into()),
+                );
+                return None;
+            }
+        };
+        let interpreter_path = match explicit {
+            Some(p) => p,
+            None => {
+                let ext = script
+                    .extension()
+                    .map(|e| e.to_string_lossy().to_ascii_lowercase());
+                match ext.as_deref().and_then(resolve::interpreter_for_extension) {
+                    Some(name) => {
+                        let found = if name == "python" {
+                            search.find("python").or_else(|| search.find("python3"))
+                        } else {
+                            search.find(name)
+                        };
+                        match found {
+                            Some(p) => Some(p),
+                            None => {
+                                f.fail(
+                                    "script",
+                                    format!(
+                                        "`{}` needs `{name}`, which is not on PATH",
+                                        script.display()
+                                    ),
+                                    Some(
+                                        "install it, or set `interpreter` to its absolute path"
+                                            .into(),
+                                    ),
+                                );
+                                return None;
+                            }
+                        }
+                    }
+                    None => match resolve::file_nature(&script) {
+                        FileNature::Binary => None,
+                        FileNature::OtherShebang(line) => {
+                            let o = f.origin_of("script");
+                            f.report.warn(
+                                WarningKind::InterpreterFromShebang,
+                                o,
+                                format!("`{}` starts with `#!{line}`: it runs as that says (PM2 would run it with node)", script.display()),
+                            );
+                            None
+                        }
+                        FileNature::NodeShebang | FileNature::Text => match search.find("node") {
+                            Some(node) => Some(node),
+                            None => {
+                                f.fail(
+                                    "script",
+                                    format!(
+                                        "`{}` is a Node.js script, but `node` is not on PATH",
+                                        script.display()
+                                    ),
+                                    Some("install node, or set `interpreter`".into()),
+                                );
+                                return None;
+                            }
+                        },
+                    },
+                }
+            }
+        };
+        if interpreter_path.is_none() && !resolve::is_executable(&script) {
+            f.fail(
+                "script",
+                format!(
+                    "{} is not executable and no interpreter is set",
+                    script.display()
+                ),
+                Some(format!(
+                    "`chmod +x {}`, or set `interpreter`",
+                    script.display()
+                )),
+            );
+            return None;
+        }
+        let kind = interpreter_path
+            .as_deref()
+            .map(resolve::kind_of)
+            .unwrap_or(InterpreterKind::None);
+        let mut argv = Vec::new();
+        if let Some(interp) = &interpreter_path {
+            argv.push(interp.to_string_lossy().into_owned());
+            argv.extend(node_args.iter().cloned());
+            argv.push(script.to_string_lossy().into_owned());
+        } else {
+            argv.push(script.to_string_lossy().into_owned());
+        }
+        argv.extend(args.iter().cloned());
+        let launcher = resolve::launcher_name(&script);
+        Some((
+            script,
+            Interpreter {
+                kind,
+                path: interpreter_path,
+            },
+            argv,
+            launcher,
+        ))
+    }
 }

@@ -241,24 +241,27 @@ fn plan_app(
     let mut shim = BTreeSet::new();
     let node_app = matches!(app.interpreter.kind, InterpreterKind::Node) || app.launcher.is_some();
 
-    // Approximations are announced once per key, with the backend's own wording.
+    // Approximations are announced once per app and kind, with the backend's own wording.
+    let mut announced = BTreeSet::new();
     for (spec, origin) in &app.keys_used {
         let mapping = if launchd { spec.launchd } else { spec.systemd };
         if let Support::Approximated(kind) = mapping.support {
             let skip = match spec.name {
                 // Only approximated when it cannot be expressed exactly; decided below.
-                "exp_backoff_restart_delay" => target.native_backoff() == false && !launchd,
+                "exp_backoff_restart_delay" => !target.native_backoff() && !launchd,
                 "stop_exit_codes" => app.restart.stop_exit_codes.iter().all(|&c| c == 0),
                 "log_file" => !has_split_files(app),
                 "exec_mode" => app.mode == ExecMode::Fork,
                 _ => false,
             };
-            if !skip {
-                report.warn(
-                    kind,
-                    origin.clone(),
-                    format!("`{}`: {}", spec.name, mapping.text),
-                );
+            if !skip && announced.insert(kind) {
+                let message = match kind {
+                    WarningKind::StartLimit if !launchd => {
+                        "`min_uptime`/`max_restarts` become `StartLimitIntervalSec=` (min_uptime × max_restarts) and `StartLimitBurst=` (max_restarts) in `[Unit]`".to_string()
+                    }
+                    _ => format!("`{}`: {}", spec.name, mapping.text),
+                };
+                report.warn(kind, origin.clone(), message);
             }
         }
     }
@@ -441,34 +444,27 @@ fn plan_app(
     if templated {
         env.insert(app.instance_var.clone(), Word(vec![Part::Instance]));
     }
+    // PATH: the directories of what runs (the interpreter, or the script when it runs itself)
+    // ahead of the OS default, so `#!/usr/bin/env node` scripts and tools the app spawns resolve as
+    // they did in the shell that resolved them — the fix for nvm/venv installs.
     if !env.contains_key("PATH") {
-        let mut dirs_for_path: Vec<String> = Vec::new();
-        for p in app
-            .interpreter
-            .path
-            .iter()
-            .chain(std::iter::once(&app.script))
+        let base = if launchd {
+            LAUNCHD_BASE_PATH
+        } else {
+            SYSTEMD_DEFAULT_PATH
+        };
+        let mut path_dirs: Vec<String> = Vec::new();
+        let executable = app.interpreter.path.as_ref().unwrap_or(&app.script);
+        if let Some(d) = executable
+            .parent()
+            .map(|d| d.to_string_lossy().into_owned())
+            && !base.split(':').any(|b| b == d)
         {
-            if let Some(d) = p.parent() {
-                let d = d.to_string_lossy().into_owned();
-                let base = if launchd {
-                    LAUNCHD_BASE_PATH
-                } else {
-                    SYSTEMD_DEFAULT_PATH
-                };
-                if !base.split(':').any(|b| b == d) && !dirs_for_path.contains(&d) {
-                    dirs_for_path.push(d);
-                }
-            }
+            path_dirs.push(d);
         }
-        if launchd || !dirs_for_path.is_empty() {
-            let base = if launchd {
-                LAUNCHD_BASE_PATH
-            } else {
-                SYSTEMD_DEFAULT_PATH
-            };
-            dirs_for_path.push(base.to_string());
-            env.insert("PATH".into(), Word::text(dirs_for_path.join(":")));
+        if launchd || !path_dirs.is_empty() {
+            path_dirs.push(base.to_string());
+            env.insert("PATH".into(), Word::text(path_dirs.join(":")));
         }
     }
 

@@ -106,7 +106,7 @@ pub fn timespan_ms(ms: u64) -> String {
 /// Byte sizes with systemd's binary suffixes where they are exact.
 pub fn bytes(n: u64) -> String {
     for (shift, suffix) in [(40, 'T'), (30, 'G'), (20, 'M'), (10, 'K')] {
-        if n >= 1 << shift && n % (1 << shift) == 0 {
+        if n >= 1 << shift && n.is_multiple_of(1 << shift) {
             return format!("{}{suffix}", n >> shift);
         }
     }

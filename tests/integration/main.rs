@@ -1,0 +1,13 @@
+//! rgen's integration tests that need no service manager: the CLI end to end, snapshots of every
+//! rendered file, `systemd-analyze verify` of every unit, plists parsed back, errors and help.
+//! (Tests against a real systemd live in `tests/systemd/`.)
+
+mod cli;
+mod escaping;
+mod import;
+mod launchd;
+mod layouts;
+mod readme;
+mod snapshots;
+mod support;
+mod verify;
