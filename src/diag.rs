@@ -114,6 +114,8 @@ warning_kinds! {
         "the app name has characters unit files and labels cannot hold; rgen replaces them with `-`",
     WaitReadyThroughWrapper = "wait-ready-through-wrapper":
         "`wait_ready` with npm/yarn/npx in front of node: the IPC channel reaches the wrapper, not the app; rgen's preload forwards `process.send('ready')` from the app",
+    PackageScript = "package-script":
+        "an npm/yarn/pnpm script is run directly so the app can hold its socket and IPC channel; npm's lifecycle hooks and most npm_* variables are not involved",
     ClusterNeedsFd = "cluster-needs-fd":
         "cluster mode for a non-Node app: instances share the port only if the app takes its socket from fd 3 (uvicorn `--fd 3`, gunicorn)",
     ClusterWithoutPort = "cluster-without-port":

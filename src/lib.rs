@@ -11,7 +11,9 @@ pub mod cli;
 pub mod commands;
 pub mod diag;
 pub mod load;
+pub mod manager;
 pub mod model;
+pub mod observe;
 pub mod plan;
 pub mod render;
 pub mod shim_protocol;
@@ -25,7 +27,15 @@ pub fn run() -> i32 {
         cli::Command::Render(a) => commands::render::run(a),
         cli::Command::Check(a) => commands::check::run(a),
         cli::Command::Import(a) => commands::import::run(a),
-        other => Err(anyhow::anyhow!("`{other:?}` is not available yet")),
+        cli::Command::Install(a) => commands::install::run(a),
+        cli::Command::Uninstall(a) => commands::uninstall::run(a),
+        cli::Command::Status(a) => commands::status::run(a),
+        cli::Command::Show(a) => commands::show::run(a),
+        cli::Command::Start(a) => commands::control::run(a, commands::control::Verb::Start),
+        cli::Command::Stop(a) => commands::control::run(a, commands::control::Verb::Stop),
+        cli::Command::Restart(a) => commands::control::run(a, commands::control::Verb::Restart),
+        cli::Command::Reload(a) => commands::control::run(a, commands::control::Verb::Reload),
+        cli::Command::Logs(a) => commands::logs::run(a),
     };
     match result {
         Ok(code) => code,

@@ -1,8 +1,14 @@
 //! One file per verb. Commands wire the pipeline stages together and own no logic of their own.
 
 pub mod check;
+pub mod control;
 pub mod import;
+pub mod install;
+pub mod logs;
 pub mod render;
+pub mod show;
+pub mod status;
+pub mod uninstall;
 
 use std::path::{Path, PathBuf};
 
@@ -142,6 +148,20 @@ pub fn shim_path() -> PathBuf {
         .ok()
         .and_then(|exe| exe.parent().map(|d| d.join(crate::shim_protocol::BIN)))
         .unwrap_or_else(|| PathBuf::from("/usr/local/bin/rgen-shim"))
+}
+
+/// The login name of a uid, from the password database.
+pub fn user_name(uid: u32) -> String {
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|p| {
+            p.lines()
+                .map(|l| l.split(':').collect::<Vec<_>>())
+                .find(|f| f.len() > 2 && f[2] == uid.to_string())
+                .map(|f| f[0].to_string())
+        })
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| uid.to_string())
 }
 
 fn home_of(user: Option<&str>) -> PathBuf {

@@ -92,6 +92,9 @@ pub struct RawEcosystem {
     pub apps: Vec<RawApp>,
     /// PM2's `deploy` section: `deploy.<env>.env` is the lowest-priority env layer.
     pub deploy: Map<String, Value>,
+    /// Digest of the file's bytes, recorded at install so `status` can tell cheaply whether the
+    /// file changed since.
+    pub source_hash: String,
 }
 
 impl RawEcosystem {
@@ -199,6 +202,7 @@ pub fn load(path: &Path, forced: Option<Format>) -> Result<(RawEcosystem, Report
             format,
             apps,
             deploy,
+            source_hash: source_hash(text.as_bytes()),
         },
         report,
     ))
@@ -233,6 +237,13 @@ fn toml_hint(text: &str, e: &toml::de::Error) -> Option<String> {
     let span = e.span()?;
     let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
     Some(format!("at line {line}"))
+}
+
+/// A short SHA-256 of the ecosystem file.
+pub fn source_hash(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(bytes);
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// PM2's layouts: `{apps: [...]}`, `{pm2: [...]}`, a bare array, or a single app object.

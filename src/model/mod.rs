@@ -32,6 +32,7 @@ pub struct Ecosystem {
     /// Name of the group the apps are installed under (`rgen-<group>.target`).
     pub group: String,
     pub env_name: Option<String>,
+    pub source_hash: String,
     pub apps: Vec<App>,
 }
 
@@ -155,6 +156,8 @@ pub struct App {
     pub port: Option<u16>,
     pub cron_restart: Option<CronSchedule>,
     pub watch: Option<Watch>,
+    /// Directories to put first on PATH (a package's `node_modules/.bin`, as npm does).
+    pub path_prepend: Vec<PathBuf>,
     /// Keys whose backend mapping is not native, for warnings at render time.
     pub keys_used: Vec<(&'static keys::KeySpec, Origin)>,
 }
@@ -280,6 +283,7 @@ pub fn validate(
             format: raw.format,
             group,
             env_name: opts.env_name.clone(),
+            source_hash: raw.source_hash.clone(),
             apps,
         },
         warnings,
@@ -667,7 +671,7 @@ fn validate_app(
     let node_args = f.words("node_args").unwrap_or_default();
     let interpreter_name = f.string("exec_interpreter");
     // On failure keep validating the other keys, so every problem is reported at once.
-    let (script, interpreter, argv, launcher) = resolve_command(
+    let (mut script, mut interpreter, mut argv, mut launcher) = resolve_command(
         &mut f,
         &script_text,
         &cwd,
@@ -970,6 +974,60 @@ fn validate_app(
     let listen_timeout_ms = f
         .millis("listen_timeout")
         .unwrap_or(DEFAULT_LISTEN_TIMEOUT_MS);
+    // A package manager in front of node closes the socket systemd holds for the app and takes
+    // the IPC channel: run the package's script directly when that is exactly equivalent.
+    let mut path_prepend = Vec::new();
+    if let Some(l) = launcher
+        && (wait_ready || port.is_some())
+    {
+        match resolve::resolve_package_script(l, &args, &cwd, search) {
+            Ok(pkg) => {
+                let o = f.origin_of("script");
+                f.report.warn(
+                    WarningKind::PackageScript,
+                    o,
+                    format!(
+                        "`{l} {}` runs package.json's `{}` directly (`{}`), so the app itself holds its socket and IPC channel",
+                        args.join(" "),
+                        pkg.name,
+                        pkg.command
+                    ),
+                );
+                env.entry("npm_lifecycle_event".into())
+                    .or_insert_with(|| pkg.name.clone());
+                if let Some(n) = &pkg.package_name {
+                    env.entry("npm_package_name".into())
+                        .or_insert_with(|| n.clone());
+                }
+                path_prepend.push(pkg.bin_dir.clone());
+                script = PathBuf::from(pkg.argv.get(1).unwrap_or(&pkg.argv[0]));
+                interpreter = if pkg.argv.len() > 1
+                    && resolve::kind_of(Path::new(&pkg.argv[0])) == InterpreterKind::Node
+                {
+                    Interpreter {
+                        kind: InterpreterKind::Node,
+                        path: Some(PathBuf::from(&pkg.argv[0])),
+                    }
+                } else {
+                    Interpreter {
+                        kind: InterpreterKind::None,
+                        path: None,
+                    }
+                };
+                argv = pkg.argv;
+                launcher = None;
+            }
+            Err(why) if port.is_some() => {
+                let o = f.origin_of("script");
+                f.report.warn(
+                    WarningKind::PackageScript,
+                    o,
+                    format!("`{l}` stays in front of node ({why}): the app binds its port itself, so a restart briefly refuses connections"),
+                );
+            }
+            Err(_) => {}
+        }
+    }
     if wait_ready && launcher.is_some() {
         let o = f.origin_of("wait_ready");
         f.report.warn(
@@ -1117,6 +1175,7 @@ fn validate_app(
         port,
         cron_restart,
         watch,
+        path_prepend,
         keys_used,
     })
 }

@@ -267,6 +267,111 @@ pub fn is_versioned_node_path(path: &Path) -> bool {
         || s.contains("/.volta/tools/image/")
 }
 
+/// What `npm start` (or `yarn start`, `npm run X`, …) would run, resolved so node can be started
+/// directly. A package manager in between closes the listening socket and the IPC channel before
+/// the real app starts (node marks inherited descriptors close-on-exec), so a socket held by the OS
+/// or `wait_ready` need the app itself in front.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PackageScript {
+    /// `start`, or the name after `run`.
+    pub name: String,
+    /// The script line from package.json.
+    pub command: String,
+    /// The app's argv: an absolute program, then its arguments.
+    pub argv: Vec<String>,
+    /// `node_modules/.bin`, which npm puts first on PATH.
+    pub bin_dir: PathBuf,
+    pub package_name: Option<String>,
+}
+
+/// `None` with the reason when the script cannot be run without the package manager: lifecycle
+/// hooks (`prestart`), shell syntax, or a program that cannot be found.
+pub fn resolve_package_script(
+    launcher: &str,
+    args: &[String],
+    cwd: &Path,
+    search: &SearchPath,
+) -> Result<PackageScript, String> {
+    let name = match (launcher, args) {
+        (_, [one]) if one == "start" => "start".to_string(),
+        ("npm" | "pnpm", [run, name]) if run == "run" || run == "run-script" => name.clone(),
+        ("yarn", [name]) => name.clone(),
+        ("yarn", [run, name]) if run == "run" => name.clone(),
+        _ => {
+            return Err(format!(
+                "`{launcher} {}` is not a plain `start`/`run <script>`",
+                args.join(" ")
+            ));
+        }
+    };
+    let manifest = cwd.join("package.json");
+    let text = std::fs::read_to_string(&manifest)
+        .map_err(|e| format!("cannot read {}: {e}", manifest.display()))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", manifest.display()))?;
+    let scripts = json.get("scripts").and_then(|s| s.as_object());
+    let command = scripts
+        .and_then(|s| s.get(&name))
+        .and_then(|c| c.as_str())
+        .ok_or_else(|| format!("package.json has no `{name}` script"))?
+        .to_string();
+    for hook in [format!("pre{name}"), format!("post{name}")] {
+        if scripts.is_some_and(|s| s.contains_key(&hook)) {
+            return Err(format!(
+                "package.json has a `{hook}` hook, which only {launcher} runs"
+            ));
+        }
+    }
+    if command
+        .chars()
+        .any(|c| "&|;<>$`()*?[]{}~\\\"'\n".contains(c))
+    {
+        return Err(format!("the `{name}` script `{command}` needs a shell"));
+    }
+    let words: Vec<String> = command.split_whitespace().map(str::to_string).collect();
+    let Some((program, rest)) = words.split_first() else {
+        return Err(format!("the `{name}` script is empty"));
+    };
+    let bin_dir = cwd.join("node_modules/.bin");
+    let node = || {
+        search
+            .find("node")
+            .ok_or_else(|| "`node` is not on PATH".to_string())
+    };
+    let mut argv = Vec::new();
+    if program == "node" {
+        argv.push(node()?.to_string_lossy().into_owned());
+        argv.extend(rest.iter().cloned());
+    } else {
+        let local = bin_dir.join(program);
+        let path = if local.exists() {
+            std::fs::canonicalize(&local).map_err(|e| format!("{}: {e}", local.display()))?
+        } else {
+            search
+                .find(program)
+                .ok_or_else(|| format!("`{program}` is neither in node_modules/.bin nor on PATH"))?
+        };
+        match file_nature(&path) {
+            FileNature::NodeShebang | FileNature::Text => {
+                argv.push(node()?.to_string_lossy().into_owned());
+                argv.push(path.to_string_lossy().into_owned());
+            }
+            _ => argv.push(path.to_string_lossy().into_owned()),
+        }
+        argv.extend(rest.iter().cloned());
+    }
+    Ok(PackageScript {
+        name,
+        command,
+        argv,
+        bin_dir,
+        package_name: json
+            .get("name")
+            .and_then(|n| n.as_str())
+            .map(str::to_string),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,6 +435,62 @@ mod tests {
         assert_eq!(
             file_nature(&write("d", b"console.log(1)")),
             FileNature::Text
+        );
+    }
+
+    #[test]
+    fn package_scripts() {
+        let tmp = tempfile::tempdir().unwrap();
+        let bin = tmp.path().join("node_modules/.bin");
+        std::fs::create_dir_all(tmp.path().join("node_modules/next/dist/bin")).unwrap();
+        std::fs::create_dir_all(&bin).unwrap();
+        let next = tmp.path().join("node_modules/next/dist/bin/next");
+        std::fs::write(&next, "#!/usr/bin/env node\n").unwrap();
+        std::os::unix::fs::symlink("../next/dist/bin/next", bin.join("next")).unwrap();
+        let node_dir = tmp.path().join("usr/bin");
+        std::fs::create_dir_all(&node_dir).unwrap();
+        let node = node_dir.join("node");
+        std::fs::write(&node, "").unwrap();
+        std::fs::set_permissions(&node, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let search = SearchPath::new(vec![node_dir.clone()]);
+        let write = |scripts: &str| {
+            std::fs::write(
+                tmp.path().join("package.json"),
+                format!(r#"{{"name":"web","scripts":{{{scripts}}}}}"#),
+            )
+            .unwrap()
+        };
+
+        write(r#""start":"next start -p 3030""#);
+        let s = resolve_package_script("npm", &["start".into()], tmp.path(), &search).unwrap();
+        let real_next = std::fs::canonicalize(&next).unwrap();
+        assert_eq!(
+            s.argv,
+            [
+                node.to_string_lossy().as_ref(),
+                real_next.to_string_lossy().as_ref(),
+                "start",
+                "-p",
+                "3030"
+            ]
+        );
+
+        write(r#""serve":"node server.js""#);
+        let s = resolve_package_script("npm", &["run".into(), "serve".into()], tmp.path(), &search)
+            .unwrap();
+        assert_eq!(s.argv, [node.to_string_lossy().as_ref(), "server.js"]);
+
+        write(r#""start":"next build && next start""#);
+        assert!(
+            resolve_package_script("npm", &["start".into()], tmp.path(), &search)
+                .unwrap_err()
+                .contains("shell")
+        );
+        write(r#""prestart":"x","start":"node a.js""#);
+        assert!(
+            resolve_package_script("npm", &["start".into()], tmp.path(), &search)
+                .unwrap_err()
+                .contains("prestart")
         );
     }
 

@@ -64,6 +64,7 @@ pub struct Plan {
     pub group: String,
     pub source: PathBuf,
     pub env_name: Option<String>,
+    pub source_hash: String,
     pub target: Target,
     pub services: Vec<ServiceSpec>,
 }
@@ -223,6 +224,7 @@ pub fn plan(eco: &Ecosystem, target: &Target) -> Result<(Plan, Vec<Warning>), Ba
             group: eco.group.clone(),
             source: eco.file.clone(),
             env_name: eco.env_name.clone(),
+            source_hash: eco.source_hash.clone(),
             target: target.clone(),
             services,
         },
@@ -324,7 +326,9 @@ fn plan_app(
     let socket = match (app.port, app.mode) {
         (Some(port), ExecMode::Cluster) if !launchd => Some(SocketPlan { port }),
         // A single Node app with a known port keeps its socket in systemd across restarts.
-        (Some(port), ExecMode::Fork) if !launchd && !templated && node_app => {
+        (Some(port), ExecMode::Fork)
+            if !launchd && !templated && node_app && app.launcher.is_none() =>
+        {
             Some(SocketPlan { port })
         }
         _ => None,
@@ -453,12 +457,17 @@ fn plan_app(
         } else {
             SYSTEMD_DEFAULT_PATH
         };
-        let mut path_dirs: Vec<String> = Vec::new();
+        let mut path_dirs: Vec<String> = app
+            .path_prepend
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
         let executable = app.interpreter.path.as_ref().unwrap_or(&app.script);
         if let Some(d) = executable
             .parent()
             .map(|d| d.to_string_lossy().into_owned())
             && !base.split(':').any(|b| b == d)
+            && !path_dirs.contains(&d)
         {
             path_dirs.push(d);
         }

@@ -146,7 +146,7 @@ fn marker(plan: &Plan, spec: &ServiceSpec, instance: Option<u32>, role: &str) ->
         source: plan.source.to_string_lossy().into_owned(),
         env: plan.env_name.clone(),
         instance,
-        instances: spec.instances.as_ref().map(|i| i.requested.clone()),
+        instances: spec.instances.as_ref().map(|i| i.count.to_string()),
         namespace: (spec.namespace != "default").then(|| spec.namespace.clone()),
         role: role.into(),
     }

@@ -113,6 +113,56 @@ pub fn bytes(n: u64) -> String {
     n.to_string()
 }
 
+/// Reads back an `Exec*=` line written by `exec_line` (for `rgen logs` and `show`): C escapes and
+/// `$$` are decoded; `%` specifiers are left as written (`%%`, `%i`) for the caller to expand.
+pub fn parse_exec_line(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut chars = line.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let Some(&first) = chars.peek() else { break };
+        let mut word = String::new();
+        if first == '"' {
+            chars.next();
+            while let Some(c) = chars.next() {
+                match c {
+                    '"' => break,
+                    '\\' => match chars.next() {
+                        Some('n') => word.push('\n'),
+                        Some('t') => word.push('\t'),
+                        Some('r') => word.push('\r'),
+                        Some('x') => {
+                            let hex: String = chars.by_ref().take(2).collect();
+                            if let Ok(b) = u8::from_str_radix(&hex, 16) {
+                                word.push(b as char);
+                            }
+                        }
+                        Some(other) => word.push(other),
+                        None => {}
+                    },
+                    '$' if chars.peek() == Some(&'$') => {
+                        chars.next();
+                        word.push('$');
+                    }
+                    c => word.push(c),
+                }
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c.is_whitespace() {
+                    break;
+                }
+                word.push(c);
+                chars.next();
+            }
+        }
+        words.push(word);
+    }
+    words
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,6 +210,26 @@ mod tests {
         );
         assert_eq!(literal_text("a\nb"), None);
         assert_eq!(literal_text(" lead"), None);
+    }
+
+    #[test]
+    fn exec_lines_read_back() {
+        let words = [
+            w("a b"),
+            w("q\"x\\y"),
+            w("$HOME"),
+            w("nl\nt\tz"),
+            w("\u{1}"),
+            w("ü"),
+            w(""),
+        ];
+        let parsed = parse_exec_line(&exec_line(&words));
+        let expected: Vec<String> = ["a b", "q\"x\\y", "$HOME", "nl\nt\tz", "\u{1}", "ü", ""]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(parsed, expected);
+        assert_eq!(parse_exec_line(&exec_line(&[w("50%")])), ["50%%"]);
     }
 
     #[test]

@@ -176,7 +176,7 @@ fn markers(plan: &Plan, spec: Option<&ServiceSpec>) -> Result<Vec<(String, Strin
             ));
         }
         if let Some(i) = &spec.instances {
-            out.push((format!("{MARKER_PREFIX}Instances"), i.requested.clone()));
+            out.push((format!("{MARKER_PREFIX}Instances"), i.count.to_string()));
         }
     }
     Ok(out)
@@ -204,7 +204,14 @@ pub fn render(plan: &Plan) -> Result<Vec<RenderedFile>, RenderError> {
                 None,
             )?,
             source_path: source.clone(),
-            markers: markers(plan, None)?,
+            markers: {
+                let mut m = markers(plan, None)?;
+                m.push((
+                    format!("{MARKER_PREFIX}SourceHash"),
+                    plan.source_hash.clone(),
+                ));
+                m
+            },
             wanted_by: match plan.target.scope {
                 Scope::System => "multi-user.target",
                 Scope::User => "default.target",

@@ -1,0 +1,156 @@
+//! What an install would change on disk: each rendered file is new, changed (with a diff) or
+//! unchanged; files rgen installed earlier for these apps but no longer renders are stale; and any
+//! file in the way that rgen did not write — or that another ecosystem owns — is a conflict that
+//! stops the install before anything is touched.
+
+use std::path::{Path, PathBuf};
+
+use similar::TextDiff;
+
+use super::inventory::{Existing, InstalledFile, Inventory, read};
+use crate::plan::Plan;
+use crate::render::RenderedFile;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FileChange {
+    Create,
+    Update { diff: String },
+    Unchanged,
+}
+
+#[derive(Clone, Debug)]
+pub struct FilePlan {
+    pub file: RenderedFile,
+    pub path: PathBuf,
+    pub change: FileChange,
+}
+
+#[derive(Clone, Debug)]
+pub enum Conflict {
+    /// A file rgen did not write.
+    Foreign(PathBuf),
+    /// A file rgen wrote for another ecosystem.
+    OtherEcosystem {
+        path: PathBuf,
+        source: PathBuf,
+        group: String,
+    },
+}
+
+impl std::fmt::Display for Conflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Conflict::Foreign(path) => write!(
+                f,
+                "{} exists and was not written by rgen; rgen never overwrites it (rename the app, or remove the file yourself)",
+                path.display()
+            ),
+            Conflict::OtherEcosystem {
+                path,
+                source,
+                group,
+            } => write!(
+                f,
+                "{} belongs to group `{group}` installed from {}; uninstall it there first (`rgen uninstall`), or rename the app",
+                path.display(),
+                source.display()
+            ),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ChangeSet {
+    pub files: Vec<FilePlan>,
+    pub stale: Vec<InstalledFile>,
+    pub conflicts: Vec<Conflict>,
+}
+
+impl ChangeSet {
+    pub fn compute(
+        files: &[RenderedFile],
+        dir: &Path,
+        plan: &Plan,
+        inventory: &Inventory,
+    ) -> ChangeSet {
+        let mut set = ChangeSet::default();
+        for file in files {
+            let path = dir.join(&file.name);
+            let change = match read(&path) {
+                None => FileChange::Create,
+                Some(Existing::Foreign(p)) => {
+                    set.conflicts.push(Conflict::Foreign(p));
+                    continue;
+                }
+                Some(Existing::Ours(old)) => {
+                    if old.marker.group != plan.group || old.marker.source != plan.source {
+                        set.conflicts.push(Conflict::OtherEcosystem {
+                            path,
+                            source: old.marker.source.clone(),
+                            group: old.marker.group.clone(),
+                        });
+                        continue;
+                    }
+                    if old.contents == file.contents {
+                        FileChange::Unchanged
+                    } else {
+                        FileChange::Update {
+                            diff: unified_diff(&old.contents, &file.contents, &path),
+                        }
+                    }
+                }
+            };
+            set.files.push(FilePlan {
+                file: file.clone(),
+                path,
+                change,
+            });
+        }
+        let rendered_apps: Vec<&str> = files.iter().filter_map(|f| f.app.as_deref()).collect();
+        set.stale = inventory
+            .files
+            .iter()
+            .filter(|f| f.marker.group == plan.group)
+            .filter(|f| {
+                f.marker
+                    .app
+                    .as_deref()
+                    .is_some_and(|a| rendered_apps.contains(&a))
+            })
+            .filter(|f| !files.iter().any(|r| r.name == f.name))
+            .cloned()
+            .collect();
+        set
+    }
+
+    pub fn changed_apps(&self) -> Vec<String> {
+        let mut apps: Vec<String> = self
+            .files
+            .iter()
+            .filter(|f| f.change != FileChange::Unchanged)
+            .filter_map(|f| f.file.app.clone())
+            .chain(self.stale.iter().filter_map(|f| f.marker.app.clone()))
+            .collect();
+        apps.sort();
+        apps.dedup();
+        apps
+    }
+
+    pub fn writes(&self) -> impl Iterator<Item = &FilePlan> {
+        self.files
+            .iter()
+            .filter(|f| f.change != FileChange::Unchanged)
+    }
+
+    pub fn is_noop(&self) -> bool {
+        self.writes().next().is_none() && self.stale.is_empty()
+    }
+}
+
+pub fn unified_diff(old: &str, new: &str, path: &Path) -> String {
+    TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(2)
+        .header(&path.display().to_string(), &path.display().to_string())
+        .to_string()
+}

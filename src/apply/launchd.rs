@@ -1,0 +1,498 @@
+//! Installing and driving launchd jobs with the modern `launchctl` verbs (`enable`, `bootstrap`,
+//! `bootout`, `kickstart`, `print`) — never the legacy `load`/`unload`. No `cfg(target_os)`: this
+//! runs on Linux in tests against a fake `launchctl` that replays real outputs.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+
+use super::changes::{ChangeSet, FileChange};
+use super::files::write_atomic;
+use super::inventory::{InstalledFile, Inventory};
+use super::paths;
+use crate::cli::{ControlArgs, InstallArgs, ShowArgs, StatusArgs};
+use crate::commands::control::Verb;
+use crate::commands::{compile, print_warnings};
+use crate::manager::launchctl::{self, LastExit, Launchctl, ServiceInfo};
+use crate::observe::status::{AppStatus, JSON_VERSION, Report, UnitStatus};
+use crate::plan::{Scope, Target, current_uid};
+
+/// `Bootstrap failed: 125: Domain does not support specified action` — no GUI session (ssh).
+const NO_GUI_DOMAIN: i32 = 125;
+/// `Bootstrap failed: 5: Input/output error` — still loaded, or disabled.
+const EIO: i32 = 5;
+
+fn label_of(file: &str) -> &str {
+    file.strip_suffix(".plist").unwrap_or(file)
+}
+
+/// The domain jobs of a scope are bootstrapped into.
+pub fn domain(scope: Scope) -> String {
+    crate::render::launchd::domain(scope, current_uid())
+}
+
+fn require_root_for_system(target: &Target) -> Result<()> {
+    if target.scope == Scope::System && current_uid() != 0 {
+        bail!(
+            "system-scope launchd jobs live in /Library/LaunchDaemons and need root: run with sudo (or install with --user)"
+        );
+    }
+    Ok(())
+}
+
+pub fn install_command(args: &InstallArgs, target: Target) -> Result<i32> {
+    let compiled = compile(&args.source, &target)?;
+    print_warnings(&compiled.warnings);
+    let dir = paths::manager_dir(&target);
+    let inventory = Inventory::scan(&dir);
+    let set = ChangeSet::compute(&compiled.files, &dir, &compiled.plan, &inventory);
+    println!(
+        "{} → {} (launchd, {} scope)",
+        crate::diag::display_path(&compiled.ecosystem.file),
+        dir.display(),
+        crate::manager::systemd::scope_word(target.scope)
+    );
+    let mut out = std::io::stdout().lock();
+    if !set.conflicts.is_empty() {
+        for c in &set.conflicts {
+            writeln!(out, "refused: {c}")?;
+        }
+        bail!(
+            "nothing was installed: {} file(s) in the way",
+            set.conflicts.len()
+        );
+    }
+    for f in &set.files {
+        let mark = match f.change {
+            FileChange::Create => "+",
+            FileChange::Update { .. } => "~",
+            FileChange::Unchanged => "=",
+        };
+        writeln!(out, "  {mark} {}", f.path.display())?;
+        if let FileChange::Update { diff } = &f.change {
+            for line in diff.lines() {
+                writeln!(out, "    {line}")?;
+            }
+        }
+    }
+    for f in &set.stale {
+        writeln!(out, "  - {} (no longer needed)", f.path.display())?;
+    }
+    if args.dry_run {
+        writeln!(out, "dry run, nothing changed")?;
+        return Ok(0);
+    }
+    require_root_for_system(&target)?;
+    // Agents must be owned by the user and not group/world-writable, or launchd refuses them.
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    for spec in &compiled.plan.services {
+        for d in &spec.logs.dirs {
+            std::fs::create_dir_all(d)
+                .with_context(|| format!("cannot create the log directory {}", d.display()))?;
+        }
+    }
+    let lc = Launchctl::default();
+    let mut domain = domain(target.scope);
+    for f in &set.stale {
+        bootout(&lc, &format!("{domain}/{}", label_of(&f.name)))?;
+        std::fs::remove_file(&f.path)
+            .with_context(|| format!("cannot remove {}", f.path.display()))?;
+    }
+    let autostart = |app: &Option<String>| {
+        compiled
+            .plan
+            .services
+            .iter()
+            .find(|s| Some(&s.app) == app.as_ref())
+            .is_none_or(|s| s.autostart)
+    };
+    let mut loaded = Vec::new();
+    for f in &set.files {
+        let label = label_of(&f.file.name).to_string();
+        let service = format!("{domain}/{label}");
+        let changed = f.change != FileChange::Unchanged;
+        if changed {
+            write_atomic(&f.path, f.file.contents.as_bytes(), 0o644)?;
+        }
+        if !autostart(&f.file.app) {
+            if lc.print(&service)?.is_some() {
+                bootout(&lc, &service)?;
+            }
+            continue;
+        }
+        let is_loaded = lc.print(&service)?.is_some();
+        if is_loaded && !changed {
+            continue;
+        }
+        if is_loaded {
+            bootout(&lc, &service)?;
+        }
+        // A label disabled earlier (`launchctl disable`, or a failed PM2 startup) refuses to load.
+        let _ = lc.enable(&service)?;
+        let mut result = lc.bootstrap(&domain, &f.path)?;
+        if result.code == NO_GUI_DOMAIN && target.scope == Scope::User {
+            let fallback = format!("user/{}", current_uid());
+            writeln!(
+                out,
+                "note: no GUI login session ({domain}); loading into {fallback} instead. Jobs there run while you are logged in (ssh included); for start at boot without a login, install with --system"
+            )?;
+            domain = fallback;
+            let _ = lc.enable(&format!("{domain}/{label}"))?;
+            result = lc.bootstrap(&domain, &f.path)?;
+        }
+        if result.code == EIO {
+            // Still unloading from a previous bootout: wait for it and try once more.
+            wait_unloaded(&lc, &format!("{domain}/{label}"))?;
+            result = lc.bootstrap(&domain, &f.path)?;
+        }
+        if !result.ok() {
+            bail!(
+                "`launchctl bootstrap {domain} {}` failed ({}): {}",
+                f.path.display(),
+                result.code,
+                result.text()
+            );
+        }
+        loaded.push(label);
+    }
+    writeln!(
+        out,
+        "loaded: {}; they start at login{}",
+        if loaded.is_empty() {
+            "nothing changed".to_string()
+        } else {
+            loaded.join(", ")
+        },
+        if target.scope == Scope::System {
+            " and at boot"
+        } else {
+            ""
+        }
+    )?;
+    Ok(0)
+}
+
+fn bootout(lc: &Launchctl, service: &str) -> Result<()> {
+    let out = lc.bootout(service)?;
+    // 3 (No such process) and 113 (Could not find service): already gone.
+    if !out.ok() && out.code != 3 && out.code != launchctl::NOT_FOUND {
+        bail!(
+            "`launchctl bootout {service}` failed ({}): {}",
+            out.code,
+            out.text()
+        );
+    }
+    wait_unloaded(lc, service)
+}
+
+/// `bootout` returns before the job is gone; bootstrapping too early fails with error 5.
+fn wait_unloaded(lc: &Launchctl, service: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while lc.print(service)?.is_some() {
+        if Instant::now() > deadline {
+            bail!("{service} is still loaded 10 s after `launchctl bootout`");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
+pub fn uninstall(target: &Target, files: &[InstalledFile], out: &mut dyn Write) -> Result<()> {
+    require_root_for_system(target)?;
+    let lc = Launchctl::default();
+    let domains = [domain(target.scope), format!("user/{}", current_uid())];
+    for f in files {
+        let label = label_of(&f.name);
+        for d in &domains {
+            bootout(&lc, &format!("{d}/{label}"))?;
+        }
+        std::fs::remove_file(&f.path)
+            .with_context(|| format!("cannot remove {}", f.path.display()))?;
+        writeln!(out, "  - {label}")?;
+    }
+    Ok(())
+}
+
+/// An installed app's launchd jobs: its own (one per instance) and its helpers.
+struct LaunchdApp<'a> {
+    name: String,
+    group: String,
+    files: Vec<&'a InstalledFile>,
+}
+
+impl LaunchdApp<'_> {
+    fn app_labels(&self) -> Vec<String> {
+        let mut labels: Vec<(Option<u32>, String)> = self
+            .files
+            .iter()
+            .filter(|f| f.marker.role.as_deref() == Some("app"))
+            .map(|f| (f.marker.instance, label_of(&f.name).to_string()))
+            .collect();
+        labels.sort();
+        labels.into_iter().map(|(_, l)| l).collect()
+    }
+}
+
+fn launchd_apps<'a>(inventory: &'a Inventory, wanted: &[String]) -> Result<Vec<LaunchdApp<'a>>> {
+    let apps: Vec<LaunchdApp> = inventory
+        .apps()
+        .into_iter()
+        .map(|((group, name), files)| LaunchdApp { name, group, files })
+        .collect();
+    if wanted.is_empty() || wanted.iter().any(|w| w == "all") {
+        return Ok(apps);
+    }
+    let mut out = Vec::new();
+    let mut all = apps;
+    for w in wanted {
+        let before = out.len();
+        let (take, keep): (Vec<_>, Vec<_>) = all.into_iter().partition(|a| {
+            &a.name == w
+                || &a.group == w
+                || a.files
+                    .iter()
+                    .any(|f| f.marker.namespace.as_deref() == Some(w))
+        });
+        out.extend(take);
+        all = keep;
+        if out.len() == before && !out.iter().any(|a: &LaunchdApp| &a.name == w) {
+            bail!("no installed app, namespace or group is called `{w}`");
+        }
+    }
+    Ok(out)
+}
+
+pub fn status_command(args: &StatusArgs, target: Target) -> Result<i32> {
+    let report = launchd_report(&target, &args.apps)?;
+    crate::commands::status::print_report(&report, args.json)?;
+    Ok(0)
+}
+
+fn launchd_report(target: &Target, wanted: &[String]) -> Result<Report> {
+    let dir = paths::manager_dir(target);
+    let inventory = Inventory::scan(&dir);
+    let apps = launchd_apps(&inventory, wanted)?;
+    let lc = Launchctl::default();
+    let domain = domain(target.scope);
+    let table = process_table();
+    let mut out = Vec::new();
+    for app in &apps {
+        let mut units = Vec::new();
+        for label in app.app_labels() {
+            let info = lc.print(&format!("{domain}/{label}"))?;
+            units.push(unit_status(&label, info.as_ref(), &table));
+        }
+        let first = app.files.first().map(|f| &f.marker);
+        out.push(AppStatus {
+            name: app.name.clone(),
+            group: app.group.clone(),
+            namespace: first
+                .and_then(|m| m.namespace.clone())
+                .unwrap_or_else(|| "default".into()),
+            source: first.map(|m| m.source.clone()).unwrap_or_default(),
+            mode: "fork",
+            instances: units.len() as u32,
+            status: units
+                .iter()
+                .map(|u| u.status.clone())
+                .find(|s| s != "online")
+                .unwrap_or_else(|| "online".into()),
+            pid: units.iter().find_map(|u| u.pid),
+            uptime_ms: None,
+            restarts: units.iter().map(|u| u.restarts).sum(),
+            memory_bytes: units
+                .iter()
+                .filter_map(|u| u.memory_bytes)
+                .reduce(|a, b| a + b),
+            cpu_percent: None,
+            drift: None,
+            units,
+        });
+    }
+    Ok(Report {
+        version: JSON_VERSION,
+        backend: "launchd",
+        scope: crate::manager::systemd::scope_word(target.scope),
+        apps: out,
+    })
+}
+
+/// `launchctl print` in PM2's words. Unknown states are transitional, never an error.
+fn unit_status(label: &str, info: Option<&ServiceInfo>, table: &[(u32, u32, u64)]) -> UnitStatus {
+    let (active, sub, status) = match info {
+        None => ("inactive", "not loaded".to_string(), "stopped"),
+        Some(i) if i.running() => ("active", i.state.clone().unwrap_or_default(), "online"),
+        Some(i) => {
+            let state = i.state.clone().unwrap_or_default();
+            let status = match (&i.last_exit, state.as_str()) {
+                (_, "spawn scheduled") => "waiting restart",
+                (Some(LastExit::Code(0)) | Some(LastExit::Never) | None, _) => "stopped",
+                _ => "errored",
+            };
+            ("inactive", state, status)
+        }
+    };
+    let pid = info.and_then(|i| i.pid);
+    UnitStatus {
+        unit: label.to_string(),
+        active_state: active.to_string(),
+        sub_state: sub,
+        status: status.to_string(),
+        pid,
+        uptime_ms: None,
+        // launchd counts spawns; the first one is not a restart.
+        restarts: info
+            .and_then(|i| i.runs)
+            .map(|r| r.saturating_sub(1))
+            .unwrap_or(0),
+        memory_bytes: pid.map(|p| tree_rss(p, table)).filter(|&b| b > 0),
+        cpu_ns: None,
+        result: match info.and_then(|i| i.last_exit.as_ref()) {
+            Some(LastExit::Code(c)) => format!("exit {c}"),
+            Some(LastExit::Signal(s)) => format!("signal {s}"),
+            Some(LastExit::Reason(r)) => r.clone(),
+            Some(LastExit::Never) | None => String::new(),
+        },
+        exit_status: match info.and_then(|i| i.last_exit.as_ref()) {
+            Some(LastExit::Code(c)) => Some(*c),
+            _ => None,
+        },
+    }
+}
+
+/// `(pid, ppid, rss bytes)` of every process, from `ps` (macOS has no /proc).
+fn process_table() -> Vec<(u32, u32, u64)> {
+    let Ok(out) = std::process::Command::new("ps")
+        .args(["-A", "-o", "pid=,ppid=,rss="])
+        .output()
+    else {
+        return Vec::new();
+    };
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            Some((
+                f.next()?.parse().ok()?,
+                f.next()?.parse().ok()?,
+                f.next()?.parse::<u64>().ok()? * 1024,
+            ))
+        })
+        .collect()
+}
+
+/// Resident memory of a process and all its descendants (the shim, the app and its children).
+fn tree_rss(root: u32, table: &[(u32, u32, u64)]) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![root];
+    while let Some(pid) = stack.pop() {
+        for &(p, ppid, rss) in table {
+            if p == pid {
+                total += rss;
+            }
+            if ppid == pid {
+                stack.push(p);
+            }
+        }
+    }
+    total
+}
+
+pub fn control_command(args: &ControlArgs, verb: Verb, target: Target) -> Result<i32> {
+    require_root_for_system(&target)?;
+    let dir = paths::manager_dir(&target);
+    let inventory = Inventory::scan(&dir);
+    let apps = launchd_apps(&inventory, &args.apps)?;
+    let lc = Launchctl::default();
+    let domain = domain(target.scope);
+    for app in &apps {
+        for label in app.app_labels() {
+            let service = format!("{domain}/{label}");
+            let plist = dir.join(format!("{label}.plist"));
+            match verb {
+                // KeepAlive jobs come back after a kill; stopping means unloading.
+                Verb::Stop => bootout(&lc, &service)?,
+                Verb::Start => ensure_loaded(&lc, &domain, &service, &plist)?,
+                Verb::Restart | Verb::Reload => {
+                    ensure_loaded(&lc, &domain, &service, &plist)?;
+                    let out = lc.kickstart(&service, true)?;
+                    if !out.ok() {
+                        bail!(
+                            "`launchctl kickstart -k {service}` failed ({}): {}",
+                            out.code,
+                            out.text()
+                        );
+                    }
+                }
+            }
+        }
+    }
+    let names: Vec<&str> = apps.iter().map(|a| a.name.as_str()).collect();
+    println!(
+        "{}: {}",
+        match verb {
+            Verb::Start => "started",
+            Verb::Stop => "stopped",
+            Verb::Restart => "restarted",
+            Verb::Reload =>
+                "restarted (launchd cannot hand a socket from one job to the next, so a reload is a restart)",
+        },
+        names.join(", ")
+    );
+    Ok(0)
+}
+
+fn ensure_loaded(lc: &Launchctl, domain: &str, service: &str, plist: &Path) -> Result<()> {
+    if lc.print(service)?.is_some() {
+        return Ok(());
+    }
+    let _ = lc.enable(service)?;
+    let out = lc.bootstrap(domain, plist)?;
+    if !out.ok() {
+        bail!(
+            "`launchctl bootstrap {domain} {}` failed ({}): {}",
+            plist.display(),
+            out.code,
+            out.text()
+        );
+    }
+    Ok(())
+}
+
+pub fn show_command(args: &ShowArgs, target: Target) -> Result<i32> {
+    let report = launchd_report(&target, std::slice::from_ref(&args.app))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report.apps)?);
+        return Ok(0);
+    }
+    let dir = paths::manager_dir(&target);
+    for app in &report.apps {
+        println!("{} ({})", app.name, app.status);
+        println!("  group          {}", app.group);
+        println!("  source         {}", app.source.display());
+        for u in &app.units {
+            println!(
+                "  job            {}: {} (pid {}, restarts {}, last {})",
+                u.unit,
+                u.status,
+                u.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+                u.restarts,
+                if u.result.is_empty() { "-" } else { &u.result }
+            );
+            if let Ok(bytes) = std::fs::read(dir.join(format!("{}.plist", u.unit)))
+                && let Ok(job) = crate::render::launchd::parse(&bytes)
+            {
+                println!("  command        {}", job.program_arguments.join(" "));
+                if let Some(p) = job.standard_out_path {
+                    println!("  stdout         {p}");
+                }
+                if let Some(p) = job.standard_error_path {
+                    println!("  stderr         {p}");
+                }
+            }
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,182 @@
+//! `rgen start|stop|restart|reload`: act on installed apps by name, namespace, group or `all`.
+
+use std::io::Write as _;
+
+use anyhow::{Result, bail};
+
+use crate::apply::inventory::Inventory;
+use crate::apply::paths;
+use crate::cli::ControlArgs;
+use crate::manager::systemd::{JobKind, Systemd};
+use crate::observe::status::{self, InstalledApp};
+use crate::plan::Backend;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verb {
+    Start,
+    Stop,
+    Restart,
+    Reload,
+}
+
+pub fn run(args: &ControlArgs, verb: Verb) -> Result<i32> {
+    let target = args.target.target();
+    if target.backend == Backend::Launchd {
+        return crate::apply::launchd::control_command(args, verb, target);
+    }
+    let dir = paths::manager_dir(&target);
+    let inventory = Inventory::scan(&dir);
+    let installed = status::installed_apps(&inventory);
+    let selected = status::select(&installed, &args.apps)?;
+    if selected.is_empty() {
+        bail!("rgen has installed no apps in {}", dir.display());
+    }
+    let sd = Systemd::connect(target.scope)?;
+    let mut out = std::io::stdout().lock();
+    let failures = match verb {
+        Verb::Start => start(&sd, &selected)?,
+        Verb::Stop => stop(&sd, &selected)?,
+        Verb::Restart => restart(&sd, &selected)?,
+        Verb::Reload => reload(&sd, &selected, &mut out)?,
+    };
+    if failures.is_empty() {
+        let names: Vec<&str> = selected.iter().map(|a| a.name.as_str()).collect();
+        writeln!(out, "{}: {}", past(verb), names.join(", "))?;
+        return Ok(0);
+    }
+    for (unit, result) in &failures {
+        writeln!(out, "failed: {unit}: {result}")?;
+        crate::apply::systemd::report_unit_failure(&sd, unit, &mut out)?;
+    }
+    Ok(1)
+}
+
+fn past(verb: Verb) -> &'static str {
+    match verb {
+        Verb::Start => "started",
+        Verb::Stop => "stopped",
+        Verb::Restart => "restarted",
+        Verb::Reload => "reloaded",
+    }
+}
+
+type Failures = Vec<(String, String)>;
+
+fn jobs(sd: &Systemd, jobs: Vec<(JobKind, String)>) -> Result<Failures> {
+    Ok(sd
+        .run_jobs(&jobs)?
+        .into_iter()
+        .filter(|o| o.result != "done")
+        .map(|o| (o.unit, o.result))
+        .collect())
+}
+
+fn start(sd: &Systemd, apps: &[&InstalledApp<'_>]) -> Result<Failures> {
+    let mut failures = Vec::new();
+    // An errored app (start limit hit) starts again only after its failure is forgotten.
+    let services: Vec<String> = apps.iter().flat_map(|a| a.units.services.clone()).collect();
+    sd.reset_failed(&services)?;
+    failures.extend(jobs(
+        sd,
+        apps.iter()
+            .flat_map(|a| a.units.sockets.iter().map(|s| (JobKind::Start, s.clone())))
+            .collect(),
+    )?);
+    failures.extend(jobs(
+        sd,
+        apps.iter()
+            .flat_map(|a| {
+                a.units
+                    .services
+                    .iter()
+                    .chain(&a.units.triggers)
+                    .map(|s| (JobKind::Start, s.clone()))
+            })
+            .collect(),
+    )?);
+    Ok(failures)
+}
+
+fn stop(sd: &Systemd, apps: &[&InstalledApp<'_>]) -> Result<Failures> {
+    // Timers, watches and sockets first: any of them would start the app again.
+    let mut failures = jobs(
+        sd,
+        apps.iter()
+            .flat_map(|a| {
+                a.units
+                    .triggers
+                    .iter()
+                    .chain(&a.units.sockets)
+                    .map(|s| (JobKind::Stop, s.clone()))
+            })
+            .collect(),
+    )?;
+    failures.extend(jobs(
+        sd,
+        apps.iter()
+            .flat_map(|a| a.units.services.iter().map(|s| (JobKind::Stop, s.clone())))
+            .collect(),
+    )?);
+    Ok(failures)
+}
+
+fn restart(sd: &Systemd, apps: &[&InstalledApp<'_>]) -> Result<Failures> {
+    let services: Vec<String> = apps.iter().flat_map(|a| a.units.services.clone()).collect();
+    sd.reset_failed(&services)?;
+    let mut failures = jobs(
+        sd,
+        apps.iter()
+            .flat_map(|a| a.units.sockets.iter().map(|s| (JobKind::Start, s.clone())))
+            .collect(),
+    )?;
+    failures.extend(jobs(
+        sd,
+        services
+            .into_iter()
+            .map(|s| (JobKind::Restart, s))
+            .collect(),
+    )?);
+    failures.extend(jobs(
+        sd,
+        apps.iter()
+            .flat_map(|a| a.units.triggers.iter().map(|s| (JobKind::Start, s.clone())))
+            .collect(),
+    )?);
+    Ok(failures)
+}
+
+/// Zero-downtime reload: one instance at a time, the next only once the previous is ready again
+/// (systemd finishes a restart job of a `Type=notify` unit only after `READY=1`). The listening
+/// socket stays in systemd throughout, so connections wait in its queue instead of being refused.
+fn reload(
+    sd: &Systemd,
+    apps: &[&InstalledApp<'_>],
+    out: &mut dyn std::io::Write,
+) -> Result<Failures> {
+    let services: Vec<String> = apps.iter().flat_map(|a| a.units.services.clone()).collect();
+    sd.reset_failed(&services)?;
+    let mut failures = jobs(
+        sd,
+        apps.iter()
+            .flat_map(|a| a.units.sockets.iter().map(|s| (JobKind::Start, s.clone())))
+            .collect(),
+    )?;
+    for app in apps {
+        if app.units.sockets.is_empty() && app.units.services.len() > 1 {
+            writeln!(
+                out,
+                "note: {} has no shared socket; its instances are restarted one by one",
+                app.name
+            )?;
+        }
+        for unit in &app.units.services {
+            let f = jobs(sd, vec![(JobKind::Restart, unit.clone())])?;
+            if !f.is_empty() {
+                // Stop rolling: the remaining instances keep serving.
+                failures.extend(f);
+                return Ok(failures);
+            }
+        }
+    }
+    Ok(failures)
+}

@@ -1,0 +1,4 @@
+//! Observe: what the manager says about installed apps (status) and what they printed (logs).
+
+pub mod logs;
+pub mod status;
