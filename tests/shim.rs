@@ -1,0 +1,871 @@
+//! `rgen-shim` against real processes: Node, Python and sh apps from `tests/fixtures/apps`.
+//! The test plays the service manager: it owns a NOTIFY_SOCKET, sends SIGTERM, and reads exit
+//! statuses. Every wait polls with a deadline; nothing asserts on durations.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixDatagram;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+const SHIM: &str = env!("CARGO_BIN_EXE_rgen-shim");
+const NODE: &str = "/usr/bin/node";
+const PYTHON: &str = "/usr/bin/python3";
+const SH: &str = "/bin/sh";
+/// Generous: only reached when something is broken.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+fn app(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/apps")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn wait_until<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let end = Instant::now() + DEADLINE;
+    loop {
+        if let Some(v) = probe() {
+            return v;
+        }
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn signal(pid: u32, sig: libc::c_int) {
+    // SAFETY: plain syscall.
+    unsafe { libc::kill(pid as libc::pid_t, sig) };
+}
+
+/// Alive and not a zombie (a container's init may be slow to reap orphans).
+fn running(pid: u32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rfind(')')
+            .and_then(|i| stat[i + 1..].split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
+}
+
+/// A shim child that is SIGKILLed (and, by PR_SET_PDEATHSIG, its app with it) if a test fails.
+struct Shim {
+    child: Child,
+    stderr: PathBuf,
+}
+
+impl Shim {
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn term(&self) {
+        signal(self.pid(), libc::SIGTERM);
+    }
+
+    fn wait(&mut self) -> ExitStatus {
+        let child = &mut self.child;
+        wait_until("the shim to exit", || child.try_wait().expect("try_wait"))
+    }
+
+    fn stderr(&self) -> String {
+        fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    fn wait_stderr(&self, needle: &str) -> String {
+        wait_until(&format!("`{needle}` on the shim's stderr"), || {
+            let s = self.stderr();
+            s.contains(needle).then_some(s)
+        })
+    }
+}
+
+impl Drop for Shim {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// One test's world: a private directory and the NOTIFY_SOCKET the shims report to.
+struct World {
+    dir: tempfile::TempDir,
+    notify: UnixDatagram,
+    notify_path: PathBuf,
+}
+
+impl World {
+    fn new() -> World {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let notify_path = dir.path().join("notify.sock");
+        let notify = UnixDatagram::bind(&notify_path).expect("bind notify socket");
+        notify
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .expect("timeout");
+        World {
+            dir,
+            notify,
+            notify_path,
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The shim with its stderr in `<label>.err`, runtime files under the test directory.
+    fn command(&self, label: &str, args: &[&str]) -> (Command, PathBuf) {
+        let stderr = self.path(&format!("{label}.err"));
+        let mut cmd = Command::new(SHIM);
+        cmd.args(args)
+            .env("NOTIFY_SOCKET", &self.notify_path)
+            .env("XDG_RUNTIME_DIR", self.dir.path())
+            .env_remove("RUNTIME_DIRECTORY")
+            .env_remove("NODE_OPTIONS")
+            .env_remove("LISTEN_FDS")
+            .env_remove("LISTEN_PID")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&stderr).expect("stderr file"));
+        (cmd, stderr)
+    }
+
+    fn spawn(&self, label: &str, args: &[&str], env: &[(&str, &str)]) -> Shim {
+        let (mut cmd, stderr) = self.command(label, args);
+        cmd.envs(env.iter().copied());
+        Shim {
+            child: cmd.spawn().expect("spawn rgen-shim"),
+            stderr,
+        }
+    }
+
+    /// Runs a shim to completion.
+    fn run(&self, label: &str, args: &[&str], env: &[(&str, &str)]) -> (ExitStatus, String) {
+        let mut shim = self.spawn(label, args, env);
+        let status = shim.wait();
+        (status, shim.stderr())
+    }
+
+    /// Datagrams received until one contains `needle`; that one is last.
+    fn notifications_until(&self, needle: &str) -> Vec<String> {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        wait_until(&format!("`{needle}` on NOTIFY_SOCKET"), || {
+            if let Ok(n) = self.notify.recv(&mut buf) {
+                let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+                let done = msg.contains(needle);
+                seen.push(msg);
+                if done {
+                    return Some(());
+                }
+            }
+            None
+        });
+        seen
+    }
+
+    /// Forgets datagrams from earlier shims, so the next wait sees only new ones.
+    fn drain_notifications(&self) {
+        let mut buf = [0u8; 4096];
+        while self.notify.recv(&mut buf).is_ok() {}
+    }
+
+    fn expect_ready(&self) -> String {
+        let seen = self.notifications_until("READY=1");
+        seen.last().cloned().unwrap_or_default()
+    }
+
+    fn read_json(&self, name: &str) -> serde_json::Value {
+        let text = fs::read_to_string(self.path(name)).expect("read json");
+        serde_json::from_str(&text).expect("parse json")
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+#[test]
+fn ready_is_sent_only_after_the_app_sends_ready() {
+    let w = World::new();
+    let marker = w.path("ready.marker");
+    let mut shim = w.spawn(
+        "wr",
+        &[
+            "--name", "wr", "--wait-ready", "--listen-timeout", "60000", "--status-file",
+            &w.path("status.json").to_string_lossy(), "--", NODE, &app("ready-app.js"),
+        ],
+        &[("READY_DELAY_MS", "300"), ("READY_MARKER", &marker.to_string_lossy())],
+    );
+    let seen = w.notifications_until("READY=1");
+    assert!(
+        marker.exists(),
+        "READY=1 arrived before the app called process.send('ready')"
+    );
+    assert_eq!(
+        seen.iter().filter(|m| m.contains("READY=1")).count(),
+        1,
+        "{seen:?}"
+    );
+    assert!(seen.last().is_some_and(|m| m.contains("STATUS=wr online")), "{seen:?}");
+    let status = w.read_json("status.json");
+    assert_eq!(status["ready"], true);
+    assert_eq!(status["state"], "online");
+    assert_eq!(status["name"], "wr");
+    assert!(status["pid"].as_u64().is_some_and(|p| p > 0));
+    assert!(!shim.stderr().contains("listen_timeout"), "{}", shim.stderr());
+
+    shim.term();
+    // Node's default SIGINT action kills it; the shim dies of the same signal.
+    assert_eq!(shim.wait().signal(), Some(libc::SIGINT));
+    let status = w.read_json("status.json");
+    assert_eq!(status["state"], "stopped");
+    assert_eq!(status["pid"], serde_json::Value::Null);
+    assert_eq!(status["last_exit"]["signal"], libc::SIGINT);
+}
+
+#[test]
+fn listen_timeout_declares_the_app_ready_and_says_so() {
+    let w = World::new();
+    let mut shim = w.spawn(
+        "lt",
+        &["--name", "lt", "--wait-ready", "--listen-timeout", "200", "--", NODE, &app("ready-app.js")],
+        &[],
+    );
+    w.expect_ready();
+    let err = shim.stderr();
+    assert!(
+        err.contains(
+            "rgen-shim[lt]: listen_timeout (200 ms) passed without 'ready'; declaring lt ready as PM2 does"
+        ),
+        "{err}"
+    );
+    shim.term();
+    shim.wait();
+}
+
+#[test]
+fn ready_from_a_grandchild_behind_an_npm_like_wrapper() {
+    let w = World::new();
+    let marker = w.path("ready.marker");
+    let mut shim = w.spawn(
+        "npm",
+        &[
+            "--name", "npm", "--wait-ready", "--node-preload", "--listen-timeout", "60000",
+            "--status-file", &w.path("status.json").to_string_lossy(), "--", NODE,
+            &app("npm-like.js"), &app("ready-app.js"),
+        ],
+        &[("READY_DELAY_MS", "200"), ("READY_MARKER", &marker.to_string_lossy())],
+    );
+    w.expect_ready();
+    let app_pid: u64 = fs::read_to_string(&marker)
+        .expect("the app wrote its marker before sending ready")
+        .parse()
+        .expect("pid");
+    let wrapper_pid = w.read_json("status.json")["pid"].as_u64();
+    assert_ne!(
+        Some(app_pid),
+        wrapper_pid,
+        "'ready' must come from the grandchild"
+    );
+    assert!(!shim.stderr().contains("listen_timeout"), "{}", shim.stderr());
+    shim.term();
+    shim.wait();
+}
+
+#[test]
+fn sigterm_becomes_sigint_and_the_apps_exit_code_is_the_shims() {
+    let w = World::new();
+    let signals = w.path("signals");
+    let mut shim = w.spawn(
+        "term",
+        &["--name", "term", "--wait-ready", "--", NODE, &app("ready-app.js")],
+        &[
+            ("READY_DELAY_MS", "0"),
+            ("SIGNAL_FILE", &signals.to_string_lossy()),
+            ("EXIT_ON_SIGINT", "42"),
+        ],
+    );
+    w.expect_ready();
+    shim.term();
+    assert_eq!(shim.wait().code(), Some(42));
+    assert_eq!(fs::read_to_string(&signals).unwrap_or_default(), "SIGINT\n");
+    w.notifications_until("STOPPING=1");
+}
+
+#[test]
+fn kill_signal_option_picks_the_stop_signal() {
+    let w = World::new();
+    let mut shim = w.spawn(
+        "ks",
+        &["--name", "ks", "--kill-signal", "SIGUSR2", "--", SH, "-c", "exec sleep 300"],
+        &[],
+    );
+    w.expect_ready();
+    shim.term();
+    assert_eq!(shim.wait().signal(), Some(libc::SIGUSR2));
+}
+
+#[test]
+fn an_app_ignoring_sigint_is_sigkilled_after_kill_timeout() {
+    let w = World::new();
+    let signals = w.path("signals");
+    let mut shim = w.spawn(
+        "ign",
+        &["--name", "ign", "--wait-ready", "--kill-timeout", "300", "--", NODE, &app("ready-app.js")],
+        &[
+            ("READY_DELAY_MS", "0"),
+            ("IGNORE_SIGINT", "1"),
+            ("SIGNAL_FILE", &signals.to_string_lossy()),
+        ],
+    );
+    w.expect_ready();
+    shim.term();
+    assert_eq!(shim.wait().signal(), Some(libc::SIGKILL));
+    assert!(shim.stderr().contains("ms after the stop signal; sending SIGKILL"));
+    assert_eq!(fs::read_to_string(&signals).unwrap_or_default(), "SIGINT\n");
+}
+
+#[test]
+fn shutdown_with_message_stops_through_ipc() {
+    let w = World::new();
+    let messages = w.path("messages");
+    let signals = w.path("signals");
+    let mut shim = w.spawn(
+        "swm",
+        &["--name", "swm", "--wait-ready", "--shutdown-with-message", "--", NODE, &app("ready-app.js")],
+        &[
+            ("READY_DELAY_MS", "0"),
+            ("MESSAGE_FILE", &messages.to_string_lossy()),
+            ("SIGNAL_FILE", &signals.to_string_lossy()),
+        ],
+    );
+    w.expect_ready();
+    shim.term();
+    assert_eq!(shim.wait().code(), Some(0));
+    assert_eq!(fs::read_to_string(&messages).unwrap_or_default(), "\"shutdown\"\n");
+    assert!(!signals.exists(), "no signal expected");
+}
+
+#[test]
+fn hup_usr1_usr2_winch_are_forwarded() {
+    let w = World::new();
+    let signals = w.path("signals");
+    let mut shim = w.spawn(
+        "fwd",
+        &["--name", "fwd", "--wait-ready", "--", NODE, &app("ready-app.js")],
+        &[("READY_DELAY_MS", "0"), ("SIGNAL_FILE", &signals.to_string_lossy())],
+    );
+    w.expect_ready();
+    signal(shim.pid(), libc::SIGHUP);
+    wait_until("SIGHUP at the app", || {
+        fs::read_to_string(&signals).ok()?.contains("SIGHUP").then_some(())
+    });
+    signal(shim.pid(), libc::SIGUSR2);
+    wait_until("SIGUSR2 at the app", || {
+        fs::read_to_string(&signals).ok()?.contains("SIGUSR2").then_some(())
+    });
+    shim.term();
+    assert_eq!(shim.wait().code(), Some(0));
+}
+
+#[test]
+fn exit_codes_and_signals_propagate() {
+    let w = World::new();
+    let (st, _) = w.run("code", &["--", SH, "-c", "exit 7"], &[]);
+    assert_eq!(st.code(), Some(7));
+
+    let (st, err) = w.run("sig", &["--name", "sig", "--", SH, "-c", "kill -USR1 $$"], &[]);
+    assert_eq!(st.signal(), Some(libc::SIGUSR1));
+    assert!(err.contains("rgen-shim[sig]: sig was killed by SIGUSR1"), "{err}");
+    assert!(!st.core_dumped());
+
+    let (st, err) = w.run("segv", &["--", SH, "-c", "kill -SEGV $$"], &[]);
+    assert_eq!(st.signal(), Some(libc::SIGSEGV));
+    assert!(!st.core_dumped(), "{err}");
+
+    let missing = w.path("no-such-program");
+    let (st, err) = w.run("enoent", &["--name", "x", "--", &missing.to_string_lossy()], &[]);
+    assert_eq!(st.code(), Some(127));
+    assert!(err.contains("cannot execute") && err.contains("No such file or directory"), "{err}");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        &["--name", "x"][..],
+        &["--", "relative/program"],
+        &["--kill-signal", "SIGNOPE", "--", SH],
+        &["--kill-timeout", "soon", "--", SH],
+        &["--frobnicate", "--", SH],
+        &["--increment-var", "PORT", "--", SH],
+        &["--ready-on-listen", "--", SH],
+        &["--log-max-size", "100", "--", SH],
+        &["--listen", "nowhere", "--", SH],
+    ] {
+        let out = Command::new(SHIM).args(args).output().expect("run shim");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.starts_with("rgen-shim: error: "), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn two_shims_share_one_port_via_reuseport_and_the_preload() {
+    let w = World::new();
+    let port = free_port().to_string();
+    let listen = format!("127.0.0.1:{port}");
+    let mut shims = Vec::new();
+    for i in 0..2 {
+        let status = w.path(&format!("status{i}.json")).to_string_lossy().into_owned();
+        shims.push(w.spawn(
+            &format!("web{i}"),
+            &[
+                "--name", "web", "--listen", &listen, "--node-preload", "--ready-on-listen",
+                "--listen-timeout", "60000", "--status-file", &status, "--", NODE,
+                &app("http-server.js"),
+            ],
+            &[("PORT", &port)],
+        ));
+    }
+    w.notifications_until("READY=1");
+    w.notifications_until("READY=1");
+    let expected: BTreeSet<String> = (0..2)
+        .map(|i| w.read_json(&format!("status{i}.json"))["pid"].to_string())
+        .collect();
+    assert_eq!(expected.len(), 2);
+
+    let mut seen = BTreeSet::new();
+    for _ in 0..2000 {
+        let mut conn = TcpStream::connect(&listen).expect("connect");
+        conn.write_all(b"GET / HTTP/1.0\r\n\r\n").expect("request");
+        let mut reply = String::new();
+        conn.read_to_string(&mut reply).expect("reply");
+        let body = reply.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
+        seen.insert(body);
+        if seen == expected {
+            break;
+        }
+    }
+    assert_eq!(seen, expected, "both apps should answer on port {port}");
+    for s in &shims {
+        assert!(!s.stderr().contains("listen_timeout"), "{}", s.stderr());
+        s.term();
+    }
+    for s in &mut shims {
+        s.wait();
+    }
+}
+
+fn python_report(out: &[u8]) -> serde_json::Value {
+    let text = String::from_utf8_lossy(out);
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+#[test]
+fn socket_activation_rewrites_listen_pid_for_the_child() {
+    let w = World::new();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let raw = listener.as_raw_fd();
+    // systemd's side: fd 3 is the socket and LISTEN_PID names the shim (sh execs into it).
+    let mut sh = Command::new(SH);
+    sh.args([
+        "-c",
+        "export LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=web.socket; exec \"$0\" \"$@\"",
+        SHIM,
+        "--ipc",
+        "--",
+        PYTHON,
+        &app("check-listen.py"),
+    ])
+    .env("XDG_RUNTIME_DIR", w.dir.path());
+    // SAFETY: dup2 is async-signal-safe.
+    unsafe {
+        sh.pre_exec(move || {
+            if libc::dup2(raw, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = sh.output().expect("run");
+    assert!(out.status.success(), "{out:?}");
+    let r = python_report(&out.stdout);
+    assert_eq!(r["LISTEN_PID"], r["pid"].to_string());
+    assert_eq!(r["LISTEN_FDS"], "1");
+    assert_eq!(r["LISTEN_FDNAMES"], "web.socket");
+    assert_eq!(r["RGEN_LISTEN_FD"], "3");
+    assert_eq!(r["RGEN_LISTEN_PORT"], port.to_string());
+    assert_eq!(r["fd3_listening"], true);
+    assert_eq!(r["fd3_port"], port);
+    // The IPC channel sits above the passed sockets, and nothing else leaks in.
+    assert_eq!(r["NODE_CHANNEL_FD"], "4");
+    assert_eq!(r["open_fds"], serde_json::json!([0, 1, 2, 3, 4]));
+}
+
+#[test]
+fn listen_pid_for_someone_else_is_not_forwarded() {
+    let w = World::new();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let raw = listener.as_raw_fd();
+    let mut cmd = Command::new(SHIM);
+    cmd.args(["--", PYTHON, &app("check-listen.py")])
+        .env("LISTEN_PID", "1")
+        .env("LISTEN_FDS", "1")
+        .env("LISTEN_FDNAMES", "other")
+        .env("XDG_RUNTIME_DIR", w.dir.path());
+    // SAFETY: dup2 is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(raw, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().expect("run");
+    assert!(out.status.success(), "{out:?}");
+    let r = python_report(&out.stdout);
+    assert_eq!(r["LISTEN_PID"], serde_json::Value::Null);
+    assert_eq!(r["LISTEN_FDS"], serde_json::Value::Null);
+    assert_eq!(r["LISTEN_FDNAMES"], serde_json::Value::Null);
+    assert_eq!(r["fd3_listening"], false);
+    assert_eq!(r["open_fds"], serde_json::json!([0, 1, 2]));
+}
+
+#[test]
+fn listen_option_passes_a_reuseport_socket_as_fd_3() {
+    let out = Command::new(SHIM)
+        .args(["--listen", "127.0.0.1:0", "--", PYTHON, &app("check-listen.py")])
+        .env_remove("LISTEN_PID")
+        .env_remove("LISTEN_FDS")
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{out:?}");
+    let r = python_report(&out.stdout);
+    assert_eq!(r["LISTEN_PID"], r["pid"].to_string());
+    assert_eq!(r["LISTEN_FDS"], "1");
+    assert_eq!(r["LISTEN_FDNAMES"], "rgen");
+    assert_eq!(r["fd3_listening"], true);
+    assert_eq!(r["RGEN_LISTEN_PORT"], r["fd3_port"].to_string());
+    assert_eq!(r["open_fds"], serde_json::json!([0, 1, 2, 3]));
+}
+
+/// The delay a run announced, if any.
+fn announced_delay(stderr: &str) -> Option<u64> {
+    let rest = stderr.split(" in ").nth(1)?;
+    rest.split("ms (exponential backoff)").next()?.parse().ok()
+}
+
+#[test]
+fn exponential_backoff_across_shim_runs() {
+    let w = World::new();
+    let state_dir = w.path("state");
+    let state_file = state_dir.join("crashy.backoff");
+    let sd = state_dir.to_string_lossy().into_owned();
+    let crash = app("crash.sh");
+    let args = [
+        "--name", "crashy", "--backoff-initial", "20", "--state-dir", &sd, "--", SH, &crash,
+    ];
+    let cap = ("RGEN_SHIM_BACKOFF_CAP_MS", "50");
+    let mut delays = Vec::new();
+    for i in 0..6 {
+        let (st, err) = w.run(&format!("run{i}"), &args, &[cap]);
+        assert_eq!(st.code(), Some(1));
+        delays.push(announced_delay(&err));
+    }
+    // PM2: first start none, then initial, ×1.5 floored, capped.
+    assert_eq!(delays, [None, Some(20), Some(30), Some(45), Some(50), Some(50)]);
+    assert_eq!(fs::read_to_string(&state_file).unwrap(), "prev_restart_delay_ms=50\n");
+
+    // A run that stays up past the reset threshold starts the sequence over.
+    let (_, err) = w.run("reset", &args, &[cap, ("RGEN_SHIM_BACKOFF_RESET_MS", "0")]);
+    assert_eq!(announced_delay(&err), Some(50));
+    assert_eq!(fs::read_to_string(&state_file).unwrap(), "prev_restart_delay_ms=0\n");
+    let (_, err) = w.run("after-reset", &args, &[cap]);
+    assert_eq!(announced_delay(&err), Some(20));
+
+    // A stop by the manager resets the backoff (PM2 resetState), after the app is gone.
+    let long = [
+        "--name", "crashy", "--backoff-initial", "20", "--state-dir", &sd, "--", SH, "-c",
+        "exec sleep 300",
+    ];
+    w.drain_notifications();
+    let mut shim = w.spawn("stopped", &long, &[cap]);
+    // READY=1 only after the delay and the spawn.
+    w.expect_ready();
+    assert_eq!(announced_delay(&shim.stderr()), Some(30));
+    shim.term();
+    assert_eq!(shim.wait().signal(), Some(libc::SIGINT));
+    assert!(!state_file.exists());
+    let (_, err) = w.run("fresh", &args, &[cap]);
+    assert_eq!(announced_delay(&err), None);
+
+    // A stop during the backoff sleep exits 0 at once and resets too.
+    let slow = [
+        "--name", "crashy", "--backoff-initial", "600000", "--state-dir", &sd, "--", SH, &crash,
+    ];
+    w.drain_notifications();
+    let mut shim = w.spawn("sleeping", &slow, &[]);
+    shim.wait_stderr("restarting crashy in 600000ms (exponential backoff)");
+    w.notifications_until("STATUS=restarting crashy in 600000ms");
+    shim.term();
+    assert_eq!(shim.wait().code(), Some(0));
+    assert!(!state_file.exists());
+}
+
+#[test]
+fn memory_watchdog_stops_a_growing_app_and_exits_75() {
+    let w = World::new();
+    let limit: u64 = 200 << 20;
+    let (st, err) = w.run(
+        "mem",
+        &[
+            "--name", "hog", "--max-memory", "200M", "--memory-poll-ms", "50", "--status-file",
+            &w.path("status.json").to_string_lossy(), "--", NODE, &app("grow.js"),
+        ],
+        &[],
+    );
+    assert_eq!(st.code(), Some(75), "{err}");
+    assert!(
+        err.contains(&format!("above max_memory_restart {limit}: restarting")),
+        "{err}"
+    );
+    let used: u64 = err
+        .split("hog uses ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("reported usage");
+    assert!(used > limit);
+    assert_eq!(w.read_json("status.json")["state"], "restarting");
+}
+
+#[test]
+fn logs_append_split_and_combine() {
+    let w = World::new();
+    let dir = w.path("logs/nested");
+    let out = dir.join("out.log");
+    let err = dir.join("err.log");
+    let all = dir.join("all.log");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(&out, "old\n").unwrap();
+    let (st, _) = w.run(
+        "logs",
+        &[
+            "--stdout", &out.to_string_lossy(), "--stderr", &err.to_string_lossy(),
+            "--combined", &all.to_string_lossy(), "--", SH, &app("logger.sh"),
+        ],
+        &[("LINES", "2")],
+    );
+    assert!(st.success());
+    assert_eq!(fs::read_to_string(&out).unwrap(), "old\nout line 1\nout line 2\n");
+    assert_eq!(fs::read_to_string(&err).unwrap(), "err line\n");
+    let combined = fs::read_to_string(&all).unwrap();
+    let mut lines: Vec<&str> = combined.lines().collect();
+    lines.sort_unstable();
+    assert_eq!(lines, ["err line", "out line 1", "out line 2"]);
+
+    // Parent directories are created; a second run appends.
+    let fresh = w.path("new/dir/app.log");
+    for _ in 0..2 {
+        let (st, _) = w.run(
+            "logs2",
+            &["--combined", &fresh.to_string_lossy(), "--", SH, &app("logger.sh")],
+            &[],
+        );
+        assert!(st.success());
+    }
+    let text = fs::read_to_string(&fresh).unwrap();
+    assert_eq!(text.matches("out line 1\n").count(), 2, "{text}");
+    assert_eq!(text.matches("err line\n").count(), 2, "{text}");
+}
+
+/// `dddd-dd-ddTdd:dd:dd.ddd +dd:dd: ` where d is a digit and + may be -.
+fn looks_stamped(line: &str) -> bool {
+    let shape = "dddd-dd-ddTdd:dd:dd.ddd +dd:dd: ";
+    line.len() > shape.len()
+        && line.chars().zip(shape.chars()).all(|(c, s)| match s {
+            'd' => c.is_ascii_digit(),
+            '+' => c == '+' || c == '-',
+            s => c == s,
+        })
+}
+
+#[test]
+fn log_date_format_prefixes_every_line() {
+    let w = World::new();
+    let all = w.path("all.log");
+    let (st, _) = w.run(
+        "date",
+        &[
+            "--combined", &all.to_string_lossy(), "--log-date-format",
+            "YYYY-MM-DD[T]HH:mm:ss.SSS Z", "--", SH, &app("logger.sh"),
+        ],
+        &[("LINES", "3")],
+    );
+    assert!(st.success());
+    let text = fs::read_to_string(&all).unwrap();
+    assert_eq!(text.lines().count(), 4, "{text}");
+    for line in text.lines() {
+        assert!(looks_stamped(line), "{line}");
+    }
+    assert!(text.lines().any(|l| l.ends_with(": out line 3")), "{text}");
+}
+
+#[test]
+fn logs_rotate_by_size_and_keep_n() {
+    let w = World::new();
+    let out = w.path("out.log");
+    let o = out.to_string_lossy().into_owned();
+    let (st, _) = w.run(
+        "rot",
+        &[
+            "--stdout", &o, "--log-max-size", "100", "--log-keep", "2", "--", SH,
+            &app("logger.sh"),
+        ],
+        &[("LINES", "40")],
+    );
+    assert!(st.success());
+    let read = |suffix: &str| fs::read_to_string(format!("{o}{suffix}"));
+    assert!(read(".3").is_err(), "only 2 rotated files are kept");
+    let mut kept = String::new();
+    for suffix in [".2", ".1", ""] {
+        let part = read(suffix).unwrap_or_else(|e| panic!("{o}{suffix}: {e}"));
+        assert!(!part.is_empty() && part.len() <= 100, "{suffix}: {}", part.len());
+        kept.push_str(&part);
+    }
+    // What is kept is an unbroken tail of the output, newest line last.
+    let numbers: Vec<u32> = kept
+        .lines()
+        .map(|l| l.trim_start_matches("out line ").parse().expect("line number"))
+        .collect();
+    assert_eq!(numbers.last(), Some(&40));
+    assert!(numbers.windows(2).all(|p| p[1] == p[0] + 1), "{numbers:?}");
+}
+
+#[test]
+fn instance_and_increment_vars() {
+    let w = World::new();
+    let out = w.path("out.log");
+    let (st, _) = w.run(
+        "inst",
+        &[
+            "--instance", "2", "--instance-var", "INSTANCE_ID", "--increment-var", "PORT",
+            "--stdout", &out.to_string_lossy(), "--", SH, "-c", "echo \"$INSTANCE_ID $PORT\"",
+        ],
+        &[("PORT", "3000")],
+    );
+    assert!(st.success());
+    assert_eq!(fs::read_to_string(&out).unwrap(), "2 3002\n");
+}
+
+#[test]
+fn treekill_reaches_descendants_that_ignore_sigint() {
+    let w = World::new();
+    let pids_file = w.path("pids");
+    let mut shim = w.spawn(
+        "tree",
+        &["--name", "tree", "--kill-timeout", "200", "--", SH, &app("leave-children.sh")],
+        &[("PIDS_FILE", &pids_file.to_string_lossy())],
+    );
+    let pids: Vec<u32> = wait_until("the sleeps' pids", || {
+        let text = fs::read_to_string(&pids_file).ok()?;
+        Some(text.split_whitespace().filter_map(|p| p.parse().ok()).collect())
+    });
+    assert_eq!(pids.len(), 2);
+    shim.term();
+    shim.wait();
+    for pid in pids {
+        assert!(!running(pid), "descendant {pid} survived the stop");
+    }
+}
+
+#[test]
+fn processes_left_behind_by_an_exiting_app_are_stopped() {
+    let w = World::new();
+    let pids_file = w.path("pids");
+    let (st, err) = w.run(
+        "left",
+        &["--name", "left", "--kill-timeout", "200", "--", SH, &app("leave-children.sh")],
+        &[("PIDS_FILE", &pids_file.to_string_lossy()), ("EXIT_AT_ONCE", "1")],
+    );
+    assert_eq!(st.code(), Some(5));
+    assert!(err.contains("left exited and left processes behind"), "{err}");
+    let text = fs::read_to_string(&pids_file).unwrap();
+    for pid in text.split_whitespace().filter_map(|p| p.parse::<u32>().ok()) {
+        assert!(!running(pid), "leftover {pid} still runs");
+    }
+}
+
+#[test]
+fn sigkill_of_the_shim_takes_the_app_down() {
+    let w = World::new();
+    let status = w.path("status.json");
+    let mut shim = w.spawn(
+        "pdeath",
+        &["--status-file", &status.to_string_lossy(), "--", SH, "-c", "exec sleep 300"],
+        &[],
+    );
+    w.expect_ready();
+    let app_pid = w.read_json("status.json")["pid"].as_u64().expect("pid") as u32;
+    assert!(running(app_pid));
+    signal(shim.pid(), libc::SIGKILL);
+    shim.wait();
+    wait_until("the app to die with the shim", || (!running(app_pid)).then_some(()));
+}
+
+/// Not a limit check (the figure depends on the build profile and libc): prints what the shim
+/// costs while it supervises, for the record.
+#[test]
+fn reports_own_memory_while_supervising() {
+    let w = World::new();
+    let mut shim = w.spawn(
+        "rss",
+        &[
+            "--name", "rss", "--wait-ready", "--node-preload", "--max-memory", "1G",
+            "--memory-poll-ms", "20", "--combined", &w.path("all.log").to_string_lossy(),
+            "--log-date-format", "YYYY-MM-DDTHH:mm:ss", "--", NODE, &app("ready-app.js"),
+        ],
+        &[("READY_DELAY_MS", "0")],
+    );
+    w.expect_ready();
+    let status = fs::read_to_string(format!("/proc/{}/status", shim.pid())).expect("status");
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .map(|l| l.split_whitespace().nth(1).unwrap_or("?").to_owned())
+            .unwrap_or_default()
+    };
+    let pss = fs::read_to_string(format!("/proc/{}/smaps_rollup", shim.pid()))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Pss:"))
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("?").to_owned())
+        })
+        .unwrap_or_default();
+    eprintln!(
+        "rgen-shim while supervising: VmRSS {} kB (RssAnon {} kB, RssFile {} kB), Pss {pss} kB",
+        field("VmRSS:"),
+        field("RssAnon:"),
+        field("RssFile:")
+    );
+    assert!(!field("VmRSS:").is_empty());
+    shim.term();
+    shim.wait();
+}
