@@ -166,3 +166,27 @@ pub mod backoff {
     pub const FILE_SUFFIX: &str = ".backoff";
     pub const KEY: &str = "prev_restart_delay_ms";
 }
+
+/// `--status-file` JSON, one object rewritten atomically (temp + rename) on each change:
+/// `{"name":"api","state":"online","pid":123,"started_at_unix_ms":1700000000000,
+///   "restarts":2,"last_exit":{"code":1}|{"signal":9}|null,"ready":true}`.
+/// `pid` is the app's (null when it is not running); `restarts` counts shim starts since the
+/// file was created (delete it to reset, like `pm2 reset`); `last_exit` is the previous run's
+/// until this run's app exits.
+pub mod status {
+    /// Sleeping before the spawn (exponential backoff); PM2 "waiting restart".
+    pub const WAITING_RESTART: &str = "waiting-restart";
+    /// Spawned, waiting for 'ready' or a listening socket (bounded by --listen-timeout).
+    pub const LAUNCHING: &str = "launching";
+    pub const ONLINE: &str = "online";
+    /// Stop signal or message sent; waiting for the tree to go.
+    pub const STOPPING: &str = "stopping";
+    /// Stopped by the service manager.
+    pub const STOPPED: &str = "stopped";
+    /// The app exited on its own (see `last_exit`).
+    pub const EXITED: &str = "exited";
+    /// Stopped by the memory watchdog; the shim exits with [`super::exit::MEMORY_RESTART`].
+    pub const RESTARTING: &str = "restarting";
+    /// PROGRAM could not be executed.
+    pub const ERRORED: &str = "errored";
+}

@@ -204,10 +204,21 @@ fn ready_is_sent_only_after_the_app_sends_ready() {
     let mut shim = w.spawn(
         "wr",
         &[
-            "--name", "wr", "--wait-ready", "--listen-timeout", "60000", "--status-file",
-            &w.path("status.json").to_string_lossy(), "--", NODE, &app("ready-app.js"),
+            "--name",
+            "wr",
+            "--wait-ready",
+            "--listen-timeout",
+            "60000",
+            "--status-file",
+            &w.path("status.json").to_string_lossy(),
+            "--",
+            NODE,
+            &app("ready-app.js"),
         ],
-        &[("READY_DELAY_MS", "300"), ("READY_MARKER", &marker.to_string_lossy())],
+        &[
+            ("READY_DELAY_MS", "300"),
+            ("READY_MARKER", &marker.to_string_lossy()),
+        ],
     );
     let seen = w.notifications_until("READY=1");
     assert!(
@@ -219,13 +230,20 @@ fn ready_is_sent_only_after_the_app_sends_ready() {
         1,
         "{seen:?}"
     );
-    assert!(seen.last().is_some_and(|m| m.contains("STATUS=wr online")), "{seen:?}");
+    assert!(
+        seen.last().is_some_and(|m| m.contains("STATUS=wr online")),
+        "{seen:?}"
+    );
     let status = w.read_json("status.json");
     assert_eq!(status["ready"], true);
     assert_eq!(status["state"], "online");
     assert_eq!(status["name"], "wr");
     assert!(status["pid"].as_u64().is_some_and(|p| p > 0));
-    assert!(!shim.stderr().contains("listen_timeout"), "{}", shim.stderr());
+    assert!(
+        !shim.stderr().contains("listen_timeout"),
+        "{}",
+        shim.stderr()
+    );
 
     shim.term();
     // Node's default SIGINT action kills it; the shim dies of the same signal.
@@ -241,7 +259,16 @@ fn listen_timeout_declares_the_app_ready_and_says_so() {
     let w = World::new();
     let mut shim = w.spawn(
         "lt",
-        &["--name", "lt", "--wait-ready", "--listen-timeout", "200", "--", NODE, &app("ready-app.js")],
+        &[
+            "--name",
+            "lt",
+            "--wait-ready",
+            "--listen-timeout",
+            "200",
+            "--",
+            NODE,
+            &app("ready-app.js"),
+        ],
         &[],
     );
     w.expect_ready();
@@ -263,11 +290,23 @@ fn ready_from_a_grandchild_behind_an_npm_like_wrapper() {
     let mut shim = w.spawn(
         "npm",
         &[
-            "--name", "npm", "--wait-ready", "--node-preload", "--listen-timeout", "60000",
-            "--status-file", &w.path("status.json").to_string_lossy(), "--", NODE,
-            &app("npm-like.js"), &app("ready-app.js"),
+            "--name",
+            "npm",
+            "--wait-ready",
+            "--node-preload",
+            "--listen-timeout",
+            "60000",
+            "--status-file",
+            &w.path("status.json").to_string_lossy(),
+            "--",
+            NODE,
+            &app("npm-like.js"),
+            &app("ready-app.js"),
         ],
-        &[("READY_DELAY_MS", "200"), ("READY_MARKER", &marker.to_string_lossy())],
+        &[
+            ("READY_DELAY_MS", "200"),
+            ("READY_MARKER", &marker.to_string_lossy()),
+        ],
     );
     w.expect_ready();
     let app_pid: u64 = fs::read_to_string(&marker)
@@ -280,7 +319,11 @@ fn ready_from_a_grandchild_behind_an_npm_like_wrapper() {
         wrapper_pid,
         "'ready' must come from the grandchild"
     );
-    assert!(!shim.stderr().contains("listen_timeout"), "{}", shim.stderr());
+    assert!(
+        !shim.stderr().contains("listen_timeout"),
+        "{}",
+        shim.stderr()
+    );
     shim.term();
     shim.wait();
 }
@@ -291,7 +334,14 @@ fn sigterm_becomes_sigint_and_the_apps_exit_code_is_the_shims() {
     let signals = w.path("signals");
     let mut shim = w.spawn(
         "term",
-        &["--name", "term", "--wait-ready", "--", NODE, &app("ready-app.js")],
+        &[
+            "--name",
+            "term",
+            "--wait-ready",
+            "--",
+            NODE,
+            &app("ready-app.js"),
+        ],
         &[
             ("READY_DELAY_MS", "0"),
             ("SIGNAL_FILE", &signals.to_string_lossy()),
@@ -310,7 +360,16 @@ fn kill_signal_option_picks_the_stop_signal() {
     let w = World::new();
     let mut shim = w.spawn(
         "ks",
-        &["--name", "ks", "--kill-signal", "SIGUSR2", "--", SH, "-c", "exec sleep 300"],
+        &[
+            "--name",
+            "ks",
+            "--kill-signal",
+            "SIGUSR2",
+            "--",
+            SH,
+            "-c",
+            "exec sleep 300",
+        ],
         &[],
     );
     w.expect_ready();
@@ -324,7 +383,16 @@ fn an_app_ignoring_sigint_is_sigkilled_after_kill_timeout() {
     let signals = w.path("signals");
     let mut shim = w.spawn(
         "ign",
-        &["--name", "ign", "--wait-ready", "--kill-timeout", "300", "--", NODE, &app("ready-app.js")],
+        &[
+            "--name",
+            "ign",
+            "--wait-ready",
+            "--kill-timeout",
+            "300",
+            "--",
+            NODE,
+            &app("ready-app.js"),
+        ],
         &[
             ("READY_DELAY_MS", "0"),
             ("IGNORE_SIGINT", "1"),
@@ -334,7 +402,10 @@ fn an_app_ignoring_sigint_is_sigkilled_after_kill_timeout() {
     w.expect_ready();
     shim.term();
     assert_eq!(shim.wait().signal(), Some(libc::SIGKILL));
-    assert!(shim.stderr().contains("ms after the stop signal; sending SIGKILL"));
+    assert!(
+        shim.stderr()
+            .contains("ms after the stop signal; sending SIGKILL")
+    );
     assert_eq!(fs::read_to_string(&signals).unwrap_or_default(), "SIGINT\n");
 }
 
@@ -345,7 +416,15 @@ fn shutdown_with_message_stops_through_ipc() {
     let signals = w.path("signals");
     let mut shim = w.spawn(
         "swm",
-        &["--name", "swm", "--wait-ready", "--shutdown-with-message", "--", NODE, &app("ready-app.js")],
+        &[
+            "--name",
+            "swm",
+            "--wait-ready",
+            "--shutdown-with-message",
+            "--",
+            NODE,
+            &app("ready-app.js"),
+        ],
         &[
             ("READY_DELAY_MS", "0"),
             ("MESSAGE_FILE", &messages.to_string_lossy()),
@@ -355,7 +434,10 @@ fn shutdown_with_message_stops_through_ipc() {
     w.expect_ready();
     shim.term();
     assert_eq!(shim.wait().code(), Some(0));
-    assert_eq!(fs::read_to_string(&messages).unwrap_or_default(), "\"shutdown\"\n");
+    assert_eq!(
+        fs::read_to_string(&messages).unwrap_or_default(),
+        "\"shutdown\"\n"
+    );
     assert!(!signals.exists(), "no signal expected");
 }
 
@@ -365,17 +447,33 @@ fn hup_usr1_usr2_winch_are_forwarded() {
     let signals = w.path("signals");
     let mut shim = w.spawn(
         "fwd",
-        &["--name", "fwd", "--wait-ready", "--", NODE, &app("ready-app.js")],
-        &[("READY_DELAY_MS", "0"), ("SIGNAL_FILE", &signals.to_string_lossy())],
+        &[
+            "--name",
+            "fwd",
+            "--wait-ready",
+            "--",
+            NODE,
+            &app("ready-app.js"),
+        ],
+        &[
+            ("READY_DELAY_MS", "0"),
+            ("SIGNAL_FILE", &signals.to_string_lossy()),
+        ],
     );
     w.expect_ready();
     signal(shim.pid(), libc::SIGHUP);
     wait_until("SIGHUP at the app", || {
-        fs::read_to_string(&signals).ok()?.contains("SIGHUP").then_some(())
+        fs::read_to_string(&signals)
+            .ok()?
+            .contains("SIGHUP")
+            .then_some(())
     });
     signal(shim.pid(), libc::SIGUSR2);
     wait_until("SIGUSR2 at the app", || {
-        fs::read_to_string(&signals).ok()?.contains("SIGUSR2").then_some(())
+        fs::read_to_string(&signals)
+            .ok()?
+            .contains("SIGUSR2")
+            .then_some(())
     });
     shim.term();
     assert_eq!(shim.wait().code(), Some(0));
@@ -387,9 +485,16 @@ fn exit_codes_and_signals_propagate() {
     let (st, _) = w.run("code", &["--", SH, "-c", "exit 7"], &[]);
     assert_eq!(st.code(), Some(7));
 
-    let (st, err) = w.run("sig", &["--name", "sig", "--", SH, "-c", "kill -USR1 $$"], &[]);
+    let (st, err) = w.run(
+        "sig",
+        &["--name", "sig", "--", SH, "-c", "kill -USR1 $$"],
+        &[],
+    );
     assert_eq!(st.signal(), Some(libc::SIGUSR1));
-    assert!(err.contains("rgen-shim[sig]: sig was killed by SIGUSR1"), "{err}");
+    assert!(
+        err.contains("rgen-shim[sig]: sig was killed by SIGUSR1"),
+        "{err}"
+    );
     assert!(!st.core_dumped());
 
     let (st, err) = w.run("segv", &["--", SH, "-c", "kill -SEGV $$"], &[]);
@@ -397,9 +502,16 @@ fn exit_codes_and_signals_propagate() {
     assert!(!st.core_dumped(), "{err}");
 
     let missing = w.path("no-such-program");
-    let (st, err) = w.run("enoent", &["--name", "x", "--", &missing.to_string_lossy()], &[]);
+    let (st, err) = w.run(
+        "enoent",
+        &["--name", "x", "--", &missing.to_string_lossy()],
+        &[],
+    );
     assert_eq!(st.code(), Some(127));
-    assert!(err.contains("cannot execute") && err.contains("No such file or directory"), "{err}");
+    assert!(
+        err.contains("cannot execute") && err.contains("No such file or directory"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -429,12 +541,25 @@ fn two_shims_share_one_port_via_reuseport_and_the_preload() {
     let listen = format!("127.0.0.1:{port}");
     let mut shims = Vec::new();
     for i in 0..2 {
-        let status = w.path(&format!("status{i}.json")).to_string_lossy().into_owned();
+        let status = w
+            .path(&format!("status{i}.json"))
+            .to_string_lossy()
+            .into_owned();
         shims.push(w.spawn(
             &format!("web{i}"),
             &[
-                "--name", "web", "--listen", &listen, "--node-preload", "--ready-on-listen",
-                "--listen-timeout", "60000", "--status-file", &status, "--", NODE,
+                "--name",
+                "web",
+                "--listen",
+                &listen,
+                "--node-preload",
+                "--ready-on-listen",
+                "--listen-timeout",
+                "60000",
+                "--status-file",
+                &status,
+                "--",
+                NODE,
                 &app("http-server.js"),
             ],
             &[("PORT", &port)],
@@ -453,7 +578,11 @@ fn two_shims_share_one_port_via_reuseport_and_the_preload() {
         conn.write_all(b"GET / HTTP/1.0\r\n\r\n").expect("request");
         let mut reply = String::new();
         conn.read_to_string(&mut reply).expect("reply");
-        let body = reply.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
+        let body = reply
+            .split("\r\n\r\n")
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned();
         seen.insert(body);
         if seen == expected {
             break;
@@ -549,7 +678,13 @@ fn listen_pid_for_someone_else_is_not_forwarded() {
 #[test]
 fn listen_option_passes_a_reuseport_socket_as_fd_3() {
     let out = Command::new(SHIM)
-        .args(["--listen", "127.0.0.1:0", "--", PYTHON, &app("check-listen.py")])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--",
+            PYTHON,
+            &app("check-listen.py"),
+        ])
         .env_remove("LISTEN_PID")
         .env_remove("LISTEN_FDS")
         .output()
@@ -578,7 +713,15 @@ fn exponential_backoff_across_shim_runs() {
     let sd = state_dir.to_string_lossy().into_owned();
     let crash = app("crash.sh");
     let args = [
-        "--name", "crashy", "--backoff-initial", "20", "--state-dir", &sd, "--", SH, &crash,
+        "--name",
+        "crashy",
+        "--backoff-initial",
+        "20",
+        "--state-dir",
+        &sd,
+        "--",
+        SH,
+        &crash,
     ];
     let cap = ("RGEN_SHIM_BACKOFF_CAP_MS", "50");
     let mut delays = Vec::new();
@@ -588,19 +731,36 @@ fn exponential_backoff_across_shim_runs() {
         delays.push(announced_delay(&err));
     }
     // PM2: first start none, then initial, ×1.5 floored, capped.
-    assert_eq!(delays, [None, Some(20), Some(30), Some(45), Some(50), Some(50)]);
-    assert_eq!(fs::read_to_string(&state_file).unwrap(), "prev_restart_delay_ms=50\n");
+    assert_eq!(
+        delays,
+        [None, Some(20), Some(30), Some(45), Some(50), Some(50)]
+    );
+    assert_eq!(
+        fs::read_to_string(&state_file).unwrap(),
+        "prev_restart_delay_ms=50\n"
+    );
 
     // A run that stays up past the reset threshold starts the sequence over.
     let (_, err) = w.run("reset", &args, &[cap, ("RGEN_SHIM_BACKOFF_RESET_MS", "0")]);
     assert_eq!(announced_delay(&err), Some(50));
-    assert_eq!(fs::read_to_string(&state_file).unwrap(), "prev_restart_delay_ms=0\n");
+    assert_eq!(
+        fs::read_to_string(&state_file).unwrap(),
+        "prev_restart_delay_ms=0\n"
+    );
     let (_, err) = w.run("after-reset", &args, &[cap]);
     assert_eq!(announced_delay(&err), Some(20));
 
     // A stop by the manager resets the backoff (PM2 resetState), after the app is gone.
     let long = [
-        "--name", "crashy", "--backoff-initial", "20", "--state-dir", &sd, "--", SH, "-c",
+        "--name",
+        "crashy",
+        "--backoff-initial",
+        "20",
+        "--state-dir",
+        &sd,
+        "--",
+        SH,
+        "-c",
         "exec sleep 300",
     ];
     w.drain_notifications();
@@ -616,7 +776,15 @@ fn exponential_backoff_across_shim_runs() {
 
     // A stop during the backoff sleep exits 0 at once and resets too.
     let slow = [
-        "--name", "crashy", "--backoff-initial", "600000", "--state-dir", &sd, "--", SH, &crash,
+        "--name",
+        "crashy",
+        "--backoff-initial",
+        "600000",
+        "--state-dir",
+        &sd,
+        "--",
+        SH,
+        &crash,
     ];
     w.drain_notifications();
     let mut shim = w.spawn("sleeping", &slow, &[]);
@@ -634,8 +802,17 @@ fn memory_watchdog_stops_a_growing_app_and_exits_75() {
     let (st, err) = w.run(
         "mem",
         &[
-            "--name", "hog", "--max-memory", "200M", "--memory-poll-ms", "50", "--status-file",
-            &w.path("status.json").to_string_lossy(), "--", NODE, &app("grow.js"),
+            "--name",
+            "hog",
+            "--max-memory",
+            "200M",
+            "--memory-poll-ms",
+            "50",
+            "--status-file",
+            &w.path("status.json").to_string_lossy(),
+            "--",
+            NODE,
+            &app("grow.js"),
         ],
         &[],
     );
@@ -666,13 +843,23 @@ fn logs_append_split_and_combine() {
     let (st, _) = w.run(
         "logs",
         &[
-            "--stdout", &out.to_string_lossy(), "--stderr", &err.to_string_lossy(),
-            "--combined", &all.to_string_lossy(), "--", SH, &app("logger.sh"),
+            "--stdout",
+            &out.to_string_lossy(),
+            "--stderr",
+            &err.to_string_lossy(),
+            "--combined",
+            &all.to_string_lossy(),
+            "--",
+            SH,
+            &app("logger.sh"),
         ],
         &[("LINES", "2")],
     );
     assert!(st.success());
-    assert_eq!(fs::read_to_string(&out).unwrap(), "old\nout line 1\nout line 2\n");
+    assert_eq!(
+        fs::read_to_string(&out).unwrap(),
+        "old\nout line 1\nout line 2\n"
+    );
     assert_eq!(fs::read_to_string(&err).unwrap(), "err line\n");
     let combined = fs::read_to_string(&all).unwrap();
     let mut lines: Vec<&str> = combined.lines().collect();
@@ -684,7 +871,13 @@ fn logs_append_split_and_combine() {
     for _ in 0..2 {
         let (st, _) = w.run(
             "logs2",
-            &["--combined", &fresh.to_string_lossy(), "--", SH, &app("logger.sh")],
+            &[
+                "--combined",
+                &fresh.to_string_lossy(),
+                "--",
+                SH,
+                &app("logger.sh"),
+            ],
             &[],
         );
         assert!(st.success());
@@ -712,8 +905,13 @@ fn log_date_format_prefixes_every_line() {
     let (st, _) = w.run(
         "date",
         &[
-            "--combined", &all.to_string_lossy(), "--log-date-format",
-            "YYYY-MM-DD[T]HH:mm:ss.SSS Z", "--", SH, &app("logger.sh"),
+            "--combined",
+            &all.to_string_lossy(),
+            "--log-date-format",
+            "YYYY-MM-DD[T]HH:mm:ss.SSS Z",
+            "--",
+            SH,
+            &app("logger.sh"),
         ],
         &[("LINES", "3")],
     );
@@ -734,7 +932,14 @@ fn logs_rotate_by_size_and_keep_n() {
     let (st, _) = w.run(
         "rot",
         &[
-            "--stdout", &o, "--log-max-size", "100", "--log-keep", "2", "--", SH,
+            "--stdout",
+            &o,
+            "--log-max-size",
+            "100",
+            "--log-keep",
+            "2",
+            "--",
+            SH,
             &app("logger.sh"),
         ],
         &[("LINES", "40")],
@@ -745,13 +950,21 @@ fn logs_rotate_by_size_and_keep_n() {
     let mut kept = String::new();
     for suffix in [".2", ".1", ""] {
         let part = read(suffix).unwrap_or_else(|e| panic!("{o}{suffix}: {e}"));
-        assert!(!part.is_empty() && part.len() <= 100, "{suffix}: {}", part.len());
+        assert!(
+            !part.is_empty() && part.len() <= 100,
+            "{suffix}: {}",
+            part.len()
+        );
         kept.push_str(&part);
     }
     // What is kept is an unbroken tail of the output, newest line last.
     let numbers: Vec<u32> = kept
         .lines()
-        .map(|l| l.trim_start_matches("out line ").parse().expect("line number"))
+        .map(|l| {
+            l.trim_start_matches("out line ")
+                .parse()
+                .expect("line number")
+        })
         .collect();
     assert_eq!(numbers.last(), Some(&40));
     assert!(numbers.windows(2).all(|p| p[1] == p[0] + 1), "{numbers:?}");
@@ -764,8 +977,18 @@ fn instance_and_increment_vars() {
     let (st, _) = w.run(
         "inst",
         &[
-            "--instance", "2", "--instance-var", "INSTANCE_ID", "--increment-var", "PORT",
-            "--stdout", &out.to_string_lossy(), "--", SH, "-c", "echo \"$INSTANCE_ID $PORT\"",
+            "--instance",
+            "2",
+            "--instance-var",
+            "INSTANCE_ID",
+            "--increment-var",
+            "PORT",
+            "--stdout",
+            &out.to_string_lossy(),
+            "--",
+            SH,
+            "-c",
+            "echo \"$INSTANCE_ID $PORT\"",
         ],
         &[("PORT", "3000")],
     );
@@ -779,12 +1002,24 @@ fn treekill_reaches_descendants_that_ignore_sigint() {
     let pids_file = w.path("pids");
     let mut shim = w.spawn(
         "tree",
-        &["--name", "tree", "--kill-timeout", "200", "--", SH, &app("leave-children.sh")],
+        &[
+            "--name",
+            "tree",
+            "--kill-timeout",
+            "200",
+            "--",
+            SH,
+            &app("leave-children.sh"),
+        ],
         &[("PIDS_FILE", &pids_file.to_string_lossy())],
     );
     let pids: Vec<u32> = wait_until("the sleeps' pids", || {
         let text = fs::read_to_string(&pids_file).ok()?;
-        Some(text.split_whitespace().filter_map(|p| p.parse().ok()).collect())
+        Some(
+            text.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect(),
+        )
     });
     assert_eq!(pids.len(), 2);
     shim.term();
@@ -800,13 +1035,30 @@ fn processes_left_behind_by_an_exiting_app_are_stopped() {
     let pids_file = w.path("pids");
     let (st, err) = w.run(
         "left",
-        &["--name", "left", "--kill-timeout", "200", "--", SH, &app("leave-children.sh")],
-        &[("PIDS_FILE", &pids_file.to_string_lossy()), ("EXIT_AT_ONCE", "1")],
+        &[
+            "--name",
+            "left",
+            "--kill-timeout",
+            "200",
+            "--",
+            SH,
+            &app("leave-children.sh"),
+        ],
+        &[
+            ("PIDS_FILE", &pids_file.to_string_lossy()),
+            ("EXIT_AT_ONCE", "1"),
+        ],
     );
     assert_eq!(st.code(), Some(5));
-    assert!(err.contains("left exited and left processes behind"), "{err}");
+    assert!(
+        err.contains("left exited and left processes behind"),
+        "{err}"
+    );
     let text = fs::read_to_string(&pids_file).unwrap();
-    for pid in text.split_whitespace().filter_map(|p| p.parse::<u32>().ok()) {
+    for pid in text
+        .split_whitespace()
+        .filter_map(|p| p.parse::<u32>().ok())
+    {
         assert!(!running(pid), "leftover {pid} still runs");
     }
 }
@@ -817,7 +1069,14 @@ fn sigkill_of_the_shim_takes_the_app_down() {
     let status = w.path("status.json");
     let mut shim = w.spawn(
         "pdeath",
-        &["--status-file", &status.to_string_lossy(), "--", SH, "-c", "exec sleep 300"],
+        &[
+            "--status-file",
+            &status.to_string_lossy(),
+            "--",
+            SH,
+            "-c",
+            "exec sleep 300",
+        ],
         &[],
     );
     w.expect_ready();
@@ -825,7 +1084,9 @@ fn sigkill_of_the_shim_takes_the_app_down() {
     assert!(running(app_pid));
     signal(shim.pid(), libc::SIGKILL);
     shim.wait();
-    wait_until("the app to die with the shim", || (!running(app_pid)).then_some(()));
+    wait_until("the app to die with the shim", || {
+        (!running(app_pid)).then_some(())
+    });
 }
 
 /// Not a limit check (the figure depends on the build profile and libc): prints what the shim
@@ -836,9 +1097,21 @@ fn reports_own_memory_while_supervising() {
     let mut shim = w.spawn(
         "rss",
         &[
-            "--name", "rss", "--wait-ready", "--node-preload", "--max-memory", "1G",
-            "--memory-poll-ms", "20", "--combined", &w.path("all.log").to_string_lossy(),
-            "--log-date-format", "YYYY-MM-DDTHH:mm:ss", "--", NODE, &app("ready-app.js"),
+            "--name",
+            "rss",
+            "--wait-ready",
+            "--node-preload",
+            "--max-memory",
+            "1G",
+            "--memory-poll-ms",
+            "20",
+            "--combined",
+            &w.path("all.log").to_string_lossy(),
+            "--log-date-format",
+            "YYYY-MM-DDTHH:mm:ss",
+            "--",
+            NODE,
+            &app("ready-app.js"),
         ],
         &[("READY_DELAY_MS", "0")],
     );

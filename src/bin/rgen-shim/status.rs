@@ -1,0 +1,118 @@
+//! `--status-file`: what `rgen status` shows on macOS, where `launchctl print` is not an API.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use crate::sys;
+
+#[derive(Clone, Copy)]
+pub enum LastExit {
+    Code(i32),
+    Signal(i32),
+}
+
+pub struct StatusFile {
+    path: PathBuf,
+    restarts: u64,
+    /// Raw JSON of the previous run's exit, until this run's is known.
+    last_exit: String,
+}
+
+pub struct Snapshot {
+    pub state: &'static str,
+    pub pid: Option<libc::pid_t>,
+    pub started_at_unix_ms: Option<u64>,
+    pub ready: bool,
+}
+
+impl StatusFile {
+    /// Every shim start after the first counts as a restart (PM2's ↺ counts manual restarts too).
+    pub fn load(path: PathBuf) -> StatusFile {
+        let (restarts, last_exit) = match fs::read_to_string(&path) {
+            Ok(prev) => (
+                field(&prev, "restarts")
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .map_or(0, |n| n + 1),
+                field(&prev, "last_exit").unwrap_or("null").to_owned(),
+            ),
+            Err(_) => (0, "null".to_owned()),
+        };
+        StatusFile {
+            path,
+            restarts,
+            last_exit,
+        }
+    }
+
+    pub fn set_last_exit(&mut self, e: LastExit) {
+        self.last_exit = match e {
+            LastExit::Code(c) => format!("{{\"code\":{c}}}"),
+            LastExit::Signal(s) => format!("{{\"signal\":{s}}}"),
+        };
+    }
+
+    pub fn write(&self, s: &Snapshot) {
+        let opt = |v: Option<String>| v.unwrap_or_else(|| "null".into());
+        let json = format!(
+            "{{\"name\":{},\"state\":\"{}\",\"pid\":{},\"started_at_unix_ms\":{},\"restarts\":{},\"last_exit\":{},\"ready\":{}}}\n",
+            json_string(sys::name()),
+            s.state,
+            opt(s.pid.map(|p| p.to_string())),
+            opt(s.started_at_unix_ms.map(|t| t.to_string())),
+            self.restarts,
+            self.last_exit,
+            s.ready
+        );
+        if let Err(e) = self.replace(json.as_bytes()) {
+            sys::say!(
+                "cannot write status file `{}`: {}",
+                self.path.display(),
+                sys::err_text(&e)
+            );
+        }
+    }
+
+    /// temp + rename: a reader never sees half a file.
+    fn replace(&self, data: &[u8]) -> io::Result<()> {
+        if let Some(dir) = self.path.parent() {
+            fs::create_dir_all(dir)?;
+        }
+        let mut tmp = self.path.clone().into_os_string();
+        tmp.push(format!(".tmp.{}", std::process::id()));
+        let tmp = PathBuf::from(tmp);
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(data)?;
+        drop(f);
+        fs::rename(&tmp, &self.path).inspect_err(|_| {
+            let _ = fs::remove_file(&tmp);
+        })
+    }
+}
+
+/// The raw value of a top-level scalar or flat object field in the file we wrote ourselves.
+fn field<'a>(json: &'a str, key: &str) -> Option<&'a str> {
+    let start = json.find(&format!("\"{key}\":"))? + key.len() + 3;
+    let rest = &json[start..];
+    let end = if rest.starts_with('{') {
+        rest.find('}')? + 1
+    } else {
+        rest.find([',', '}'])?
+    };
+    Some(rest[..end].trim())
+}
+
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
