@@ -436,3 +436,35 @@ pub fn format_time(toks: &[Tok], secs: libc::time_t, millis: u32) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Tok, parse_format};
+
+    #[test]
+    fn day_js_tokens_and_bracket_literals() {
+        assert_eq!(
+            parse_format("YYYY-MM-DD[T]HH:mm:ss.SSS Z"),
+            [
+                Tok::Year4,
+                Tok::Lit("-".into()),
+                Tok::Month2,
+                Tok::Lit("-".into()),
+                Tok::Day2,
+                Tok::Lit("T".into()),
+                Tok::Hour2,
+                Tok::Lit(":".into()),
+                Tok::Minute2,
+                Tok::Lit(":".into()),
+                Tok::Second2,
+                Tok::Lit(".".into()),
+                Tok::Millis3,
+                Tok::Lit(" ".into()),
+                Tok::Offset { colon: true },
+            ]
+        );
+        // PM2's `time: true` format has a bare T, which is not a token.
+        assert_eq!(parse_format("DDTHH")[1], Tok::Lit("T".into()));
+        assert_eq!(parse_format("[YYYY]"), [Tok::Lit("YYYY".into())]);
+    }
+}

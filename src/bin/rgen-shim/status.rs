@@ -34,7 +34,10 @@ impl StatusFile {
                 field(&prev, "restarts")
                     .and_then(|v| v.parse::<u64>().ok())
                     .map_or(0, |n| n + 1),
-                field(&prev, "last_exit").unwrap_or("null").to_owned(),
+                field(&prev, "last_exit")
+                    .filter(|v| valid_exit(v))
+                    .unwrap_or("null")
+                    .to_owned(),
             ),
             Err(_) => (0, "null".to_owned()),
         };
@@ -102,6 +105,20 @@ fn field<'a>(json: &'a str, key: &str) -> Option<&'a str> {
     Some(rest[..end].trim())
 }
 
+/// The previous value is copied verbatim into new JSON, so only our own shapes pass.
+fn valid_exit(v: &str) -> bool {
+    let number = |n: &str| {
+        let digits = n.strip_prefix('-').unwrap_or(n);
+        !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+    };
+    v == "null"
+        || ["{\"code\":", "{\"signal\":"].iter().any(|p| {
+            v.strip_prefix(p)
+                .and_then(|r| r.strip_suffix('}'))
+                .is_some_and(number)
+        })
+}
+
 fn json_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
@@ -115,4 +132,19 @@ fn json_string(s: &str) -> String {
     }
     out.push('"');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{field, valid_exit};
+
+    #[test]
+    fn reads_back_what_it_writes() {
+        let json = r#"{"name":"a","state":"exited","pid":null,"started_at_unix_ms":5,"restarts":3,"last_exit":{"signal":9},"ready":false}"#;
+        assert_eq!(field(json, "restarts"), Some("3"));
+        assert_eq!(field(json, "last_exit"), Some(r#"{"signal":9}"#));
+        assert!(valid_exit(r#"{"code":-1}"#));
+        assert!(!valid_exit(r#"{"code":1,"x":2}"#));
+        assert!(!valid_exit("{garbage"));
+    }
 }
