@@ -442,7 +442,7 @@ fn shutdown_with_message_stops_through_ipc() {
 }
 
 #[test]
-fn hup_usr1_usr2_winch_are_forwarded() {
+fn hup_and_usr2_are_forwarded_to_the_app() {
     let w = World::new();
     let signals = w.path("signals");
     let mut shim = w.spawn(
