@@ -56,7 +56,9 @@ pub fn select_files(
             .files
             .iter()
             .filter(|f| {
-                f.marker.app.as_deref() == Some(name) || f.marker.namespace.as_deref() == Some(name)
+                f.marker.app.as_deref() == Some(name)
+                    || f.marker.namespace.as_deref() == Some(name)
+                    || f.marker.group == *name
             })
             .collect();
         if matched.is_empty() {
@@ -66,7 +68,7 @@ pub fn select_files(
                 .filter_map(|f| f.marker.app.as_deref())
                 .collect();
             bail!(
-                "rgen has not installed an app called `{name}`{}",
+                "rgen has not installed an app, namespace or group called `{name}`{}",
                 if known.is_empty() {
                     String::new()
                 } else {

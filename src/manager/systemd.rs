@@ -182,6 +182,19 @@ impl Systemd {
         }
     }
 
+    /// Connects to a manager at an explicit D-Bus address (a user manager's bus from outside
+    /// its session, in tests).
+    pub fn connect_to(address: &str, scope: Scope) -> Result<Self> {
+        zbus::block_on(async {
+            let conn = zbus::connection::Builder::address(address)?.build().await?;
+            Ok(Systemd {
+                conn,
+                scope,
+                address: address.to_string(),
+            })
+        })
+    }
+
     async fn manager(&self) -> Result<ManagerProxy<'static>> {
         Ok(ManagerProxy::builder(&self.conn)
             .cache_properties(zbus::proxy::CacheProperties::No)

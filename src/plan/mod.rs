@@ -551,15 +551,19 @@ fn plan_app(
             push(shimp::opt::MAX_MEMORY);
             push(&bytes.to_string());
         }
-        // The instance variable itself is plain `Environment=`; only the arithmetic of
-        // `increment_var` needs the shim to know the instance number.
-        if let Some(var) = app.increment_var.as_ref().filter(|_| templated) {
+        // The instance variable itself is plain `Environment=`; the shim needs the number to
+        // keep each instance's backoff state apart and for `increment_var` arithmetic.
+        if templated {
             argv.push(Word::text(shimp::opt::INSTANCE));
             argv.push(Word(vec![Part::Instance]));
-            argv.push(Word::text(shimp::opt::INSTANCE_VAR));
-            argv.push(Word::text(&app.instance_var));
-            argv.push(Word::text(shimp::opt::INCREMENT_VAR));
-            argv.push(Word::text(var));
+            if app.instance_var != crate::model::DEFAULT_INSTANCE_VAR {
+                argv.push(Word::text(shimp::opt::INSTANCE_VAR));
+                argv.push(Word::text(&app.instance_var));
+            }
+            if let Some(var) = &app.increment_var {
+                argv.push(Word::text(shimp::opt::INCREMENT_VAR));
+                argv.push(Word::text(var));
+            }
         }
         for (opt, path) in &shim_logs {
             argv.push(Word::text(*opt));
