@@ -15,16 +15,56 @@ type Case = (Suite, &'static str, fn() -> TestResult);
 
 pub fn all() -> Vec<Case> {
     vec![
-        (Suite::Host, "azak_example_installs_serves_logs_and_uninstalls", azak_example),
-        (Suite::Host, "kill_9_is_restarted_and_counted", kill_9_restarts),
-        (Suite::Host, "memory_hog_is_killed_at_the_limit_and_restarted", memory_hog),
-        (Suite::Host, "crash_loop_waits_restart_delay_then_errors", crash_loop),
-        (Suite::Host, "reinstall_is_idempotent_and_restarts_only_changed_apps", reinstall),
-        (Suite::Host, "foreign_units_are_refused_and_left_untouched", foreign_unit),
-        (Suite::Host, "user_scope_through_the_user_manager", user_scope),
-        (Suite::Host, "argv_and_env_reach_the_process_byte_for_byte", byte_exact),
-        (Suite::Modern, "restart_steps_backoff_grows_on_systemd_254_plus", restart_steps),
-        (Suite::Modern, "units_for_systemd_257_pass_its_verify", verify_modern),
+        (
+            Suite::Host,
+            "azak_example_installs_serves_logs_and_uninstalls",
+            azak_example,
+        ),
+        (
+            Suite::Host,
+            "kill_9_is_restarted_and_counted",
+            kill_9_restarts,
+        ),
+        (
+            Suite::Host,
+            "memory_hog_is_killed_at_the_limit_and_restarted",
+            memory_hog,
+        ),
+        (
+            Suite::Host,
+            "crash_loop_waits_restart_delay_then_errors",
+            crash_loop,
+        ),
+        (
+            Suite::Host,
+            "reinstall_is_idempotent_and_restarts_only_changed_apps",
+            reinstall,
+        ),
+        (
+            Suite::Host,
+            "foreign_units_are_refused_and_left_untouched",
+            foreign_unit,
+        ),
+        (
+            Suite::Host,
+            "user_scope_through_the_user_manager",
+            user_scope,
+        ),
+        (
+            Suite::Host,
+            "argv_and_env_reach_the_process_byte_for_byte",
+            byte_exact,
+        ),
+        (
+            Suite::Modern,
+            "restart_steps_backoff_grows_on_systemd_254_plus",
+            restart_steps,
+        ),
+        (
+            Suite::Modern,
+            "units_for_systemd_257_pass_its_verify",
+            verify_modern,
+        ),
     ]
 }
 
@@ -51,34 +91,68 @@ fn azak_example() -> TestResult {
     let root = dir.join("azak");
     rgen(&["install", "ecosystem.config.js", "--system"], &root).ok()?;
     let sd = system();
-    for unit in ["azak-backend.service", "azak-frontend.service", "azak-ngrok.service"] {
-        poll(&format!("{unit} active"), Duration::from_secs(30), || (active_state(&sd, unit) == "active").then_some(()))?;
+    for unit in [
+        "azak-backend.service",
+        "azak-frontend.service",
+        "azak-ngrok.service",
+    ] {
+        poll(&format!("{unit} active"), Duration::from_secs(30), || {
+            (active_state(&sd, unit) == "active").then_some(())
+        })?;
     }
-    let backend = poll("the backend answers on 8000", Duration::from_secs(30), || http_get(8000))?;
-    check(backend.contains("azak-backend"), || format!("backend said {backend}"))?;
-    let frontend = poll("the frontend answers on 3030", Duration::from_secs(30), || http_get(3030))?;
-    check(frontend.contains("azak-frontend"), || format!("frontend said {frontend}"))?;
+    let backend = poll(
+        "the backend answers on 8000",
+        Duration::from_secs(30),
+        || http_get(8000),
+    )?;
+    check(backend.contains("azak-backend"), || {
+        format!("backend said {backend}")
+    })?;
+    let frontend = poll(
+        "the frontend answers on 3030",
+        Duration::from_secs(30),
+        || http_get(3030),
+    )?;
+    check(frontend.contains("azak-frontend"), || {
+        format!("frontend said {frontend}")
+    })?;
 
     // rgen status agrees with the manager.
     let st = status_json(&root, "--system", &[])?;
-    for (app, unit) in [("azak-backend", "azak-backend.service"), ("azak-ngrok", "azak-ngrok.service")] {
+    for (app, unit) in [
+        ("azak-backend", "azak-backend.service"),
+        ("azak-ngrok", "azak-ngrok.service"),
+    ] {
         let a = app_json(&st, app)?;
         check(a["status"] == "online", || format!("{app}: {a}"))?;
-        check(a["pid"].as_u64() == Some(u64::from(main_pid(&sd, unit))), || format!("{app} pid differs from MainPID: {a}"))?;
+        check(
+            a["pid"].as_u64() == Some(u64::from(main_pid(&sd, unit))),
+            || format!("{app} pid differs from MainPID: {a}"),
+        )?;
     }
     let limit = u64_prop(&sd, "azak-backend.service", "MemoryMax");
-    check(limit == Some(2 << 30), || format!("backend MemoryMax {limit:?}"))?;
+    check(limit == Some(2 << 30), || {
+        format!("backend MemoryMax {limit:?}")
+    })?;
 
     // Logs fill the files the ecosystem names.
     poll("backend-out.log filled", Duration::from_secs(10), || {
-        std::fs::read_to_string(root.join("logs/backend-out.log")).ok().filter(|t| t.contains("Uvicorn"))
+        std::fs::read_to_string(root.join("logs/backend-out.log"))
+            .ok()
+            .filter(|t| t.contains("Uvicorn"))
     })?;
     poll("frontend-out.log filled", Duration::from_secs(10), || {
-        std::fs::read_to_string(root.join("logs/frontend-out.log")).ok().filter(|t| t.contains("listening"))
+        std::fs::read_to_string(root.join("logs/frontend-out.log"))
+            .ok()
+            .filter(|t| t.contains("listening"))
     })?;
 
     rgen(&["uninstall", "azak", "--system"], &root).ok()?;
-    nothing_left(&sd, &root, &["azak-backend", "azak-frontend", "azak-ngrok", "rgen-azak"])
+    nothing_left(
+        &sd,
+        &root,
+        &["azak-backend", "azak-frontend", "azak-ngrok", "rgen-azak"],
+    )
 }
 
 /// No unit files, no enable symlinks, no processes, no loaded units.
@@ -92,12 +166,20 @@ fn nothing_left(sd: &Systemd, root: &Path, names: &[&str]) -> TestResult {
         let links = links_to(Path::new(UNIT_DIR), n);
         check(links.is_empty(), || format!("enable links left: {links:?}"))?;
     }
-    poll("the apps' processes to be gone", Duration::from_secs(10), || {
-        processes_mentioning(&root.to_string_lossy()).is_empty().then_some(())
-    })?;
+    poll(
+        "the apps' processes to be gone",
+        Duration::from_secs(10),
+        || {
+            processes_mentioning(&root.to_string_lossy())
+                .is_empty()
+                .then_some(())
+        },
+    )?;
     for n in names {
         let state = active_state(sd, &format!("{n}.service"));
-        check(state != "active" && state != "activating", || format!("{n} still {state}"))?;
+        check(state != "active" && state != "activating", || {
+            format!("{n} still {state}")
+        })?;
     }
     Ok(())
 }
@@ -105,20 +187,30 @@ fn nothing_left(sd: &Systemd, root: &Path, names: &[&str]) -> TestResult {
 fn kill_9_restarts() -> TestResult {
     let dir = workdir("kill9");
     write(&dir.join("sleeper.py"), SLEEPER);
-    ecosystem(&dir, serde_json::json!([{ "name": "it-kill9", "script": "sleeper.py" }]));
+    ecosystem(
+        &dir,
+        serde_json::json!([{ "name": "it-kill9", "script": "sleeper.py" }]),
+    );
     rgen(&["install", "--system"], &dir).ok()?;
     let sd = system();
     let unit = "it-kill9.service";
-    let first = poll("it-kill9 running", Duration::from_secs(20), || Some(main_pid(&sd, unit)).filter(|&p| p != 0))?;
+    let first = poll("it-kill9 running", Duration::from_secs(20), || {
+        Some(main_pid(&sd, unit)).filter(|&p| p != 0)
+    })?;
     sd.kill(unit, "main", 9).map_err(|e| e.to_string())?;
     let second = poll("a new pid after kill -9", Duration::from_secs(20), || {
         let pid = main_pid(&sd, unit);
         (pid != 0 && pid != first && active_state(&sd, unit) == "active").then_some(pid)
     })?;
-    check(n_restarts(&sd, unit) == 1, || format!("NRestarts {}", n_restarts(&sd, unit)))?;
+    check(n_restarts(&sd, unit) == 1, || {
+        format!("NRestarts {}", n_restarts(&sd, unit))
+    })?;
     let st = status_json(&dir, "--system", &[])?;
     let a = app_json(&st, "it-kill9")?;
-    check(a["restarts"] == 1 && a["pid"] == second && a["status"] == "online", || format!("status after kill: {a}"))?;
+    check(
+        a["restarts"] == 1 && a["pid"] == second && a["status"] == "online",
+        || format!("status after kill: {a}"),
+    )?;
     rgen(&["uninstall", "it-kill9", "--system"], &dir).ok()?;
     nothing_left(&sd, &dir, &["it-kill9"])
 }
@@ -138,19 +230,33 @@ fn memory_hog() -> TestResult {
     rgen(&["install", "--system"], &dir).ok()?;
     let sd = system();
     let unit = "it-memhog.service";
-    poll("the hog to be killed and restarted", Duration::from_secs(60), || (n_restarts(&sd, unit) >= 1).then_some(()))?;
-    check(u64_prop(&sd, unit, "MemoryMax") == Some(64 << 20), || "MemoryMax is not 64M".into())?;
+    poll(
+        "the hog to be killed and restarted",
+        Duration::from_secs(60),
+        || (n_restarts(&sd, unit) >= 1).then_some(()),
+    )?;
+    check(u64_prop(&sd, unit, "MemoryMax") == Some(64 << 20), || {
+        "MemoryMax is not 64M".into()
+    })?;
     // The kernel stopped it at the limit: it never reported holding more than the limit.
     let log = std::fs::read_to_string(dir.join("hog.log")).map_err(|e| e.to_string())?;
-    let peak = log.lines().filter_map(|l| l.trim().parse::<u64>().ok()).max().unwrap_or(0);
-    check(peak <= 64, || format!("the hog reported {peak} MiB under a 64 MiB limit"))?;
+    let peak = log
+        .lines()
+        .filter_map(|l| l.trim().parse::<u64>().ok())
+        .max()
+        .unwrap_or(0);
+    check(peak <= 64, || {
+        format!("the hog reported {peak} MiB under a 64 MiB limit")
+    })?;
     let journal = std::process::Command::new("journalctl")
         .args(["-u", unit, "--no-pager", "-o", "cat"])
         .output()
         .map_err(|e| e.to_string())?;
     let journal = String::from_utf8_lossy(&journal.stdout);
     check(
-        journal.contains("status=9/KILL") || journal.contains("oom-kill") || journal.contains("OOM"),
+        journal.contains("status=9/KILL")
+            || journal.contains("oom-kill")
+            || journal.contains("OOM"),
         || format!("no OOM kill in the journal:\n{journal}"),
     )?;
     rgen(&["uninstall", "it-memhog", "--system"], &dir).ok()?;
@@ -160,7 +266,10 @@ fn memory_hog() -> TestResult {
 fn crash_loop() -> TestResult {
     let dir = workdir("crashloop");
     // Records when it started (CLOCK_MONOTONIC, shared by the whole machine) and fails at once.
-    write(&dir.join("crash.py"), "import time\nopen('starts.txt', 'a').write(f'{time.monotonic()}\\n')\nraise SystemExit(3)\n");
+    write(
+        &dir.join("crash.py"),
+        "import time\nopen('starts.txt', 'a').write(f'{time.monotonic()}\\n')\nraise SystemExit(3)\n",
+    );
     ecosystem(
         &dir,
         serde_json::json!([{ "name": "it-crash", "script": "crash.py", "restart_delay": 400, "max_restarts": 3, "min_uptime": 2000 }]),
@@ -171,20 +280,33 @@ fn crash_loop() -> TestResult {
         // Another scenario's daemon-reload would reset the start-limit count while it runs.
         let _exclusive = MANAGER_RELOADS.write().unwrap_or_else(|e| e.into_inner());
         install_unlocked(&dir).ok()?;
-        poll("it-crash to hit its start limit", Duration::from_secs(30), || (active_state(&sd, unit) == "failed").then_some(()))?;
+        poll(
+            "it-crash to hit its start limit",
+            Duration::from_secs(30),
+            || (active_state(&sd, unit) == "failed").then_some(()),
+        )?;
     }
     let p = props(&sd, unit)?;
     let result = rgen::manager::systemd::prop_str(&p, "Result").unwrap_or_default();
     // systemd 252 keeps the last run's result; newer versions report start-limit-hit.
-    check(result == "start-limit-hit" || result == "exit-code", || format!("Result {result}"))?;
+    check(result == "start-limit-hit" || result == "exit-code", || {
+        format!("Result {result}")
+    })?;
     let starts: Vec<f64> = std::fs::read_to_string(dir.join("starts.txt"))
         .map_err(|e| e.to_string())?
         .lines()
         .filter_map(|l| l.parse().ok())
         .collect();
-    check(starts.len() == 3, || format!("{} starts for max_restarts 3", starts.len()))?;
+    check(starts.len() == 3, || {
+        format!("{} starts for max_restarts 3", starts.len())
+    })?;
     for w in starts.windows(2) {
-        check(w[1] - w[0] >= 0.4, || format!("restarted after {:.3}s, less than restart_delay 400ms", w[1] - w[0]))?;
+        check(w[1] - w[0] >= 0.4, || {
+            format!(
+                "restarted after {:.3}s, less than restart_delay 400ms",
+                w[1] - w[0]
+            )
+        })?;
     }
     let st = status_json(&dir, "--system", &[])?;
     let a = app_json(&st, "it-crash")?;
@@ -192,7 +314,11 @@ fn crash_loop() -> TestResult {
     // `rgen restart` forgets the failure, as `pm2 restart` does for an errored app.
     std::fs::remove_file(dir.join("starts.txt")).ok();
     let _ = rgen(&["restart", "it-crash", "--system"], &dir);
-    poll("a fresh start after rgen restart", Duration::from_secs(10), || dir.join("starts.txt").exists().then_some(()))?;
+    poll(
+        "a fresh start after rgen restart",
+        Duration::from_secs(10),
+        || dir.join("starts.txt").exists().then_some(()),
+    )?;
     rgen(&["uninstall", "it-crash", "--system"], &dir).ok()?;
     nothing_left(&sd, &dir, &["it-crash"])
 }
@@ -228,26 +354,44 @@ fn reinstall() -> TestResult {
     let sd = system();
     let pids = || -> Result<(u32, u32), String> {
         poll("both apps running", Duration::from_secs(20), || {
-            let (a, b) = (main_pid(&sd, "it-same.service"), main_pid(&sd, "it-changed.service"));
+            let (a, b) = (
+                main_pid(&sd, "it-same.service"),
+                main_pid(&sd, "it-changed.service"),
+            );
             (a != 0 && b != 0).then_some((a, b))
         })
     };
     let before = pids()?;
     let file = Path::new(UNIT_DIR).join("it-same.service");
-    let stamp = |p: &Path| std::fs::metadata(p).map(|m| (std::os::unix::fs::MetadataExt::ino(&m), m.modified().ok()));
+    let stamp = |p: &Path| {
+        std::fs::metadata(p).map(|m| (std::os::unix::fs::MetadataExt::ino(&m), m.modified().ok()))
+    };
     let inode_before = stamp(&file).map_err(|e| e.to_string())?;
 
     let out = rgen(&["install", "--system"], &dir);
     out.ok()?;
-    check(out.stdout.contains("(0 changed)"), || format!("an unchanged reinstall changed something:\n{}", out.stdout))?;
-    check(!out.stdout.contains("  ~ ") && !out.stdout.contains("  + "), || out.stdout.clone())?;
-    check(stamp(&file).map_err(|e| e.to_string())? == inode_before, || "an unchanged unit file was rewritten".into())?;
-    check(pids()? == before, || "an unchanged reinstall restarted an app".into())?;
+    check(out.stdout.contains("(0 changed)"), || {
+        format!("an unchanged reinstall changed something:\n{}", out.stdout)
+    })?;
+    check(
+        !out.stdout.contains("  ~ ") && !out.stdout.contains("  + "),
+        || out.stdout.clone(),
+    )?;
+    check(
+        stamp(&file).map_err(|e| e.to_string())? == inode_before,
+        || "an unchanged unit file was rewritten".into(),
+    )?;
+    check(pids()? == before, || {
+        "an unchanged reinstall restarted an app".into()
+    })?;
 
     ecosystem(&dir, apps("2"));
     let out = rgen(&["install", "--system", "--dry-run"], &dir);
     out.ok()?;
-    check(out.stdout.contains("+Environment=\"K=2\"") && out.stdout.contains("dry run"), || out.stdout.clone())?;
+    check(
+        out.stdout.contains("+Environment=\"K=2\"") && out.stdout.contains("dry run"),
+        || out.stdout.clone(),
+    )?;
     check(pids()? == before, || "--dry-run restarted something".into())?;
     let out = rgen(&["install", "--system"], &dir);
     out.ok()?;
@@ -255,9 +399,16 @@ fn reinstall() -> TestResult {
         let p = pids().ok()?;
         (p.1 != before.1).then_some(p)
     })?;
-    check(after.0 == before.0, || "the unchanged app was restarted too".into())?;
+    check(after.0 == before.0, || {
+        "the unchanged app was restarted too".into()
+    })?;
     let env = std::fs::read(format!("/proc/{}/environ", after.1)).map_err(|e| e.to_string())?;
-    check(String::from_utf8_lossy(&env).split('\0').any(|kv| kv == "K=2"), || "the new env did not reach the app".into())?;
+    check(
+        String::from_utf8_lossy(&env)
+            .split('\0')
+            .any(|kv| kv == "K=2"),
+        || "the new env did not reach the app".into(),
+    )?;
     rgen(&["uninstall", "reinstall", "--system"], &dir).ok()?;
     nothing_left(&sd, &dir, &["it-same", "it-changed", "rgen-reinstall"])
 }
@@ -268,58 +419,114 @@ fn foreign_unit() -> TestResult {
     let foreign = Path::new(UNIT_DIR).join("it-foreign.service");
     let text = "[Service]\nExecStart=/bin/sleep infinity\n";
     write(&foreign, text);
-    ecosystem(&dir, serde_json::json!([{ "name": "it-foreign", "script": "a.py" }, { "name": "it-bystander", "script": "a.py" }]));
+    ecosystem(
+        &dir,
+        serde_json::json!([{ "name": "it-foreign", "script": "a.py" }, { "name": "it-bystander", "script": "a.py" }]),
+    );
     let out = rgen(&["install", "--system"], &dir);
-    check(out.code == 1, || format!("install over a foreign unit exited {}", out.code))?;
-    check(out.stdout.contains(&*foreign.to_string_lossy()) && out.stdout.contains("not written by rgen"), || out.stdout.clone())?;
-    check(std::fs::read_to_string(&foreign).map_err(|e| e.to_string())? == text, || "the foreign unit was changed".into())?;
-    check(!Path::new(UNIT_DIR).join("it-bystander.service").exists(), || "other units were written anyway".into())?;
+    check(out.code == 1, || {
+        format!("install over a foreign unit exited {}", out.code)
+    })?;
+    check(
+        out.stdout.contains(&*foreign.to_string_lossy())
+            && out.stdout.contains("not written by rgen"),
+        || out.stdout.clone(),
+    )?;
+    check(
+        std::fs::read_to_string(&foreign).map_err(|e| e.to_string())? == text,
+        || "the foreign unit was changed".into(),
+    )?;
+    check(
+        !Path::new(UNIT_DIR).join("it-bystander.service").exists(),
+        || "other units were written anyway".into(),
+    )?;
     // A unit the distribution ships (here dbus.service) is just as foreign.
     let vendor_dir = workdir("foreign-vendor");
     write(&vendor_dir.join("a.py"), SLEEPER);
-    ecosystem(&vendor_dir, serde_json::json!([{ "name": "dbus", "script": "a.py" }]));
+    ecosystem(
+        &vendor_dir,
+        serde_json::json!([{ "name": "dbus", "script": "a.py" }]),
+    );
     let out = rgen(&["install", "--system"], &vendor_dir);
-    check(out.code == 1 && out.stdout.contains("dbus.service"), || format!("shadowing dbus.service was not refused:\n{}", out.stdout))?;
-    check(!Path::new(UNIT_DIR).join("dbus.service").exists(), || "rgen wrote dbus.service".into())?;
+    check(out.code == 1 && out.stdout.contains("dbus.service"), || {
+        format!("shadowing dbus.service was not refused:\n{}", out.stdout)
+    })?;
+    check(!Path::new(UNIT_DIR).join("dbus.service").exists(), || {
+        "rgen wrote dbus.service".into()
+    })?;
     // Uninstall never touches it either.
     let out = rgen(&["uninstall", "it-foreign", "--system"], &dir);
-    check(out.code != 0, || "uninstall accepted a unit rgen did not write".into())?;
-    check(foreign.exists(), || "uninstall removed a foreign unit".into())?;
+    check(out.code != 0, || {
+        "uninstall accepted a unit rgen did not write".into()
+    })?;
+    check(foreign.exists(), || {
+        "uninstall removed a foreign unit".into()
+    })?;
     std::fs::remove_file(&foreign).map_err(|e| e.to_string())
 }
 
 fn user_scope() -> TestResult {
     let sd = system();
-    let outcomes = sd.run_jobs(&[(JobKind::Start, "user@0.service".into())]).map_err(|e| e.to_string())?;
-    check(outcomes.iter().all(|o| o.result == "done"), || format!("user@0 did not start: {outcomes:?}"))?;
+    let outcomes = sd
+        .run_jobs(&[(JobKind::Start, "user@0.service".into())])
+        .map_err(|e| e.to_string())?;
+    check(outcomes.iter().all(|o| o.result == "done"), || {
+        format!("user@0 did not start: {outcomes:?}")
+    })?;
     let bus = "unix:path=/run/user/0/bus";
-    poll("the user bus", Duration::from_secs(10), || Path::new("/run/user/0/bus").exists().then_some(()))?;
-    let env = [("XDG_RUNTIME_DIR", "/run/user/0"), ("DBUS_SESSION_BUS_ADDRESS", bus), ("HOME", "/root")];
+    poll("the user bus", Duration::from_secs(10), || {
+        Path::new("/run/user/0/bus").exists().then_some(())
+    })?;
+    let env = [
+        ("XDG_RUNTIME_DIR", "/run/user/0"),
+        ("DBUS_SESSION_BUS_ADDRESS", bus),
+        ("HOME", "/root"),
+    ];
     let dir = workdir("user");
     write(&dir.join("a.py"), SLEEPER);
-    ecosystem(&dir, serde_json::json!([{ "name": "it-user", "script": "a.py", "out_file": "out.log" }]));
+    ecosystem(
+        &dir,
+        serde_json::json!([{ "name": "it-user", "script": "a.py", "out_file": "out.log" }]),
+    );
     let out = rgen_env(&["install", "--user"], &dir, &env);
     out.ok()?;
     let user = Systemd::connect_to(bus, Scope::User).map_err(|e| e.to_string())?;
     let unit = "it-user.service";
-    let first = poll("it-user running in the user manager", Duration::from_secs(20), || Some(main_pid(&user, unit)).filter(|&p| p != 0))?;
-    check(Path::new("/root/.config/systemd/user/it-user.service").exists(), || "no unit in ~/.config/systemd/user".into())?;
+    let first = poll(
+        "it-user running in the user manager",
+        Duration::from_secs(20),
+        || Some(main_pid(&user, unit)).filter(|&p| p != 0),
+    )?;
+    check(
+        Path::new("/root/.config/systemd/user/it-user.service").exists(),
+        || "no unit in ~/.config/systemd/user".into(),
+    )?;
     check(
         Path::new("/root/.config/systemd/user/default.target.wants/rgen-user.target").exists(),
         || "the group target is not enabled in default.target".into(),
     )?;
     user.kill(unit, "main", 9).map_err(|e| e.to_string())?;
-    poll("a restart in the user manager", Duration::from_secs(20), || {
-        let pid = main_pid(&user, unit);
-        (pid != 0 && pid != first).then_some(())
-    })?;
+    poll(
+        "a restart in the user manager",
+        Duration::from_secs(20),
+        || {
+            let pid = main_pid(&user, unit);
+            (pid != 0 && pid != first).then_some(())
+        },
+    )?;
     let st = status_json(&dir, "--user", &env)?;
     let a = app_json(&st, "it-user")?;
-    check(a["restarts"] == 1 && a["status"] == "online", || format!("user status: {a}"))?;
+    check(a["restarts"] == 1 && a["status"] == "online", || {
+        format!("user status: {a}")
+    })?;
     rgen_env(&["uninstall", "--all", "--user"], &dir, &env).ok()?;
     let left = rgen_files(Path::new("/root/.config/systemd/user"));
-    check(left.is_empty(), || format!("left in the user unit directory: {left:?}"))?;
-    poll("it-user stopped", Duration::from_secs(10), || (main_pid(&user, unit) == 0).then_some(()))?;
+    check(left.is_empty(), || {
+        format!("left in the user unit directory: {left:?}")
+    })?;
+    poll("it-user stopped", Duration::from_secs(10), || {
+        (main_pid(&user, unit) == 0).then_some(())
+    })?;
     Ok(())
 }
 
@@ -339,7 +546,10 @@ fn byte_exact() -> TestResult {
     let mut runner = proptest::test_runner::TestRunner::deterministic();
     let mut cases = Vec::new();
     for i in 0..24 {
-        let (args, value) = strategy.new_tree(&mut runner).map_err(|e| e.to_string())?.current();
+        let (args, value) = strategy
+            .new_tree(&mut runner)
+            .map_err(|e| e.to_string())?
+            .current();
         cases.push((format!("it-bytes-{i}"), args, value));
     }
     let apps: Vec<serde_json::Value> = cases
@@ -353,11 +563,19 @@ fn byte_exact() -> TestResult {
     rgen(&["install", "--system"], &dir).ok()?;
     for (name, args, value) in &cases {
         let path = dir.join(format!("{name}.json"));
-        let seen: serde_json::Value = poll(&format!("{name} to report"), Duration::from_secs(30), || {
-            std::fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str(&t).ok())
-        })?;
+        let seen: serde_json::Value = poll(
+            &format!("{name} to report"),
+            Duration::from_secs(30),
+            || {
+                std::fs::read_to_string(&path)
+                    .ok()
+                    .and_then(|t| serde_json::from_str(&t).ok())
+            },
+        )?;
         let expected = serde_json::json!({ "argv": args, "env": value });
-        check(seen == expected, || format!("{name}: the process saw {seen}, the ecosystem said {expected}"))?;
+        check(seen == expected, || {
+            format!("{name}: the process saw {seen}, the ecosystem said {expected}")
+        })?;
     }
     rgen(&["uninstall", "bytes", "--system"], &dir).ok()?;
     Ok(())
@@ -371,8 +589,12 @@ fn restart_steps() -> TestResult {
         serde_json::json!([{ "name": "it-steps", "script": "fail.sh", "exp_backoff_restart_delay": 100, "max_restarts": 1000 }]),
     );
     rgen(&["install", "--system"], &dir).ok()?;
-    let unit_text = std::fs::read_to_string(Path::new(UNIT_DIR).join("it-steps.service")).map_err(|e| e.to_string())?;
-    check(unit_text.contains("RestartSteps=13") && unit_text.contains("RestartMaxDelaySec=15s"), || unit_text.clone())?;
+    let unit_text = std::fs::read_to_string(Path::new(UNIT_DIR).join("it-steps.service"))
+        .map_err(|e| e.to_string())?;
+    check(
+        unit_text.contains("RestartSteps=13") && unit_text.contains("RestartMaxDelaySec=15s"),
+        || unit_text.clone(),
+    )?;
     let sd = system();
     let unit = "it-steps.service";
     // RestartUSecNext is the delay before the next restart: it must grow with each restart.
@@ -389,8 +611,12 @@ fn restart_steps() -> TestResult {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    check(seen.windows(2).all(|w| w[1] > w[0]), || format!("delays did not grow: {seen:?}"))?;
-    check(seen[0] >= 100_000, || format!("first delay {} µs is below 100 ms", seen[0]))?;
+    check(seen.windows(2).all(|w| w[1] > w[0]), || {
+        format!("delays did not grow: {seen:?}")
+    })?;
+    check(seen[0] >= 100_000, || {
+        format!("first delay {} µs is below 100 ms", seen[0])
+    })?;
     rgen(&["uninstall", "steps", "--system"], &dir).ok()?;
     Ok(())
 }
@@ -408,13 +634,30 @@ fn verify_modern() -> TestResult {
         ]),
     );
     let out_dir = dir.join("units");
-    rgen(&["render", "--systemd", "--system", "--out", &out_dir.to_string_lossy()], &dir).ok()?;
-    let text = std::fs::read_to_string(out_dir.join("v-backoff.service")).map_err(|e| e.to_string())?;
-    check(text.contains("RestartSteps="), || "rendered for the running systemd, RestartSteps= is expected".into())?;
+    rgen(
+        &[
+            "render",
+            "--systemd",
+            "--system",
+            "--out",
+            &out_dir.to_string_lossy(),
+        ],
+        &dir,
+    )
+    .ok()?;
+    let text =
+        std::fs::read_to_string(out_dir.join("v-backoff.service")).map_err(|e| e.to_string())?;
+    check(text.contains("RestartSteps="), || {
+        "rendered for the running systemd, RestartSteps= is expected".into()
+    })?;
     let mut units: Vec<String> = std::fs::read_dir(&out_dir)
         .map_err(|e| e.to_string())?
         .filter_map(|e| e.ok())
-        .map(|e| e.path().to_string_lossy().replace("@.service", "@0.service"))
+        .map(|e| {
+            e.path()
+                .to_string_lossy()
+                .replace("@.service", "@0.service")
+        })
         .collect();
     units.sort();
     let out = std::process::Command::new("systemd-analyze")
@@ -423,5 +666,7 @@ fn verify_modern() -> TestResult {
         .output()
         .map_err(|e| e.to_string())?;
     let stderr = String::from_utf8_lossy(&out.stderr);
-    check(out.status.success() && stderr.is_empty(), || format!("systemd-analyze verify (257):\n{stderr}"))
+    check(out.status.success() && stderr.is_empty(), || {
+        format!("systemd-analyze verify (257):\n{stderr}")
+    })
 }

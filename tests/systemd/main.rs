@@ -38,7 +38,11 @@ impl Suite {
 fn main() -> ExitCode {
     let args = Arguments::from_args();
     if let Ok(suite) = std::env::var("RGEN_IT_SUITE") {
-        let suite = if suite == "modern" { Suite::Modern } else { Suite::Host };
+        let suite = if suite == "modern" {
+            Suite::Modern
+        } else {
+            Suite::Host
+        };
         return libtest_mimic::run(&args, trials(suite)).exit_code();
     }
     if args.list {
@@ -67,24 +71,38 @@ fn outside() -> ExitCode {
             eprintln!("error: the real-systemd tests cannot run: {why}");
             return ExitCode::FAILURE;
         }
-        eprintln!("skipping the real-systemd tests: {why} (RGEN_REQUIRE_SYSTEMD=1 makes this an error; tests/run-all sets it)");
+        eprintln!(
+            "skipping the real-systemd tests: {why} (RGEN_REQUIRE_SYSTEMD=1 makes this an error; tests/run-all sets it)"
+        );
         return ExitCode::SUCCESS;
     }
     let exe = std::env::current_exe().expect("own path");
     let mut bind = vec![repo.clone()];
     // The test binary, rgen and rgen-shim live in the target directory, which may be elsewhere.
-    if let Some(target) = exe.ancestors().find(|p| p.file_name().is_some_and(|n| n == "target"))
+    if let Some(target) = exe
+        .ancestors()
+        .find(|p| p.file_name().is_some_and(|n| n == "target"))
         && !target.starts_with(&repo)
     {
         bind.push(target.to_path_buf());
     }
-    let bind: Vec<String> = bind.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+    let bind: Vec<String> = bind
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
     let passthrough: Vec<String> = std::env::args().skip(1).collect();
 
     let mut status = run_suite(&harness, &exe, &bind, &passthrough, Suite::Host, None);
     match std::env::var_os("RGEN_ROOTFS_257").map(PathBuf::from) {
         Some(rootfs) if rootfs.join("usr/lib/systemd/systemd").exists() => {
-            let modern = run_suite(&harness, &exe, &bind, &passthrough, Suite::Modern, Some(&rootfs));
+            let modern = run_suite(
+                &harness,
+                &exe,
+                &bind,
+                &passthrough,
+                Suite::Modern,
+                Some(&rootfs),
+            );
             status = status && modern;
         }
         other => {
@@ -93,17 +111,30 @@ fn outside() -> ExitCode {
                 None => "RGEN_ROOTFS_257 is not set".to_string(),
             };
             if required {
-                eprintln!("error: the systemd ≥ 254 tests cannot run: {why} (tests/run-all builds the rootfs)");
+                eprintln!(
+                    "error: the systemd ≥ 254 tests cannot run: {why} (tests/run-all builds the rootfs)"
+                );
                 status = false;
             } else {
                 eprintln!("skipping the systemd ≥ 254 tests: {why}");
             }
         }
     }
-    if status { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if status {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
-fn run_suite(harness: &Path, exe: &Path, bind: &[String], args: &[String], suite: Suite, rootfs: Option<&Path>) -> bool {
+fn run_suite(
+    harness: &Path,
+    exe: &Path,
+    bind: &[String],
+    args: &[String],
+    suite: Suite,
+    rootfs: Option<&Path>,
+) -> bool {
     eprintln!("== real-systemd tests ({} systemd) ==", suite.name());
     let mut cmd = Command::new(harness);
     cmd.arg("run")
@@ -138,7 +169,9 @@ fn cannot_boot(harness: &Path) -> Option<String> {
     }
     let nspawn = ["/usr/bin/systemd-nspawn", "/bin/systemd-nspawn"];
     if !nspawn.iter().any(|p| Path::new(p).exists()) {
-        return Some("systemd-nspawn is not installed (tests/harness/install-deps installs it)".into());
+        return Some(
+            "systemd-nspawn is not installed (tests/harness/install-deps installs it)".into(),
+        );
     }
     None
 }

@@ -49,7 +49,10 @@ impl Out {
         if self.code == 0 {
             Ok(self)
         } else {
-            Err(format!("rgen exited {}:\n{}\n{}", self.code, self.stdout, self.stderr))
+            Err(format!(
+                "rgen exited {}:\n{}\n{}",
+                self.code, self.stdout, self.stderr
+            ))
         }
     }
 }
@@ -86,13 +89,21 @@ pub fn rgen(args: &[&str], dir: &Path) -> Out {
     rgen_env(args, dir, &[])
 }
 
-pub fn status_json(dir: &Path, scope_flag: &str, env: &[(&str, &str)]) -> Result<serde_json::Value, String> {
+pub fn status_json(
+    dir: &Path,
+    scope_flag: &str,
+    env: &[(&str, &str)],
+) -> Result<serde_json::Value, String> {
     let out = rgen_env(&["status", "--json", scope_flag], dir, env);
     out.ok()?;
-    serde_json::from_str(&out.stdout).map_err(|e| format!("status --json is not JSON ({e}): {}", out.stdout))
+    serde_json::from_str(&out.stdout)
+        .map_err(|e| format!("status --json is not JSON ({e}): {}", out.stdout))
 }
 
-pub fn app_json<'a>(status: &'a serde_json::Value, name: &str) -> Result<&'a serde_json::Value, String> {
+pub fn app_json<'a>(
+    status: &'a serde_json::Value,
+    name: &str,
+) -> Result<&'a serde_json::Value, String> {
     status["apps"]
         .as_array()
         .and_then(|apps| apps.iter().find(|a| a["name"] == name))
@@ -105,25 +116,42 @@ pub fn system() -> Systemd {
 
 /// Unit and service properties of one unit, straight from the manager.
 pub fn props(sd: &Systemd, unit: &str) -> Result<Properties, String> {
-    let listed = sd.units_by_name(&[unit.to_string()]).map_err(|e| e.to_string())?;
+    let listed = sd
+        .units_by_name(&[unit.to_string()])
+        .map_err(|e| e.to_string())?;
     let u = listed.first().ok_or_else(|| format!("{unit} not listed"))?;
     Ok(sd
-        .properties(std::slice::from_ref(&u.path), &["org.freedesktop.systemd1.Unit", "org.freedesktop.systemd1.Service"])
+        .properties(
+            std::slice::from_ref(&u.path),
+            &[
+                "org.freedesktop.systemd1.Unit",
+                "org.freedesktop.systemd1.Service",
+            ],
+        )
         .map_err(|e| e.to_string())?
         .pop()
         .unwrap_or_default())
 }
 
 pub fn active_state(sd: &Systemd, unit: &str) -> String {
-    props(sd, unit).ok().and_then(|p| prop_str(&p, "ActiveState")).unwrap_or_default()
+    props(sd, unit)
+        .ok()
+        .and_then(|p| prop_str(&p, "ActiveState"))
+        .unwrap_or_default()
 }
 
 pub fn main_pid(sd: &Systemd, unit: &str) -> u32 {
-    props(sd, unit).ok().and_then(|p| prop_u32(&p, "MainPID")).unwrap_or(0)
+    props(sd, unit)
+        .ok()
+        .and_then(|p| prop_u32(&p, "MainPID"))
+        .unwrap_or(0)
 }
 
 pub fn n_restarts(sd: &Systemd, unit: &str) -> u32 {
-    props(sd, unit).ok().and_then(|p| prop_u32(&p, "NRestarts")).unwrap_or(0)
+    props(sd, unit)
+        .ok()
+        .and_then(|p| prop_u32(&p, "NRestarts"))
+        .unwrap_or(0)
 }
 
 pub fn u64_prop(sd: &Systemd, unit: &str, key: &str) -> Option<u64> {
@@ -131,7 +159,11 @@ pub fn u64_prop(sd: &Systemd, unit: &str, key: &str) -> Option<u64> {
 }
 
 /// Polls until `check` gives a value or the deadline passes.
-pub fn poll<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Result<T, String> {
+pub fn poll<T>(
+    what: &str,
+    timeout: Duration,
+    mut check: impl FnMut() -> Option<T>,
+) -> Result<T, String> {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(v) = check() {
@@ -164,7 +196,9 @@ pub fn rgen_files(dir: &Path) -> Vec<PathBuf> {
         .map(|rd| {
             rd.filter_map(|e| e.ok())
                 .map(|e| e.path())
-                .filter(|p| p.is_file() && std::fs::read(p).is_ok_and(|b| rgen::render::is_generated(&b)))
+                .filter(|p| {
+                    p.is_file() && std::fs::read(p).is_ok_and(|b| rgen::render::is_generated(&b))
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -173,10 +207,23 @@ pub fn rgen_files(dir: &Path) -> Vec<PathBuf> {
 /// Enable symlinks anywhere under the unit directory that point at `needle`.
 pub fn links_to(dir: &Path, needle: &str) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    let Ok(rd) = std::fs::read_dir(dir) else { return out };
-    for d in rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()) {
-        for l in std::fs::read_dir(&d).into_iter().flatten().filter_map(|e| e.ok()).map(|e| e.path()) {
-            if l.file_name().is_some_and(|n| n.to_string_lossy().contains(needle)) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for d in rd
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+    {
+        for l in std::fs::read_dir(&d)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+        {
+            if l.file_name()
+                .is_some_and(|n| n.to_string_lossy().contains(needle))
+            {
                 out.push(l);
             }
         }
