@@ -56,6 +56,46 @@ pub fn all() -> Vec<Case> {
             byte_exact,
         ),
         (
+            Suite::Host,
+            "wait_ready_keeps_the_unit_activating_until_ready",
+            wait_ready_holds_activating,
+        ),
+        (
+            Suite::Host,
+            "listen_timeout_declares_the_app_ready_as_pm2_does",
+            listen_timeout_declares_ready,
+        ),
+        (
+            Suite::Host,
+            "cluster_instances_of_an_unmodified_node_app_share_one_port",
+            cluster_shares_port,
+        ),
+        (
+            Suite::Host,
+            "reload_of_a_cluster_under_load_fails_no_request",
+            reload_cluster,
+        ),
+        (
+            Suite::Host,
+            "reload_of_a_single_instance_with_a_port_fails_no_request",
+            reload_single,
+        ),
+        (
+            Suite::Host,
+            "kill_9_of_the_shim_restarts_the_unit",
+            kill_shim,
+        ),
+        (
+            Suite::Host,
+            "stop_sends_sigint_then_sigkill_after_kill_timeout",
+            stop_sigint_then_sigkill,
+        ),
+        (
+            Suite::Host,
+            "shim_backoff_follows_pm2s_curve_on_systemd_252",
+            shim_backoff_on_252,
+        ),
+        (
             Suite::Modern,
             "restart_steps_backoff_grows_on_systemd_254_plus",
             restart_steps,
@@ -669,4 +709,357 @@ fn verify_modern() -> TestResult {
     check(out.status.success() && stderr.is_empty(), || {
         format!("systemd-analyze verify (257):\n{stderr}")
     })
+}
+
+// ---- The shim: readiness, sockets, reload, stop semantics, backoff (systemd 252) ----
+
+/// An unmodified Node server in PM2's style: `listen(PORT)`, optional `process.send('ready')`,
+/// a graceful SIGINT handler (or none, to test the SIGKILL).
+const NODE_SERVER: &str = r#"
+const fs = require('fs');
+const http = require('http');
+const env = process.env;
+const note = (line) => { if (env.NOTES) fs.appendFileSync(env.NOTES, line + '\n'); };
+const server = http.createServer((req, res) => {
+  res.setHeader('connection', 'close');
+  res.end(JSON.stringify({ pid: process.pid, instance: env.NODE_APP_INSTANCE }));
+});
+server.listen(Number(env.PORT), () => {
+  note('listening ' + process.pid);
+  if (env.SEND_READY && process.send) {
+    setTimeout(() => { note('ready ' + process.pid); process.send('ready'); }, Number(env.READY_DELAY || 0));
+  }
+});
+process.on('SIGINT', () => {
+  note('SIGINT ' + process.pid);
+  if (env.IGNORE_SIGINT) return;
+  server.close(() => process.exit(0));
+});
+"#;
+
+fn node_app(dir: &Path) {
+    write(&dir.join("server.js"), NODE_SERVER);
+}
+
+fn notes(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("notes.txt")).unwrap_or_default()
+}
+
+fn pid_of(body: &str) -> Option<u64> {
+    serde_json::from_str::<serde_json::Value>(body).ok()?["pid"].as_u64()
+}
+
+fn wait_ready_holds_activating() -> TestResult {
+    let dir = workdir("waitready");
+    node_app(&dir);
+    let notes_path = dir.join("notes.txt");
+    ecosystem(
+        &dir,
+        serde_json::json!([{ "name": "it-ready", "script": "server.js", "wait_ready": true, "listen_timeout": 20000,
+            "env": { "PORT": 4301, "SEND_READY": "1", "READY_DELAY": 1500, "NOTES": notes_path } }]),
+    );
+    let sd = system();
+    let unit = "it-ready.service";
+    let installer = {
+        let dir = dir.clone();
+        std::thread::spawn(move || rgen(&["install", "--system"], &dir))
+    };
+    let mut saw_activating = false;
+    poll("it-ready active", Duration::from_secs(30), || {
+        let state = active_state(&sd, unit);
+        let ready_sent = notes(&dir).contains("ready ");
+        if state == "activating" {
+            saw_activating = true;
+        }
+        if state == "active" && !ready_sent {
+            // Reported as a failure below through `saw_activating`/notes.
+            return Some(Err("active before the app sent 'ready'".to_string()));
+        }
+        (state == "active").then_some(Ok(()))
+    })??;
+    check(saw_activating, || {
+        "never saw the unit activating while the app prepared".into()
+    })?;
+    check(notes(&dir).contains("listening "), || {
+        "the app never listened".into()
+    })?;
+    installer
+        .join()
+        .map_err(|_| "install thread panicked")?
+        .ok()?;
+    rgen(&["uninstall", "it-ready", "--system"], &dir).ok()?;
+    Ok(())
+}
+
+fn listen_timeout_declares_ready() -> TestResult {
+    let dir = workdir("listentimeout");
+    node_app(&dir);
+    ecosystem(
+        &dir,
+        serde_json::json!([{ "name": "it-lt", "script": "server.js", "wait_ready": true, "listen_timeout": 1500,
+            "error_file": "err.log", "env": { "PORT": 4302 } }]),
+    );
+    let started = Instant::now();
+    rgen(&["install", "--system"], &dir).ok()?;
+    let sd = system();
+    check(active_state(&sd, "it-lt.service") == "active", || {
+        "not active after listen_timeout".into()
+    })?;
+    check(started.elapsed() >= Duration::from_millis(1500), || {
+        format!(
+            "active after {:?}, before listen_timeout",
+            started.elapsed()
+        )
+    })?;
+    let log = poll("the shim to say why", Duration::from_secs(5), || {
+        std::process::Command::new("journalctl")
+            .args(["-u", "it-lt.service", "--no-pager", "-o", "cat"])
+            .output()
+            .ok()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout).into_owned()
+                    + &std::fs::read_to_string(dir.join("err.log")).unwrap_or_default()
+            })
+            .filter(|t| t.contains("listen_timeout"))
+    })?;
+    check(log.contains("as PM2 does"), || log.clone())?;
+    rgen(&["uninstall", "it-lt", "--system"], &dir).ok()?;
+    Ok(())
+}
+
+fn cluster_shares_port() -> TestResult {
+    let dir = workdir("cluster");
+    node_app(&dir);
+    ecosystem(
+        &dir,
+        serde_json::json!([{ "name": "it-cluster", "script": "server.js", "instances": 2, "exec_mode": "cluster", "port": 4303 }]),
+    );
+    rgen(&["install", "--system"], &dir).ok()?;
+    let sd = system();
+    for i in 0..2 {
+        let unit = format!("it-cluster@{i}.service");
+        check(active_state(&sd, &unit) == "active", || {
+            format!("{unit} not active")
+        })?;
+    }
+    let mut pids = std::collections::BTreeSet::new();
+    poll(
+        "answers from both instances",
+        Duration::from_secs(20),
+        || {
+            if let Some(pid) = http_get(4303).as_deref().and_then(pid_of) {
+                pids.insert(pid);
+            }
+            (pids.len() >= 2).then_some(())
+        },
+    )?;
+    let st = status_json(&dir, "--system", &[])?;
+    let a = app_json(&st, "it-cluster")?;
+    check(
+        a["mode"] == "cluster" && a["instances"] == 2 && a["status"] == "online",
+        || format!("status: {a}"),
+    )?;
+    rgen(&["uninstall", "it-cluster", "--system"], &dir).ok()?;
+    nothing_left(&sd, &dir, &["it-cluster"])
+}
+
+/// Sequential requests, each on a new connection, for as long as `work` runs.
+fn under_load(
+    port: u16,
+    work: impl FnOnce() -> TestResult,
+) -> Result<(u32, u32, std::collections::BTreeSet<u64>), String> {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let (mut ok, mut failed) = (0u32, 0u32);
+            let mut pids = std::collections::BTreeSet::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match http_get(port).as_deref().and_then(pid_of) {
+                    Some(pid) => {
+                        ok += 1;
+                        pids.insert(pid);
+                    }
+                    None => failed += 1,
+                }
+            }
+            (ok, failed, pids)
+        })
+    };
+    // Load before, during and after the work.
+    std::thread::sleep(Duration::from_millis(300));
+    let result = work();
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let counts = load.join().map_err(|_| "load thread panicked")?;
+    result.map(|()| counts)
+}
+
+fn reload_without_failures(name: &str, port: u16, cluster: bool) -> TestResult {
+    let dir = workdir(name);
+    node_app(&dir);
+    let app = if cluster {
+        serde_json::json!({ "name": name, "script": "server.js", "instances": 2, "exec_mode": "cluster", "port": port })
+    } else {
+        serde_json::json!({ "name": name, "script": "server.js", "port": port })
+    };
+    ecosystem(&dir, serde_json::json!([app]));
+    rgen(&["install", "--system"], &dir).ok()?;
+    poll("the app answering", Duration::from_secs(20), || {
+        http_get(port)
+    })?;
+    let (ok, failed, pids) = under_load(port, || {
+        rgen(&["reload", name, "--system"], &dir).ok().map(|_| ())
+    })?;
+    check(failed == 0, || {
+        format!(
+            "{failed} of {} requests failed during `rgen reload`",
+            ok + failed
+        )
+    })?;
+    let expected = if cluster { 4 } else { 2 };
+    check(pids.len() >= expected, || {
+        format!(
+            "only {} pids answered; the reload did not replace the processes",
+            pids.len()
+        )
+    })?;
+    rgen(&["uninstall", name, "--system"], &dir).ok()?;
+    Ok(())
+}
+
+fn reload_cluster() -> TestResult {
+    reload_without_failures("it-reload-cluster", 4304, true)
+}
+
+fn reload_single() -> TestResult {
+    reload_without_failures("it-reload-single", 4305, false)
+}
+
+fn kill_shim() -> TestResult {
+    let dir = workdir("killshim");
+    node_app(&dir);
+    ecosystem(
+        &dir,
+        serde_json::json!([{ "name": "it-killshim", "script": "server.js", "port": 4306 }]),
+    );
+    rgen(&["install", "--system"], &dir).ok()?;
+    let sd = system();
+    let unit = "it-killshim.service";
+    let shim = main_pid(&sd, unit);
+    let cmdline = std::fs::read(format!("/proc/{shim}/cmdline")).unwrap_or_default();
+    check(
+        String::from_utf8_lossy(&cmdline).contains("rgen-shim"),
+        || "MainPID is not the shim".into(),
+    )?;
+    let before = poll("the app answering", Duration::from_secs(20), || {
+        http_get(4306).as_deref().and_then(pid_of)
+    })?;
+    sd.kill(unit, "main", 9).map_err(|e| e.to_string())?;
+    poll("a new shim and app", Duration::from_secs(30), || {
+        let pid = main_pid(&sd, unit);
+        let answer = http_get(4306).as_deref().and_then(pid_of);
+        (pid != 0 && pid != shim && answer.is_some_and(|p| p != before)).then_some(())
+    })?;
+    check(n_restarts(&sd, unit) == 1, || {
+        format!("NRestarts {}", n_restarts(&sd, unit))
+    })?;
+    rgen(&["uninstall", "it-killshim", "--system"], &dir).ok()?;
+    nothing_left(&sd, &dir, &["it-killshim"])
+}
+
+fn stop_sigint_then_sigkill() -> TestResult {
+    let dir = workdir("stopsig");
+    node_app(&dir);
+    let notes_path = dir.join("notes.txt");
+    ecosystem(
+        &dir,
+        serde_json::json!([
+            // Through the shim (it holds a socket) and directly (KillSignal=SIGINT).
+            { "name": "it-graceful", "script": "server.js", "port": 4307, "env": { "NOTES": notes_path } },
+            { "name": "it-plain", "script": "server.js", "env": { "PORT": "4308", "NOTES": notes_path, "X": "plain" }, "exec_mode": "fork" },
+            { "name": "it-stubborn", "script": "server.js", "kill_timeout": 1500,
+              "env": { "PORT": "4309", "NOTES": notes_path, "IGNORE_SIGINT": "1" } },
+        ]),
+    );
+    rgen(&["install", "--system"], &dir).ok()?;
+    let sd = system();
+    for port in [4307, 4308, 4309] {
+        poll(&format!("port {port}"), Duration::from_secs(20), || {
+            http_get(port)
+        })?;
+    }
+    let app_pid = |port| http_get(port).as_deref().and_then(pid_of).unwrap_or(0);
+    let (graceful, plain, stubborn) = (app_pid(4307), app_pid(4308), app_pid(4309));
+    rgen(&["stop", "it-graceful", "it-plain", "--system"], &dir).ok()?;
+    let n = notes(&dir);
+    for pid in [graceful, plain] {
+        check(n.contains(&format!("SIGINT {pid}")), || {
+            format!("{pid} got no SIGINT: {n}")
+        })?;
+        check(!Path::new(&format!("/proc/{pid}")).exists(), || {
+            format!("{pid} still runs after stop")
+        })?;
+    }
+    let started = Instant::now();
+    rgen(&["stop", "it-stubborn", "--system"], &dir).ok()?;
+    check(notes(&dir).contains(&format!("SIGINT {stubborn}")), || {
+        "the stubborn app got no SIGINT".into()
+    })?;
+    check(!Path::new(&format!("/proc/{stubborn}")).exists(), || {
+        "the stubborn app survived the stop".into()
+    })?;
+    check(started.elapsed() >= Duration::from_millis(1500), || {
+        format!(
+            "SIGKILL came after {:?}, before kill_timeout",
+            started.elapsed()
+        )
+    })?;
+    rgen(&["uninstall", "stopsig", "--system"], &dir).ok()?;
+    nothing_left(&sd, &dir, &["it-graceful", "it-plain", "it-stubborn"])
+}
+
+fn shim_backoff_on_252() -> TestResult {
+    let dir = workdir("backoff252");
+    write(
+        &dir.join("crash.py"),
+        "import time\nopen('starts.txt', 'a').write(f'{time.monotonic()}\\n')\nraise SystemExit(1)\n",
+    );
+    ecosystem(
+        &dir,
+        serde_json::json!([{ "name": "it-backoff", "script": "crash.py", "exp_backoff_restart_delay": 200, "max_restarts": 100 }]),
+    );
+    let unit_file = Path::new(UNIT_DIR).join("it-backoff.service");
+    rgen(&["install", "--system"], &dir).ok()?;
+    let text = std::fs::read_to_string(&unit_file).map_err(|e| e.to_string())?;
+    check(
+        text.contains("--backoff-initial") && !text.contains("RestartSteps"),
+        || text.clone(),
+    )?;
+    let starts: Vec<f64> = poll("six starts", Duration::from_secs(30), || {
+        let s: Vec<f64> = std::fs::read_to_string(dir.join("starts.txt"))
+            .ok()?
+            .lines()
+            .filter_map(|l| l.parse().ok())
+            .collect();
+        (s.len() >= 6).then_some(s)
+    })?;
+    // PM2's curve from 200 ms: 200, 300, 450, 675, 1012 — each gap at least that long.
+    let expected = rgen::plan::pm2_backoff_sequence(200, 5);
+    for (i, w) in starts.windows(2).take(5).enumerate() {
+        let gap_ms = (w[1] - w[0]) * 1000.0;
+        check(gap_ms + 1.0 >= expected[i] as f64, || {
+            format!(
+                "restart {} after {gap_ms:.0} ms, PM2 waits {} ms",
+                i + 1,
+                expected[i]
+            )
+        })?;
+    }
+    let gaps: Vec<f64> = starts.windows(2).take(5).map(|w| w[1] - w[0]).collect();
+    check(gaps.windows(2).all(|g| g[1] > g[0]), || {
+        format!("delays did not grow: {gaps:?}")
+    })?;
+    rgen(&["uninstall", "it-backoff", "--system"], &dir).ok()?;
+    Ok(())
 }

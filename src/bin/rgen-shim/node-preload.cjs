@@ -56,6 +56,16 @@
     return undefined;
   }
 
+  // A package manager between the shim and the app marks inherited descriptors close-on-exec,
+  // so in its children the number may name nothing, or something else: then listen as asked.
+  function isSocket(fd) {
+    try {
+      return require('fs').fstatSync(fd).isSocket();
+    } catch (_) {
+      return false;
+    }
+  }
+
   try {
     var net = require('net');
     var original = net.Server.prototype.listen;
@@ -75,7 +85,7 @@
         }
         // Only the first listen on the shim's port in this process takes the shim's socket:
         // a second server on that port is the app's own business.
-        if (listenFd && !fdUsed && portOf(args) === wantedPort) {
+        if (listenFd && !fdUsed && portOf(args) === wantedPort && isSocket(Number(listenFd))) {
           fdUsed = true;
           var cb = typeof args[args.length - 1] === 'function' ? args[args.length - 1] : undefined;
           var handle = { fd: Number(listenFd) };
