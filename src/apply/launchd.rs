@@ -42,7 +42,8 @@ fn require_root_for_system(target: &Target) -> Result<()> {
     Ok(())
 }
 
-pub fn install_command(args: &InstallArgs, target: Target) -> Result<i32> {
+pub fn install_command(args: &InstallArgs, mut target: Target) -> Result<i32> {
+    target.cpus = crate::commands::cpus();
     let compiled = compile(&args.source, &target)?;
     print_warnings(&compiled.warnings);
     let dir = paths::manager_dir(&target);

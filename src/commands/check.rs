@@ -8,7 +8,7 @@ use crate::cli::CheckArgs;
 use crate::plan::ShimNeed;
 
 pub fn run(args: &CheckArgs) -> Result<i32> {
-    let target = args.target.target();
+    let target = args.target.render_target();
     let compiled = compile(&args.source, &target)?;
     print_warnings(&compiled.warnings);
     let n = compiled.plan.services.len();

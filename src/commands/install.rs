@@ -20,6 +20,7 @@ pub fn run(args: &InstallArgs) -> Result<i32> {
         Ok(sd) => Some(sd),
         Err(e) if args.dry_run => {
             eprintln!("note: {e:#}\nnote: showing the file changes only");
+            target = args.target.render_target();
             None
         }
         Err(e) => return Err(e),
@@ -29,6 +30,7 @@ pub fn run(args: &InstallArgs) -> Result<i32> {
     {
         target.systemd_version = sd.version()?;
     }
+    target.cpus = super::cpus();
     let compiled = compile(&args.source, &target)?;
     print_warnings(&compiled.warnings);
     let dir = paths::manager_dir(&target);

@@ -112,6 +112,16 @@ impl TargetArgs {
         }
     }
 
+    /// `target()` for rendering offline: the systemd version is the installed one unless given.
+    pub fn render_target(&self) -> Target {
+        let mut target = self.target();
+        if self.systemd_version.is_none() {
+            target.systemd_version = installed_systemd_version();
+        }
+        target.cpus = cpus();
+        target
+    }
+
     /// The target as this machine and these flags describe it.
     pub fn target(&self) -> Target {
         let backend = self.backend();
@@ -126,17 +136,21 @@ impl TargetArgs {
         Target {
             backend,
             scope,
-            systemd_version: self
-                .systemd_version
-                .unwrap_or_else(installed_systemd_version),
-            cpus: std::thread::available_parallelism()
-                .map(|n| n.get() as u32)
-                .unwrap_or(1),
+            // Asking the system costs a process; commands that render ask through
+            // `render_target`, the others do not need the version.
+            systemd_version: self.systemd_version.unwrap_or(plan::DEFAULT_SYSTEMD_VERSION),
+            cpus: 1,
             shim: shim_path(),
             home: home_of(invoking_user.as_deref()),
             invoking_user,
         }
     }
+}
+
+/// CPUs available to this process (`instances: 'max'`). Reading it costs cgroup file reads, so
+/// only commands that plan ask.
+pub fn cpus() -> u32 {
+    std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1)
 }
 
 /// `rgen-shim` next to the running `rgen` (both are installed together), unless RGEN_SHIM says.

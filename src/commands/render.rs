@@ -9,7 +9,7 @@ use crate::apply::{files::write_atomic, paths};
 use crate::cli::RenderArgs;
 
 pub fn run(args: &RenderArgs) -> Result<i32> {
-    let target = args.target.target();
+    let target = args.target.render_target();
     let compiled = compile(&args.source, &target)?;
     print_warnings(&compiled.warnings);
     match &args.out {

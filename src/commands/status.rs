@@ -207,6 +207,7 @@ pub fn drift(
         if let Ok(v) = sd.version() {
             target.systemd_version = v;
         }
+        target.cpus = super::cpus();
         let all_installed: Vec<String> = inventory
             .group_files(group)
             .iter()

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use futures_util::StreamExt as _;
-use futures_util::future::join_all;
 use zbus::zvariant::{OwnedObjectPath, OwnedValue};
 
 use crate::plan::Scope;
@@ -133,6 +132,15 @@ pub struct Systemd {
     pub scope: Scope,
     /// How the connection was made, for error messages.
     pub address: String,
+}
+
+/// Calls in flight at once on one connection. dbus-daemon refuses more than 128 pending replies
+/// per connection (`max_replies_per_connection`); staying well below keeps hundreds of units fast.
+const MAX_IN_FLIGHT: usize = 64;
+
+/// Runs futures concurrently, at most `MAX_IN_FLIGHT` at a time, keeping their order.
+async fn bounded<T>(futures: impl IntoIterator<Item = impl std::future::Future<Output = T>>) -> Vec<T> {
+    futures_util::stream::iter(futures).buffered(MAX_IN_FLIGHT).collect().await
 }
 
 /// How long a start/stop/restart job may take before rgen stops waiting (the manager's own
@@ -269,7 +277,7 @@ impl Systemd {
                 .filter(|u| u.3 == "failed")
                 .map(|u| u.0)
                 .collect();
-            join_all(failed.iter().map(|u| m.reset_failed_unit(u))).await;
+            bounded(failed.iter().map(|u| m.reset_failed_unit(u))).await;
             Ok(())
         })
     }
@@ -295,7 +303,7 @@ impl Systemd {
                 return Err(anyhow::Error::from(e).context("cannot subscribe to manager signals"));
             }
             let mut removed = m.receive_job_removed().await?;
-            let queued = join_all(jobs.iter().map(|(kind, unit)| {
+            let queued = bounded(jobs.iter().map(|(kind, unit)| {
                 let m = &m;
                 async move {
                     let r = match kind {
@@ -376,32 +384,74 @@ impl Systemd {
         })
     }
 
-    /// `GetAll` of the given interfaces for every path, all requests in flight at once.
-    pub fn properties(
-        &self,
-        paths: &[OwnedObjectPath],
-        interfaces: &[&str],
-    ) -> Result<Vec<Properties>> {
+    /// `GetAll` of the given interfaces for every path, many requests in flight at once.
+    pub fn properties(&self, paths: &[OwnedObjectPath], interfaces: &[&str]) -> Result<Vec<Properties>> {
         zbus::block_on(async {
-            let results = join_all(paths.iter().map(|path| async move {
-                let mut all = Properties::new();
-                for iface in interfaces {
-                    let props = zbus::fdo::PropertiesProxy::builder(&self.conn)
-                        .destination("org.freedesktop.systemd1")?
-                        .path(path.clone())?
-                        .cache_properties(zbus::proxy::CacheProperties::No)
-                        .build()
+            let calls = paths
+                .iter()
+                .flat_map(|path| interfaces.iter().map(move |iface| (path, *iface)))
+                .map(|(path, iface)| async move {
+                    let reply = self
+                        .conn
+                        .call_method(
+                            Some("org.freedesktop.systemd1"),
+                            path.as_str(),
+                            Some("org.freedesktop.DBus.Properties"),
+                            "GetAll",
+                            &(iface,),
+                        )
                         .await?;
-                    let iface = zbus::names::InterfaceName::try_from(*iface)?;
-                    all.extend(props.get_all(iface).await?);
+                    reply.body().deserialize::<Properties>()
+                });
+            let replies = bounded(calls).await;
+            let mut out = Vec::with_capacity(paths.len());
+            let mut replies = replies.into_iter();
+            for _ in paths {
+                let mut all = Properties::new();
+                for _ in interfaces {
+                    if let Some(r) = replies.next() {
+                        all.extend(r?);
+                    }
                 }
-                Ok::<_, zbus::Error>(all)
-            }))
-            .await;
-            results
-                .into_iter()
-                .map(|r| r.map_err(anyhow::Error::from))
-                .collect()
+                out.push(all);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Selected `(interface, property)` pairs for every path: one small `Get` each rather than a
+    /// `GetAll` of a few hundred, which keeps `status` fast with hundreds of units. A property the
+    /// unit cannot give (not loaded, older systemd) is simply absent.
+    pub fn properties_named(&self, paths: &[OwnedObjectPath], names: &[(&str, &str)]) -> Result<Vec<Properties>> {
+        zbus::block_on(async {
+            let calls = paths
+                .iter()
+                .flat_map(|path| names.iter().map(move |name| (path, *name)))
+                .map(|(path, (interface, name))| async move {
+                    let reply = self
+                        .conn
+                        .call_method(
+                            Some("org.freedesktop.systemd1"),
+                            path.as_str(),
+                            Some("org.freedesktop.DBus.Properties"),
+                            "Get",
+                            &(interface, name),
+                        )
+                        .await;
+                    (name, reply.and_then(|r| r.body().deserialize::<OwnedValue>()))
+                });
+            let mut replies = bounded(calls).await.into_iter();
+            let mut out = Vec::with_capacity(paths.len());
+            for _ in paths {
+                let mut props = Properties::new();
+                for _ in names {
+                    if let Some((name, Ok(value))) = replies.next() {
+                        props.insert(name.to_string(), value);
+                    }
+                }
+                out.push(props);
+            }
+            Ok(out)
         })
     }
 
@@ -446,6 +496,24 @@ fn dbus_message(e: &zbus::Error) -> String {
     }
 }
 
+/// A unit's object path, as systemd names it (`bus_label_escape`: every byte that is not an ASCII
+/// letter, or a digit after the first position, becomes `_xx`). Asking for it loads the unit if
+/// needed, so stopped units answer too — without a `LoadUnit` round trip first.
+pub fn unit_path(unit: &str) -> OwnedObjectPath {
+    let mut label = String::with_capacity(unit.len() * 2);
+    for (i, b) in unit.bytes().enumerate() {
+        if b.is_ascii_alphabetic() || (i > 0 && b.is_ascii_digit()) {
+            label.push(b as char);
+        } else {
+            label.push_str(&format!("_{b:02x}"));
+        }
+    }
+    if label.is_empty() {
+        label.push('_');
+    }
+    OwnedObjectPath::try_from(format!("/org/freedesktop/systemd1/unit/{label}")).expect("escaped labels are valid paths")
+}
+
 pub fn runtime_dir() -> Option<PathBuf> {
     std::env::var_os("XDG_RUNTIME_DIR")
         .map(PathBuf::from)
@@ -480,4 +548,17 @@ pub fn prop_str(p: &Properties, key: &str) -> Option<String> {
     p.get(key)
         .and_then(|v| <&str>::try_from(v).ok())
         .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unit_paths_follow_systemds_escaping() {
+        assert_eq!(unit_path("nginx.service").as_str(), "/org/freedesktop/systemd1/unit/nginx_2eservice");
+        assert_eq!(unit_path("app@1.service").as_str(), "/org/freedesktop/systemd1/unit/app_401_2eservice");
+        assert_eq!(unit_path("1x.service").as_str(), "/org/freedesktop/systemd1/unit/_31x_2eservice");
+        assert_eq!(unit_path("a-b_c.service").as_str(), "/org/freedesktop/systemd1/unit/a_2db_5fc_2eservice");
+    }
 }

@@ -7,10 +7,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 use serde::Serialize;
+use zbus::zvariant::OwnedValue;
 
 use crate::apply::inventory::{InstalledFile, Inventory};
 use crate::apply::systemd::AppUnits;
-use crate::manager::systemd::{Properties, Systemd, prop_i32, prop_str, prop_u32, prop_u64};
+use crate::manager::systemd::{Properties, Systemd, prop_i32, prop_str, prop_u32, prop_u64, unit_path};
 
 /// Bumped when a field changes meaning or disappears (new fields may be added freely).
 pub const JSON_VERSION: u32 = 1;
@@ -63,6 +64,23 @@ pub struct UnitStatus {
     pub result: String,
     pub exit_status: Option<i32>,
 }
+
+/// What `status` reads of each service.
+const STATUS_PROPERTIES: &[(&str, &str)] = &[
+    (UNIT, "ActiveState"),
+    (UNIT, "SubState"),
+    (SERVICE, "MainPID"),
+    (SERVICE, "NRestarts"),
+    (SERVICE, "ExecMainStartTimestamp"),
+    (SERVICE, "MemoryCurrent"),
+    (SERVICE, "CPUUsageNSec"),
+    (SERVICE, "Result"),
+    (SERVICE, "ExecMainStatus"),
+];
+const UNIT: &str = "org.freedesktop.systemd1.Unit";
+/// Up to this many units, `status` asks property by property in a single round trip.
+const FEW_UNITS: usize = 16;
+const SERVICE: &str = "org.freedesktop.systemd1.Service";
 
 /// PM2's status names for a unit's state.
 pub fn pm2_status(active: &str, sub: &str) -> &'static str {
@@ -155,27 +173,31 @@ pub fn select<'a, 'b>(
     Ok(out)
 }
 
-pub fn collect(
-    sd: &Systemd,
-    apps: &[&InstalledApp<'_>],
-    drift: &BTreeMap<(String, String), Option<bool>>,
-) -> Result<Vec<AppStatus>> {
-    let names: Vec<String> = apps
-        .iter()
-        .flat_map(|a| a.units.services.iter().cloned())
-        .collect();
-    let listings = if names.is_empty() {
-        Vec::new()
+pub fn collect(sd: &Systemd, apps: &[&InstalledApp<'_>], drift: &BTreeMap<(String, String), Option<bool>>) -> Result<Vec<AppStatus>> {
+    let names: Vec<&String> = apps.iter().flat_map(|a| a.units.services.iter()).collect();
+    let props: Vec<(String, Properties)> = if names.len() <= FEW_UNITS {
+        // A handful of units: small `Get`s, all in flight together — one round trip.
+        let paths: Vec<_> = names.iter().map(|n| unit_path(n)).collect();
+        let props = sd.properties_named(&paths, STATUS_PROPERTIES)?;
+        names.iter().map(|n| n.to_string()).zip(props).collect()
     } else {
-        sd.units_by_name(&names)?
+        // Many units: the states of all of them in one `ListUnitsByNames`, then one `GetAll`
+        // per service — far fewer messages through the bus than nine `Get`s each.
+        let owned: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let listed = sd.units_by_name(&owned)?;
+        let paths: Vec<_> = listed.iter().map(|u| u.path.clone()).collect();
+        let props = sd.properties(&paths, &[SERVICE])?;
+        listed
+            .into_iter()
+            .zip(props)
+            .map(|(u, mut p)| {
+                p.insert("ActiveState".into(), OwnedValue::from(zbus::zvariant::Str::from(u.active_state)));
+                p.insert("SubState".into(), OwnedValue::from(zbus::zvariant::Str::from(u.sub_state)));
+                (u.name, p)
+            })
+            .collect()
     };
-    let paths: Vec<_> = listings.iter().map(|u| u.path.clone()).collect();
-    let props = sd.properties(&paths, &["org.freedesktop.systemd1.Service"])?;
-    let by_name: BTreeMap<&str, (&crate::manager::systemd::UnitListing, &Properties)> = listings
-        .iter()
-        .zip(props.iter())
-        .map(|(l, p)| (l.name.as_str(), (l, p)))
-        .collect();
+    let by_name: BTreeMap<&str, &Properties> = props.iter().map(|(n, p)| (n.as_str(), p)).collect();
     let now = now_us();
     let mut out = Vec::new();
     for app in apps {
@@ -184,7 +206,7 @@ pub fn collect(
             .services
             .iter()
             .map(|name| match by_name.get(name.as_str()) {
-                Some((l, p)) => unit_status(name, l, p, now),
+                Some(p) => unit_status(name, p, now),
                 None => UnitStatus {
                     unit: name.clone(),
                     active_state: "inactive".into(),
@@ -237,22 +259,19 @@ pub fn collect(
     Ok(out)
 }
 
-fn unit_status(
-    name: &str,
-    l: &crate::manager::systemd::UnitListing,
-    p: &Properties,
-    now: u64,
-) -> UnitStatus {
+fn unit_status(name: &str, p: &Properties, now: u64) -> UnitStatus {
+    let active_state = prop_str(p, "ActiveState").unwrap_or_else(|| "inactive".into());
+    let sub_state = prop_str(p, "SubState").unwrap_or_else(|| "dead".into());
     let pid = prop_u32(p, "MainPID").filter(|&pid| pid != 0);
     let started = prop_u64(p, "ExecMainStartTimestamp").filter(|&t| t != 0);
-    let running = l.active_state == "active" || l.active_state == "reloading";
+    let running = active_state == "active" || active_state == "reloading";
     // systemd reports u64::MAX for "not available" (no accounting, unit inactive).
     let available = |v: Option<u64>| v.filter(|&x| x != u64::MAX);
     UnitStatus {
         unit: name.to_string(),
-        active_state: l.active_state.clone(),
-        sub_state: l.sub_state.clone(),
-        status: pm2_status(&l.active_state, &l.sub_state).to_string(),
+        status: pm2_status(&active_state, &sub_state).to_string(),
+        active_state,
+        sub_state,
         pid,
         uptime_ms: started
             .filter(|_| running)
