@@ -50,16 +50,24 @@ def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
-def run(argv, check=True, capture=False):
-    return subprocess.run(argv, env=ENV, check=check, text=True, stdout=subprocess.PIPE if capture else subprocess.DEVNULL, stderr=subprocess.PIPE if capture else subprocess.DEVNULL)
+def run(argv, check=True, capture=False, cwd=None):
+    r = subprocess.run(argv, env=ENV, cwd=cwd, text=True, stdout=subprocess.PIPE if capture else subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if check and r.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed ({r.returncode}):\n{r.stderr}")
+    return r
 
 
 def rgen(*args):
     return run([RGEN, *args, "--system"])
 
 
-def pm2(*args, capture=False):
-    return run([PM2, *args], capture=capture)
+def pm2(*args, capture=False, cwd=None):
+    return run([PM2, *args], capture=capture, cwd=cwd)
+
+
+def pm2_start(d):
+    # As PM2 users do: from the project directory (PM2 resolves `script` against the shell's cwd).
+    pm2("start", "ecosystem.config.js", cwd=d)
 
 
 def write(path, text):
@@ -125,11 +133,13 @@ def pm2_online(names, seconds=60):
     raise SystemExit(f"PM2 apps not online: {names}")
 
 
-def rss(pid):
+def rss(pid, field="VmRSS"):
+    """Resident memory from /proc/<pid>/status: VmRSS (all of it) or RssAnon (what the process
+    allocated itself, without the shared pages of the node binary and libraries)."""
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) * 1024
     except OSError:
         return None
@@ -162,7 +172,7 @@ def bench_status():
         apps = [{"name": f"s{n}-{i}", "script": "/bin/sleep", "args": "infinity"} for i in range(n)]
         d = ecosystem(name, apps)
         run([RGEN, "install", f"{d}/ecosystem.config.js", "--system"])
-        pm2("start", f"{d}/ecosystem.config.js")
+        pm2_start(d)
         pm2_online([a["name"] for a in apps], 120)
         r = median_ms([RGEN, "status", "--json", "--system"])
         p = median_ms([PM2, "jlist"])
@@ -265,11 +275,25 @@ def bench_serve():
             {"name": "one-pm2", "script": "server.js", "env": {"PORT": "5104"}},
         ],
     )
-    pm2("start", f"{p}/ecosystem.config.js")
+    pm2_start(p)
     pm2_online(["cl-pm2", "one-pm2"])
     plain = subprocess.Popen(["node", f"{d}/server.js"], env=dict(ENV, PORT="5105"))
     for port in (5101, 5102, 5103, 5104, 5105):
         wait_answering(port)
+    time.sleep(2)  # let every process settle before comparing sizes
+
+    # Resident memory that is not the app, measured before any load.
+    daemon = next(
+        (int(pid) for pid in os.listdir("/proc") if pid.isdigit() and "God Daemon" in cmdline(pid)), None
+    )
+    shim_rss = sum(rss(int(pid)) or 0 for pid in os.listdir("/proc") if pid.isdigit() and "rgen-shim" in cmdline(pid) and "one-rgen" in cmdline(pid))
+    record("memory", "manager process (PM2 daemon; rgen: none, systemd runs anyway)", 0, rss(daemon) if daemon else None, "MiB")
+    one_pm2 = next(pr["pid"] for pr in json.loads(pm2("jlist", capture=True).stdout) if pr["name"] == "one-pm2")
+    one_rgen = request(5103)
+    plain_anon = rss(plain.pid, "RssAnon") or 0
+    record("memory", "inside the app (its RssAnon minus a plain `node server.js`'s)",
+           (rss(one_rgen, "RssAnon") or 0) - plain_anon, (rss(one_pm2, "RssAnon") or 0) - plain_anon, "MiB")
+    record("memory", "beside the app (rgen-shim; PM2: none)", shim_rss, 0, "MiB")
 
     for close, label in ((False, "keep-alive"), (True, "new connection per request")):
         r, p_, base = [], [], []
@@ -294,18 +318,6 @@ def bench_serve():
     record("crash", "kill -9 → serving again (median of 5)", rt, pt, "ms")
     record("crash", "refused connections meanwhile (5 crashes)", rr, pr, "")
 
-    # Resident memory that is not the app.
-    daemon = next(
-        (int(pid) for pid in os.listdir("/proc") if pid.isdigit() and "God Daemon" in cmdline(pid)), None
-    )
-    shim_rss = sum(rss(int(pid)) or 0 for pid in os.listdir("/proc") if pid.isdigit() and "rgen-shim" in cmdline(pid) and "one-rgen" in cmdline(pid))
-    record("memory", "manager process (PM2 daemon; rgen: none, systemd runs anyway)", 0, rss(daemon) if daemon else None, "MiB")
-    one_pm2 = next(pr["pid"] for pr in json.loads(pm2("jlist", capture=True).stdout) if pr["name"] == "one-pm2")
-    one_rgen = request(5103)
-    record("memory", "inside the app (RSS of the same server, minus a plain `node server.js`)",
-           (rss(one_rgen) or 0) - (rss(plain.pid) or 0), (rss(one_pm2) or 0) - (rss(plain.pid) or 0), "MiB")
-    record("memory", "beside the app (rgen-shim; PM2: none)", shim_rss, 0, "MiB")
-
     plain.terminate()
     rgen("uninstall", "serve")
     pm2("delete", "all")
@@ -328,7 +340,7 @@ def peak_before_restart(find_pid, seconds):
         time.sleep(0.05)
     deadline = time.time() + seconds
     while time.time() < deadline:
-        r = rss(pid)
+        r = rss(pid, "RssAnon")
         if r is None:
             return peak
         peak = max(peak, r)
@@ -350,13 +362,13 @@ def bench_memory():
     r = peak_before_restart(rgen_pid, 20)
     rgen("uninstall", "mem")
     p = ecosystem("mem-pm2", [{"name": "mem-pm2", "script": "grow.js", "max_memory_restart": "100M"}])
-    pm2("start", f"{p}/ecosystem.config.js")
+    pm2_start(p)
     procs = pm2_online(["mem-pm2"])
     pid = next(x["pid"] for x in procs if x["name"] == "mem-pm2")
     # PM2's worker checks memory every 30 s.
     p_peak = peak_before_restart(lambda: pid, 70)
     pm2("delete", "all")
-    record("memory", "bytes over max_memory_restart before the restart", max(0, r - limit), max(0, p_peak - limit), "MiB")
+    record("memory", "allocated memory (RssAnon) over max_memory_restart before the restart", max(0, r - limit), max(0, p_peak - limit), "MiB")
 
 
 def table():

@@ -138,7 +138,9 @@ impl TargetArgs {
             scope,
             // Asking the system costs a process; commands that render ask through
             // `render_target`, the others do not need the version.
-            systemd_version: self.systemd_version.unwrap_or(plan::DEFAULT_SYSTEMD_VERSION),
+            systemd_version: self
+                .systemd_version
+                .unwrap_or(plan::DEFAULT_SYSTEMD_VERSION),
             cpus: 1,
             shim: shim_path(),
             home: home_of(invoking_user.as_deref()),
@@ -150,7 +152,9 @@ impl TargetArgs {
 /// CPUs available to this process (`instances: 'max'`). Reading it costs cgroup file reads, so
 /// only commands that plan ask.
 pub fn cpus() -> u32 {
-    std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get() as u32)
+        .unwrap_or(1)
 }
 
 /// `rgen-shim` next to the running `rgen` (both are installed together), unless RGEN_SHIM says.

@@ -147,9 +147,23 @@ fn depth(line: &str) -> usize {
 
 pub fn parse_print(text: &str) -> ServiceInfo {
     let mut info = ServiceInfo::default();
+    // A whole record opens with `<domain>/<label> = {` (or `<label> = {` before macOS 10.15), and
+    // its fields sit one level in. Without that header (a fragment), the fields are at the left.
+    let header = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .is_some_and(|first| {
+            depth(first) == 0
+                && first.trim_end().ends_with("= {")
+                && first
+                    .split(" = ")
+                    .next()
+                    .is_some_and(|key| key.contains('/') || key.contains('.'))
+        });
+    let top = usize::from(header);
     for line in text.lines() {
         // Nested blocks (coalitions, endpoints) repeat `state =` and `pid =`: top level only.
-        if depth(line) != 1 {
+        if depth(line) != top {
             continue;
         }
         let Some((key, value)) = line.trim().split_once(" = ") else {
@@ -189,4 +203,74 @@ pub fn parse_kickstart_pid(text: &str) -> Option<u32> {
         let l = l.trim();
         l.rsplit(' ').next().and_then(|n| n.parse().ok())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Real outputs, recorded from macOS and cited in tests/fixtures/launchctl/manifest.toml.
+    fn fixture(name: &str) -> String {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/launchctl")
+            .join(name);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    #[test]
+    fn running_job_with_nested_blocks() {
+        let info = parse_print(&fixture(
+            "dumpstate_block_system_running_never_exited_macos26.txt",
+        ));
+        assert_eq!(info.state.as_deref(), Some("running"));
+        assert_eq!(info.pid, Some(550));
+        assert_eq!(info.runs, Some(1));
+        assert_eq!(info.last_exit, Some(LastExit::Never));
+        assert!(info.running());
+    }
+
+    #[test]
+    fn exit_codes_signals_and_reasons() {
+        let exit1 = parse_print(&fixture(
+            "dumpstate_block_system_not_running_exit1_macos26.txt",
+        ));
+        assert_eq!(
+            (exit1.state.as_deref(), exit1.pid, exit1.last_exit),
+            (Some("not running"), None, Some(LastExit::Code(1)))
+        );
+        let killed = parse_print(&fixture(
+            "dumpstate_block_system_not_running_signal9_macos26.txt",
+        ));
+        assert_eq!(killed.last_exit, Some(LastExit::Signal("Killed: 9".into())));
+        let jetsam = parse_print(&fixture(
+            "dumpstate_block_system_running_last_exit_reason_macos26.txt",
+        ));
+        assert!(
+            matches!(jetsam.last_exit, Some(LastExit::Reason(ref r)) if r.starts_with("JETSAM"))
+        );
+        let ex_config = parse_print(&fixture("print_gui_fragment_ex_config.txt"));
+        assert_eq!(ex_config.last_exit, Some(LastExit::Code(78)));
+    }
+
+    #[test]
+    fn older_and_space_indented_outputs() {
+        let ventura = parse_print(&fixture("print_system_daemon_running_ventura.txt"));
+        assert_eq!(ventura.state.as_deref(), Some("running"));
+        assert!(ventura.pid.is_some());
+        // 10.14, pasted with 8 spaces per level instead of tabs.
+        let mojave = parse_print(&fixture("print_system_daemon_running_mojave_truncated.txt"));
+        assert_eq!(mojave.state.as_deref(), Some("running"));
+        let scheduled = parse_print(&fixture("print_gui_fragment_spawn_scheduled_annotated.txt"));
+        assert_eq!(scheduled.state.as_deref(), Some("spawn scheduled"));
+        assert!(!scheduled.running());
+    }
+
+    #[test]
+    fn kickstart_pid() {
+        assert_eq!(
+            parse_kickstart_pid(&fixture("kickstart_p_service_spawned.txt")),
+            Some(91223)
+        );
+        assert_eq!(parse_kickstart_pid("4242\n"), Some(4242));
+    }
 }

@@ -139,8 +139,13 @@ pub struct Systemd {
 const MAX_IN_FLIGHT: usize = 64;
 
 /// Runs futures concurrently, at most `MAX_IN_FLIGHT` at a time, keeping their order.
-async fn bounded<T>(futures: impl IntoIterator<Item = impl std::future::Future<Output = T>>) -> Vec<T> {
-    futures_util::stream::iter(futures).buffered(MAX_IN_FLIGHT).collect().await
+async fn bounded<T>(
+    futures: impl IntoIterator<Item = impl std::future::Future<Output = T>>,
+) -> Vec<T> {
+    futures_util::stream::iter(futures)
+        .buffered(MAX_IN_FLIGHT)
+        .collect()
+        .await
 }
 
 /// How long a start/stop/restart job may take before rgen stops waiting (the manager's own
@@ -385,7 +390,11 @@ impl Systemd {
     }
 
     /// `GetAll` of the given interfaces for every path, many requests in flight at once.
-    pub fn properties(&self, paths: &[OwnedObjectPath], interfaces: &[&str]) -> Result<Vec<Properties>> {
+    pub fn properties(
+        &self,
+        paths: &[OwnedObjectPath],
+        interfaces: &[&str],
+    ) -> Result<Vec<Properties>> {
         zbus::block_on(async {
             let calls = paths
                 .iter()
@@ -422,7 +431,11 @@ impl Systemd {
     /// Selected `(interface, property)` pairs for every path: one small `Get` each rather than a
     /// `GetAll` of a few hundred, which keeps `status` fast with hundreds of units. A property the
     /// unit cannot give (not loaded, older systemd) is simply absent.
-    pub fn properties_named(&self, paths: &[OwnedObjectPath], names: &[(&str, &str)]) -> Result<Vec<Properties>> {
+    pub fn properties_named(
+        &self,
+        paths: &[OwnedObjectPath],
+        names: &[(&str, &str)],
+    ) -> Result<Vec<Properties>> {
         zbus::block_on(async {
             let calls = paths
                 .iter()
@@ -438,7 +451,10 @@ impl Systemd {
                             &(interface, name),
                         )
                         .await;
-                    (name, reply.and_then(|r| r.body().deserialize::<OwnedValue>()))
+                    (
+                        name,
+                        reply.and_then(|r| r.body().deserialize::<OwnedValue>()),
+                    )
                 });
             let mut replies = bounded(calls).await.into_iter();
             let mut out = Vec::with_capacity(paths.len());
@@ -511,7 +527,8 @@ pub fn unit_path(unit: &str) -> OwnedObjectPath {
     if label.is_empty() {
         label.push('_');
     }
-    OwnedObjectPath::try_from(format!("/org/freedesktop/systemd1/unit/{label}")).expect("escaped labels are valid paths")
+    OwnedObjectPath::try_from(format!("/org/freedesktop/systemd1/unit/{label}"))
+        .expect("escaped labels are valid paths")
 }
 
 pub fn runtime_dir() -> Option<PathBuf> {
@@ -556,9 +573,21 @@ mod tests {
 
     #[test]
     fn unit_paths_follow_systemds_escaping() {
-        assert_eq!(unit_path("nginx.service").as_str(), "/org/freedesktop/systemd1/unit/nginx_2eservice");
-        assert_eq!(unit_path("app@1.service").as_str(), "/org/freedesktop/systemd1/unit/app_401_2eservice");
-        assert_eq!(unit_path("1x.service").as_str(), "/org/freedesktop/systemd1/unit/_31x_2eservice");
-        assert_eq!(unit_path("a-b_c.service").as_str(), "/org/freedesktop/systemd1/unit/a_2db_5fc_2eservice");
+        assert_eq!(
+            unit_path("nginx.service").as_str(),
+            "/org/freedesktop/systemd1/unit/nginx_2eservice"
+        );
+        assert_eq!(
+            unit_path("app@1.service").as_str(),
+            "/org/freedesktop/systemd1/unit/app_401_2eservice"
+        );
+        assert_eq!(
+            unit_path("1x.service").as_str(),
+            "/org/freedesktop/systemd1/unit/_31x_2eservice"
+        );
+        assert_eq!(
+            unit_path("a-b_c.service").as_str(),
+            "/org/freedesktop/systemd1/unit/a_2db_5fc_2eservice"
+        );
     }
 }

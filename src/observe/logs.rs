@@ -35,6 +35,10 @@ pub fn sources(app: &InstalledApp<'_>) -> Vec<Source> {
         None => vec![None],
     };
     for file in &app.files {
+        if file.name.ends_with(".plist") {
+            out.extend(plist_sources(file));
+            continue;
+        }
         if !(file.name.ends_with(".service")
             && app.units.services.iter().any(|s| same_unit(s, &file.name)))
         {
@@ -86,6 +90,47 @@ pub fn sources(app: &InstalledApp<'_>) -> Vec<Source> {
         }
     }
     out.dedup();
+    out
+}
+
+/// A launchd job's logs: the files its shim writes, else launchd's own paths.
+fn plist_sources(file: &crate::apply::inventory::InstalledFile) -> Vec<Source> {
+    let Ok(job) = crate::render::launchd::parse(file.contents.as_bytes()) else {
+        return Vec::new();
+    };
+    if job.marker.role != "app" {
+        return Vec::new();
+    }
+    let args = &job.program_arguments;
+    let end = args.iter().position(|w| w == "--").unwrap_or(0);
+    let mut out: Vec<Source> = args[..end]
+        .windows(2)
+        .filter_map(|pair| {
+            let stream = match pair[0].as_str() {
+                "--stdout" => Stream::Out,
+                "--stderr" => Stream::Err,
+                "--combined" => Stream::Both,
+                _ => return None,
+            };
+            Some(Source::File {
+                path: PathBuf::from(&pair[1]),
+                stream,
+            })
+        })
+        .collect();
+    if out.is_empty() {
+        for (path, stream) in [
+            (&job.standard_out_path, Stream::Out),
+            (&job.standard_error_path, Stream::Err),
+        ] {
+            if let Some(p) = path.as_ref().filter(|p| p.as_str() != "/dev/null") {
+                out.push(Source::File {
+                    path: PathBuf::from(p),
+                    stream,
+                });
+            }
+        }
+    }
     out
 }
 

@@ -11,7 +11,9 @@ use zbus::zvariant::OwnedValue;
 
 use crate::apply::inventory::{InstalledFile, Inventory};
 use crate::apply::systemd::AppUnits;
-use crate::manager::systemd::{Properties, Systemd, prop_i32, prop_str, prop_u32, prop_u64, unit_path};
+use crate::manager::systemd::{
+    Properties, Systemd, prop_i32, prop_str, prop_u32, prop_u64, unit_path,
+};
 
 /// Bumped when a field changes meaning or disappears (new fields may be added freely).
 pub const JSON_VERSION: u32 = 1;
@@ -173,7 +175,11 @@ pub fn select<'a, 'b>(
     Ok(out)
 }
 
-pub fn collect(sd: &Systemd, apps: &[&InstalledApp<'_>], drift: &BTreeMap<(String, String), Option<bool>>) -> Result<Vec<AppStatus>> {
+pub fn collect(
+    sd: &Systemd,
+    apps: &[&InstalledApp<'_>],
+    drift: &BTreeMap<(String, String), Option<bool>>,
+) -> Result<Vec<AppStatus>> {
     let names: Vec<&String> = apps.iter().flat_map(|a| a.units.services.iter()).collect();
     let props: Vec<(String, Properties)> = if names.len() <= FEW_UNITS {
         // A handful of units: small `Get`s, all in flight together — one round trip.
@@ -191,8 +197,14 @@ pub fn collect(sd: &Systemd, apps: &[&InstalledApp<'_>], drift: &BTreeMap<(Strin
             .into_iter()
             .zip(props)
             .map(|(u, mut p)| {
-                p.insert("ActiveState".into(), OwnedValue::from(zbus::zvariant::Str::from(u.active_state)));
-                p.insert("SubState".into(), OwnedValue::from(zbus::zvariant::Str::from(u.sub_state)));
+                p.insert(
+                    "ActiveState".into(),
+                    OwnedValue::from(zbus::zvariant::Str::from(u.active_state)),
+                );
+                p.insert(
+                    "SubState".into(),
+                    OwnedValue::from(zbus::zvariant::Str::from(u.sub_state)),
+                );
                 (u.name, p)
             })
             .collect()

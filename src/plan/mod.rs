@@ -208,6 +208,9 @@ const SYSTEMD_DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/us
 const LAUNCHD_BASE_PATH: &str = "/opt/homebrew/bin:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
 /// Extra time the manager allows beyond the shim's own stop timeout before it SIGKILLs.
 const SHIM_STOP_MARGIN_MS: u64 = 2000;
+/// Log rotation on launchd (the shim's): PM2's pm2-logrotate rotates at 10 MB too.
+const LAUNCHD_LOG_MAX_SIZE: u64 = 10 << 20;
+const LAUNCHD_LOG_KEEP: u32 = 5;
 /// How many directories one watch may cover; more would be a recursive watch in disguise.
 const WATCH_DIR_LIMIT: usize = 256;
 
@@ -424,6 +427,10 @@ fn plan_app(
             }
         }
     }
+    // launchd keeps its log files open forever, so rotating them means the shim owns them.
+    if launchd && (matches!(stdout, LogDest::File(_)) || matches!(stderr, LogDest::File(_))) {
+        shim.insert(ShimNeed::Logs);
+    }
     if shim.contains(&ShimNeed::Logs) {
         if let LogDest::File(w) = &stdout {
             shim_logs.push((shimp::opt::STDOUT, w.clone()));
@@ -434,9 +441,27 @@ fn plan_app(
         if let Some(c) = &app.logs.combined {
             shim_logs.push((shimp::opt::COMBINED, file_word(c)));
         }
-        // The shim owns the files; what it prints itself goes to the journal.
-        stdout = LogDest::Journal;
-        stderr = LogDest::Journal;
+        if launchd {
+            shim_logs.push((
+                shimp::opt::LOG_MAX_SIZE,
+                Word::text(LAUNCHD_LOG_MAX_SIZE.to_string()),
+            ));
+            shim_logs.push((
+                shimp::opt::LOG_KEEP,
+                Word::text(LAUNCHD_LOG_KEEP.to_string()),
+            ));
+        }
+        // The shim owns the files; what it prints itself goes to the journal (systemd) or to
+        // its own small log (launchd).
+        let own = if launchd {
+            let dir = target.home.join("Library/Logs/rgen");
+            dirs.insert(dir.clone());
+            LogDest::File(file_word(&dir.join(format!("{}.rgen-shim.log", app.unit))))
+        } else {
+            LogDest::Journal
+        };
+        stdout = own.clone();
+        stderr = own;
     }
 
     // env and PATH

@@ -124,13 +124,36 @@ fn azak_plists_carry_the_macbook_setup() {
         backend.environment_variables["PYTHONPATH"],
         root.to_string_lossy()
     );
-    assert_eq!(
-        backend.standard_out_path.as_deref(),
-        Some(&*root.join("logs/backend-out.log").to_string_lossy())
+    // The shim writes (and rotates) the log files the ecosystem names; launchd holds only the
+    // shim's own messages.
+    let out_log = root
+        .join("logs/backend-out.log")
+        .to_string_lossy()
+        .into_owned();
+    let err_log = root
+        .join("logs/backend-error.log")
+        .to_string_lossy()
+        .into_owned();
+    let args = &backend.program_arguments;
+    assert!(
+        args.windows(2)
+            .any(|w| w[0] == "--stdout" && w[1] == out_log),
+        "{args:?}"
     );
-    assert_eq!(
-        backend.standard_error_path.as_deref(),
-        Some(&*root.join("logs/backend-error.log").to_string_lossy())
+    assert!(
+        args.windows(2)
+            .any(|w| w[0] == "--stderr" && w[1] == err_log),
+        "{args:?}"
+    );
+    assert!(
+        args.windows(2).any(|w| w == ["--log-max-size", "10485760"]),
+        "{args:?}"
+    );
+    assert!(
+        backend
+            .standard_out_path
+            .as_deref()
+            .is_some_and(|p| p.ends_with("Library/Logs/rgen/azak-backend.rgen-shim.log"))
     );
     assert_eq!(backend.keep_alive, Some(KeepAlive::Always(true)));
     assert!(backend.run_at_load);

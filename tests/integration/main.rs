@@ -6,6 +6,7 @@ mod cli;
 mod escaping;
 mod import;
 mod launchd;
+mod launchd_apply;
 mod layouts;
 mod readme;
 mod snapshots;

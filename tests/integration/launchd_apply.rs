@@ -1,0 +1,293 @@
+//! `rgen install|status|uninstall --launchd` end to end on Linux, against a fake `launchctl` that
+//! records its calls and answers with real outputs recorded from macOS (tests/fixtures/launchctl).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::{TEST_PATH, repo, run, shim};
+
+struct Mac {
+    home: tempfile::TempDir,
+    state: PathBuf,
+}
+
+impl Mac {
+    fn new() -> Mac {
+        let home = tempfile::tempdir().unwrap();
+        let state = home.path().join("launchctl-state");
+        std::fs::create_dir_all(state.join("print")).unwrap();
+        Mac { home, state }
+    }
+
+    fn rgen(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rgen"));
+        cmd.current_dir(repo())
+            .env_clear()
+            .env("PATH", TEST_PATH)
+            .env("HOME", self.home.path())
+            .env("RGEN_SHIM", shim())
+            .env(
+                "RGEN_LAUNCHCTL",
+                repo().join("tests/integration/fake-launchctl"),
+            )
+            .env("RGEN_FAKE_LAUNCHCTL_STATE", &self.state)
+            .env("NO_COLOR", "1");
+        cmd
+    }
+
+    fn agents(&self) -> PathBuf {
+        self.home.path().join("Library/LaunchAgents")
+    }
+
+    fn calls(&self) -> Vec<String> {
+        std::fs::read_to_string(self.state.join("calls.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn plists(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.agents())
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+}
+
+fn uid() -> u32 {
+    // SAFETY: getuid has no preconditions.
+    unsafe { libc::getuid() }
+}
+
+const AZAK: &str = "examples/azak/ecosystem.config.js";
+const LABELS: [&str; 3] = ["rgen.azak-backend", "rgen.azak-frontend", "rgen.azak-ngrok"];
+
+#[test]
+fn azak_installs_as_three_agents_idempotently_and_uninstalls() {
+    let mac = Mac::new();
+    let out = run(mac.rgen().args(["install", AZAK, "--launchd", "--user"]));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let expected: Vec<String> = LABELS.iter().map(|l| format!("{l}.plist")).collect();
+    assert_eq!(mac.plists(), expected);
+    let domain = format!("gui/{}", uid());
+    for label in LABELS {
+        let plist = mac.agents().join(format!("{label}.plist"));
+        let job = rgen::render::launchd::parse(&std::fs::read(&plist).unwrap()).unwrap();
+        assert!(job.run_at_load, "{label}: RunAtLoad");
+        assert!(job.keep_alive.is_some(), "{label}: KeepAlive");
+        // launchd refuses agents that are group- or world-writable.
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(
+            std::fs::metadata(&plist).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
+        let calls = mac.calls();
+        assert!(
+            calls.contains(&format!("enable {domain}/{label}")),
+            "{calls:?}"
+        );
+        assert!(
+            calls.contains(&format!("bootstrap {domain} {}", plist.display())),
+            "{calls:?}"
+        );
+    }
+    // Log directories exist before the first start.
+    assert!(repo().join("examples/azak/logs").is_dir() || out.stdout.contains("logs"));
+
+    let bootstraps = |m: &Mac| {
+        m.calls()
+            .iter()
+            .filter(|c| c.starts_with("bootstrap"))
+            .count()
+    };
+    assert_eq!(bootstraps(&mac), 3);
+    let mtime = |m: &Mac| {
+        std::fs::metadata(m.agents().join("rgen.azak-backend.plist"))
+            .unwrap()
+            .modified()
+            .unwrap()
+    };
+    let before = mtime(&mac);
+    let again = run(mac.rgen().args(["install", AZAK, "--launchd", "--user"]));
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(
+        bootstraps(&mac),
+        3,
+        "an unchanged reinstall loaded something again"
+    );
+    assert_eq!(
+        mtime(&mac),
+        before,
+        "an unchanged reinstall rewrote a plist"
+    );
+    assert!(again.stdout.contains("nothing changed"), "{}", again.stdout);
+
+    let out = run(mac
+        .rgen()
+        .args(["uninstall", "--all", "--launchd", "--user"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(mac.plists().is_empty(), "left behind: {:?}", mac.plists());
+    for label in LABELS {
+        assert!(
+            mac.calls().contains(&format!("bootout {domain}/{label}")),
+            "{:?}",
+            mac.calls()
+        );
+    }
+}
+
+#[test]
+fn status_reads_recorded_print_outputs() {
+    let mac = Mac::new();
+    assert_eq!(
+        run(mac.rgen().args(["install", AZAK, "--launchd", "--user"])).code,
+        0
+    );
+    let answers = [
+        (
+            "rgen.azak-backend",
+            "dumpstate_block_system_running_never_exited_macos26",
+        ),
+        (
+            "rgen.azak-frontend",
+            "dumpstate_block_system_not_running_exit1_macos26",
+        ),
+        (
+            "rgen.azak-ngrok",
+            "dumpstate_block_system_not_running_signal9_macos26",
+        ),
+    ];
+    for (label, fixture) in answers {
+        std::fs::write(mac.state.join("print").join(label), fixture).unwrap();
+    }
+    let out = run(mac.rgen().args(["status", "--json", "--launchd", "--user"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let app = |name: &str| {
+        report["apps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    let backend = app("azak-backend");
+    assert_eq!(backend["status"], "online");
+    assert_eq!(backend["pid"], 550);
+    assert_eq!(backend["restarts"], 0);
+    let frontend = app("azak-frontend");
+    assert_eq!(frontend["status"], "errored");
+    assert_eq!(frontend["units"][0]["result"], "exit 1");
+    assert_eq!(frontend["units"][0]["exit_status"], 1);
+    let ngrok = app("azak-ngrok");
+    assert_eq!(ngrok["status"], "errored");
+    assert_eq!(ngrok["units"][0]["result"], "signal Killed: 9");
+    // The table too.
+    let table = run(mac.rgen().args(["status", "--launchd", "--user"]));
+    assert!(
+        table.stdout.contains("azak-backend") && table.stdout.contains("online"),
+        "{}",
+        table.stdout
+    );
+}
+
+#[test]
+fn no_gui_session_falls_back_to_the_user_domain() {
+    let mac = Mac::new();
+    let out = run(mac
+        .rgen()
+        .args(["install", AZAK, "--launchd", "--user"])
+        .env("RGEN_FAKE_NO_GUI", "1"));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains(&format!("user/{}", uid())) && out.stdout.contains("--system"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        mac.calls()
+            .iter()
+            .any(|c| c.starts_with(&format!("bootstrap user/{} ", uid()))),
+        "{:?}",
+        mac.calls()
+    );
+}
+
+#[test]
+fn a_changed_app_is_reloaded_alone_and_foreign_plists_are_refused() {
+    let mac = Mac::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let eco = |port: u16| {
+        std::fs::write(tmp.path().join("app.js"), "setInterval(() => {}, 1000);\n").unwrap();
+        std::fs::write(
+            tmp.path().join("ecosystem.json"),
+            serde_json::json!({"apps": [
+                {"name": "a", "script": "app.js", "env": {"X": "1"}},
+                {"name": "b", "script": "app.js", "env": {"PORTISH": port.to_string()}},
+            ]})
+            .to_string(),
+        )
+        .unwrap();
+        tmp.path().join("ecosystem.json")
+    };
+    let file = eco(1);
+    assert_eq!(
+        run(mac
+            .rgen()
+            .arg("install")
+            .arg(&file)
+            .args(["--launchd", "--user"]))
+        .code,
+        0
+    );
+    let file = eco(2);
+    let calls_before = mac.calls().len();
+    let out = run(mac
+        .rgen()
+        .arg("install")
+        .arg(&file)
+        .args(["--launchd", "--user"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let new_calls = &mac.calls()[calls_before..];
+    let domain = format!("gui/{}", uid());
+    assert!(
+        new_calls.contains(&format!("bootout {domain}/rgen.b")),
+        "{new_calls:?}"
+    );
+    // Looking (`print`) is fine; nothing may unload, load or restart the unchanged app.
+    assert!(
+        !new_calls
+            .iter()
+            .any(|c| c.contains("rgen.a") && !c.starts_with("print ")),
+        "the unchanged app was touched: {new_calls:?}"
+    );
+
+    // A plist rgen did not write is never overwritten.
+    let foreign = mac.agents().join("rgen.c.plist");
+    std::fs::write(
+        &foreign,
+        "<plist><dict><key>Label</key><string>mine</string></dict></plist>",
+    )
+    .unwrap();
+    std::fs::write(
+        tmp.path().join("ecosystem.json"),
+        serde_json::json!({"apps": [{"name": "c", "script": "app.js"}]}).to_string(),
+    )
+    .unwrap();
+    let out = run(mac
+        .rgen()
+        .arg("install")
+        .arg(&file)
+        .args(["--launchd", "--user"]));
+    assert_eq!(out.code, 1);
+    assert!(out.stdout.contains("not written by rgen"), "{}", out.stdout);
+    assert!(std::fs::read_to_string(&foreign).unwrap().contains("mine"));
+    let _ = Path::new(&foreign);
+}
