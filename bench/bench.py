@@ -85,15 +85,19 @@ def ecosystem(name, apps):
     return d
 
 
-def median_ms(argv, runs=25, warmup=3):
+def median_ms_pair(a, b, runs=40, warmup=3):
+    """Medians of two commands' wall times, run alternately so that load from other work on the
+    machine falls on both alike."""
     for _ in range(warmup):
-        run(argv)
-    samples = []
+        run(a)
+        run(b)
+    sa, sb = [], []
     for _ in range(runs):
-        t = time.perf_counter()
-        run(argv)
-        samples.append((time.perf_counter() - t) * 1000)
-    return statistics.median(samples)
+        for argv, samples in ((a, sa), (b, sb)):
+            t = time.perf_counter()
+            run(argv)
+            samples.append((time.perf_counter() - t) * 1000)
+    return statistics.median(sa), statistics.median(sb)
 
 
 def request(port, timeout=2.0):
@@ -174,9 +178,8 @@ def bench_status():
         run([RGEN, "install", f"{d}/ecosystem.config.js", "--system"])
         pm2_start(d)
         pm2_online([a["name"] for a in apps], 120)
-        r = median_ms([RGEN, "status", "--json", "--system"])
-        p = median_ms([PM2, "jlist"])
-        record("status", f"`rgen status --json` vs `pm2 jlist`, {n} apps (median of 25)", r, p, "ms")
+        r, p = median_ms_pair([RGEN, "status", "--json", "--system"], [PM2, "jlist"])
+        record("status", f"`rgen status --json` vs `pm2 jlist`, {n} apps (medians of 40, alternating)", r, p, "ms")
         rgen("uninstall", name)
         pm2("delete", "all")
 

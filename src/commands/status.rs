@@ -43,12 +43,14 @@ pub fn run(args: &StatusArgs) -> Result<i32> {
 }
 
 pub fn print_report(report: &Report, json: bool) -> Result<()> {
-    let mut out = anstream::stdout().lock();
     if json {
+        // No colour in JSON, so no need for anstream's escape-stripping pass over it.
+        let mut out = std::io::stdout().lock();
         serde_json::to_writer_pretty(&mut out, report)?;
         writeln!(out)?;
         return Ok(());
     }
+    let mut out = anstream::stdout().lock();
     if report.apps.is_empty() {
         writeln!(
             out,
