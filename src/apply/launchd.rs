@@ -342,6 +342,7 @@ fn unit_status(label: &str, info: Option<&ServiceInfo>, table: &[(u32, u32, u64)
         sub_state: sub,
         status: status.to_string(),
         pid,
+        main_pid: pid,
         uptime_ms: None,
         // launchd counts spawns; the first one is not a restart.
         restarts: info

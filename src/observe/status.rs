@@ -57,7 +57,10 @@ pub struct UnitStatus {
     pub active_state: String,
     pub sub_state: String,
     pub status: String,
+    /// The app's process (the shim's child when the shim runs it).
     pub pid: Option<u32>,
+    /// The manager's main process: the app itself, or `rgen-shim` in front of it.
+    pub main_pid: Option<u32>,
     pub uptime_ms: Option<u64>,
     pub restarts: u32,
     pub memory_bytes: Option<u64>,
@@ -218,13 +221,14 @@ pub fn collect(
             .services
             .iter()
             .map(|name| match by_name.get(name.as_str()) {
-                Some(p) => unit_status(name, p, now),
+                Some(p) => unit_status(name, p, now, shimmed(app)),
                 None => UnitStatus {
                     unit: name.clone(),
                     active_state: "inactive".into(),
                     sub_state: "dead".into(),
                     status: "stopped".into(),
                     pid: None,
+                    main_pid: None,
                     uptime_ms: None,
                     restarts: 0,
                     memory_bytes: None,
@@ -271,10 +275,34 @@ pub fn collect(
     Ok(out)
 }
 
-fn unit_status(name: &str, p: &Properties, now: u64) -> UnitStatus {
+/// Whether the app's service runs through `rgen-shim`.
+fn shimmed(app: &InstalledApp<'_>) -> bool {
+    app.files.iter().any(|f| {
+        f.contents.lines().any(|l| {
+            l.starts_with("ExecStart=") && l.contains(&format!("/{}\"", crate::shim_protocol::BIN))
+        })
+    })
+}
+
+/// The shim's child, from the kernel's record of the shim's children.
+fn app_pid_behind_shim(shim: u32) -> Option<u32> {
+    std::fs::read_to_string(format!("/proc/{shim}/task/{shim}/children"))
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn unit_status(name: &str, p: &Properties, now: u64, shimmed: bool) -> UnitStatus {
     let active_state = prop_str(p, "ActiveState").unwrap_or_else(|| "inactive".into());
     let sub_state = prop_str(p, "SubState").unwrap_or_else(|| "dead".into());
-    let pid = prop_u32(p, "MainPID").filter(|&pid| pid != 0);
+    let main_pid = prop_u32(p, "MainPID").filter(|&pid| pid != 0);
+    let pid = if shimmed {
+        main_pid.and_then(app_pid_behind_shim).or(main_pid)
+    } else {
+        main_pid
+    };
     let started = prop_u64(p, "ExecMainStartTimestamp").filter(|&t| t != 0);
     let running = active_state == "active" || active_state == "reloading";
     // systemd reports u64::MAX for "not available" (no accounting, unit inactive).
@@ -285,6 +313,7 @@ fn unit_status(name: &str, p: &Properties, now: u64) -> UnitStatus {
         active_state,
         sub_state,
         pid,
+        main_pid,
         uptime_ms: started
             .filter(|_| running)
             .map(|t| now.saturating_sub(t) / 1000),

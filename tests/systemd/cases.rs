@@ -964,6 +964,17 @@ fn kill_shim() -> TestResult {
     check(n_restarts(&sd, unit) == 1, || {
         format!("NRestarts {}", n_restarts(&sd, unit))
     })?;
+    // status names the app's own process, and the shim as the manager's main process.
+    let answering = http_get(4306).as_deref().and_then(pid_of);
+    let st = status_json(&dir, "--system", &[])?;
+    let a = app_json(&st, "it-killshim")?;
+    check(a["pid"].as_u64() == answering, || {
+        format!("status pid {} but {answering:?} answers", a["pid"])
+    })?;
+    check(
+        a["units"][0]["main_pid"].as_u64() == Some(u64::from(main_pid(&sd, unit))),
+        || format!("main_pid {} is not MainPID", a["units"][0]["main_pid"]),
+    )?;
     rgen(&["uninstall", "it-killshim", "--system"], &dir).ok()?;
     nothing_left(&sd, &dir, &["it-killshim"])
 }
