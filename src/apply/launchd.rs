@@ -285,32 +285,10 @@ fn launchd_report(target: &Target, wanted: &[String]) -> Result<Report> {
             let info = lc.print(&format!("{domain}/{label}"))?;
             units.push(unit_status(&label, info.as_ref(), &table));
         }
-        let first = app.files.first().map(|f| &f.marker);
-        out.push(AppStatus {
-            name: app.name.clone(),
-            group: app.group.clone(),
-            namespace: first
-                .and_then(|m| m.namespace.clone())
-                .unwrap_or_else(|| "default".into()),
-            source: first.map(|m| m.source.clone()).unwrap_or_default(),
-            mode: "fork",
-            instances: units.len() as u32,
-            status: units
-                .iter()
-                .map(|u| u.status.clone())
-                .find(|s| s != "online")
-                .unwrap_or_else(|| "online".into()),
-            pid: units.iter().find_map(|u| u.pid),
-            uptime_ms: None,
-            restarts: units.iter().map(|u| u.restarts).sum(),
-            memory_bytes: units
-                .iter()
-                .filter_map(|u| u.memory_bytes)
-                .reduce(|a, b| a + b),
-            cpu_percent: None,
-            drift: None,
-            units,
-        });
+        let marker = app.files.first().map(|f| &f.marker);
+        out.push(AppStatus::from_units(
+            &app.name, &app.group, marker, "fork", units, None,
+        ));
     }
     Ok(Report {
         version: JSON_VERSION,

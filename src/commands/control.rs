@@ -7,6 +7,7 @@ use anyhow::{Result, bail};
 use crate::apply::inventory::Inventory;
 use crate::apply::paths;
 use crate::cli::ControlArgs;
+use crate::apply::systemd::AppUnits;
 use crate::manager::systemd::{JobKind, Systemd};
 use crate::observe::status::{self, InstalledApp};
 use crate::plan::Backend;
@@ -71,77 +72,42 @@ fn jobs(sd: &Systemd, jobs: Vec<(JobKind, String)>) -> Result<Failures> {
         .collect())
 }
 
+/// One job of `kind` for the units `pick` chooses of every app, all queued together.
+fn each(
+    sd: &Systemd,
+    apps: &[&InstalledApp<'_>],
+    kind: JobKind,
+    pick: impl Fn(&AppUnits) -> Vec<&String>,
+) -> Result<Failures> {
+    jobs(sd, apps.iter().flat_map(|a| pick(&a.units)).map(|u| (kind, u.clone())).collect())
+}
+
+fn sockets(u: &AppUnits) -> Vec<&String> {
+    u.sockets.iter().collect()
+}
+
 fn start(sd: &Systemd, apps: &[&InstalledApp<'_>]) -> Result<Failures> {
-    let mut failures = Vec::new();
     // An errored app (start limit hit) starts again only after its failure is forgotten.
     let services: Vec<String> = apps.iter().flat_map(|a| a.units.services.clone()).collect();
     sd.reset_failed(&services)?;
-    failures.extend(jobs(
-        sd,
-        apps.iter()
-            .flat_map(|a| a.units.sockets.iter().map(|s| (JobKind::Start, s.clone())))
-            .collect(),
-    )?);
-    failures.extend(jobs(
-        sd,
-        apps.iter()
-            .flat_map(|a| {
-                a.units
-                    .services
-                    .iter()
-                    .chain(&a.units.triggers)
-                    .map(|s| (JobKind::Start, s.clone()))
-            })
-            .collect(),
-    )?);
+    let mut failures = each(sd, apps, JobKind::Start, sockets)?;
+    failures.extend(each(sd, apps, JobKind::Start, |u| u.services.iter().chain(&u.triggers).collect())?);
     Ok(failures)
 }
 
 fn stop(sd: &Systemd, apps: &[&InstalledApp<'_>]) -> Result<Failures> {
     // Timers, watches and sockets first: any of them would start the app again.
-    let mut failures = jobs(
-        sd,
-        apps.iter()
-            .flat_map(|a| {
-                a.units
-                    .triggers
-                    .iter()
-                    .chain(&a.units.sockets)
-                    .map(|s| (JobKind::Stop, s.clone()))
-            })
-            .collect(),
-    )?;
-    failures.extend(jobs(
-        sd,
-        apps.iter()
-            .flat_map(|a| a.units.services.iter().map(|s| (JobKind::Stop, s.clone())))
-            .collect(),
-    )?);
+    let mut failures = each(sd, apps, JobKind::Stop, |u| u.triggers.iter().chain(&u.sockets).collect())?;
+    failures.extend(each(sd, apps, JobKind::Stop, |u| u.services.iter().collect())?);
     Ok(failures)
 }
 
 fn restart(sd: &Systemd, apps: &[&InstalledApp<'_>]) -> Result<Failures> {
     let services: Vec<String> = apps.iter().flat_map(|a| a.units.services.clone()).collect();
     sd.reset_failed(&services)?;
-    let mut failures = jobs(
-        sd,
-        apps.iter()
-            .flat_map(|a| a.units.sockets.iter().map(|s| (JobKind::Start, s.clone())))
-            .collect(),
-    )?;
-    failures.extend(jobs(
-        sd,
-        services
-            .into_iter()
-            .map(|s| (JobKind::Restart, s))
-            .collect(),
-    )?);
-    failures.extend(jobs(
-        sd,
-        apps.iter()
-            .flat_map(|a| a.units.triggers.iter().map(|s| (JobKind::Start, s.clone())))
-            .collect(),
-    )?);
+    let mut failures = each(sd, apps, JobKind::Start, sockets)?;
+    failures.extend(each(sd, apps, JobKind::Restart, |u| u.services.iter().collect())?);
+    failures.extend(each(sd, apps, JobKind::Start, |u| u.triggers.iter().collect())?);
     Ok(failures)
 }
 
@@ -155,12 +121,7 @@ fn reload(
 ) -> Result<Failures> {
     let services: Vec<String> = apps.iter().flat_map(|a| a.units.services.clone()).collect();
     sd.reset_failed(&services)?;
-    let mut failures = jobs(
-        sd,
-        apps.iter()
-            .flat_map(|a| a.units.sockets.iter().map(|s| (JobKind::Start, s.clone())))
-            .collect(),
-    )?;
+    let mut failures = each(sd, apps, JobKind::Start, sockets)?;
     for app in apps {
         if app.units.sockets.is_empty() && app.units.services.len() > 1 {
             writeln!(

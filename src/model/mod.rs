@@ -351,6 +351,13 @@ impl Fields<'_> {
         self.raw.get(key)
     }
 
+    /// The key as the user spelled it (an alias, camelCase, a Forever name).
+    fn written(&self, key: &str) -> String {
+        self.entry(key)
+            .map(|e| e.written.clone())
+            .unwrap_or_else(|| key.to_string())
+    }
+
     fn origin_of(&self, key: &str) -> Origin {
         let written = self.entry(key).map(|e| e.written.as_str()).unwrap_or(key);
         self.origin.with_key(self.raw.key_path(written))
@@ -374,10 +381,7 @@ impl Fields<'_> {
             Value::Null => None,
             Value::String(s) => Some(s),
             other => {
-                let written = self
-                    .entry(key)
-                    .map(|e| e.written.clone())
-                    .unwrap_or_default();
+                let written = self.written(key);
                 self.fail(
                     key,
                     format!("`{written}` must be a string, not {}", kind(&other)),
@@ -394,10 +398,7 @@ impl Fields<'_> {
             Value::Null => None,
             Value::Bool(b) => Some(b),
             other => {
-                let written = self
-                    .entry(key)
-                    .map(|e| e.written.clone())
-                    .unwrap_or_default();
+                let written = self.written(key);
                 let hint = match other.as_str() {
                     Some("true") | Some("false") => Some(format!(
                         "write {} without quotes",
@@ -418,10 +419,7 @@ impl Fields<'_> {
     /// A number, or a string that is one (PM2 parses numeric strings for number keys).
     fn number(&mut self, key: &str) -> Option<f64> {
         let value = self.entry(key)?.value.clone();
-        let written = self
-            .entry(key)
-            .map(|e| e.written.clone())
-            .unwrap_or_default();
+        let written = self.written(key);
         match &value {
             Value::Null => None,
             Value::Number(n) => n.as_f64(),
@@ -440,10 +438,7 @@ impl Fields<'_> {
     fn millis(&mut self, key: &str) -> Option<u64> {
         let n = self.number(key)?;
         if n < 0.0 || n.fract() != 0.0 {
-            let written = self
-                .entry(key)
-                .map(|e| e.written.clone())
-                .unwrap_or_default();
+            let written = self.written(key);
             self.fail(
                 key,
                 format!(
@@ -465,10 +460,7 @@ impl Fields<'_> {
             Value::Array(items) => Some(items.iter().map(scalar_to_string).collect()),
             Value::Number(_) | Value::Bool(_) => Some(vec![scalar_to_string(&value)]),
             other => {
-                let written = self
-                    .entry(key)
-                    .map(|e| e.written.clone())
-                    .unwrap_or_default();
+                let written = self.written(key);
                 self.fail(
                     key,
                     format!(
@@ -918,7 +910,7 @@ fn validate_app(
                 LogTarget::File(resolve::normalize(&cwd.join(resolve::expand_home(&s))))
             }
             Some(other) => {
-                let written = f.entry(key).map(|e| e.written.clone()).unwrap_or_default();
+                let written = f.written(key);
                 f.fail(
                     key,
                     format!("`{written}` must be a file path, not {}", kind(&other)),

@@ -9,7 +9,7 @@ use anyhow::Result;
 use serde::Serialize;
 use zbus::zvariant::OwnedValue;
 
-use crate::apply::inventory::{InstalledFile, Inventory};
+use crate::apply::inventory::{InstalledFile, Inventory, Marker};
 use crate::apply::systemd::AppUnits;
 use crate::manager::systemd::{
     Properties, Systemd, prop_i32, prop_str, prop_u32, prop_u64, unit_path,
@@ -104,6 +104,42 @@ fn now_us() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_micros() as u64)
         .unwrap_or(0)
+}
+
+impl AppStatus {
+    /// An app's row from its units: the most alarming state wins; restarts and memory add up.
+    pub fn from_units(
+        name: &str,
+        group: &str,
+        marker: Option<&Marker>,
+        mode: &'static str,
+        units: Vec<UnitStatus>,
+        drift: Option<bool>,
+    ) -> AppStatus {
+        let cpu: u64 = units.iter().filter_map(|u| u.cpu_ns).sum();
+        let up = units.iter().filter_map(|u| u.uptime_ms).max().unwrap_or(0);
+        AppStatus {
+            name: name.to_string(),
+            group: group.to_string(),
+            namespace: marker
+                .and_then(|m| m.namespace.clone())
+                .unwrap_or_else(|| "default".into()),
+            source: marker.map(|m| m.source.clone()).unwrap_or_default(),
+            mode,
+            instances: units.len() as u32,
+            status: aggregate_status(&units),
+            pid: units.iter().find_map(|u| u.pid),
+            uptime_ms: units.iter().filter_map(|u| u.uptime_ms).min(),
+            restarts: units.iter().map(|u| u.restarts).sum(),
+            memory_bytes: units
+                .iter()
+                .filter_map(|u| u.memory_bytes)
+                .reduce(|a, b| a + b),
+            cpu_percent: (up > 0 && cpu > 0).then(|| (cpu as f64 / 1e6) / up as f64 * 100.0),
+            drift,
+            units,
+        }
+    }
 }
 
 pub struct InstalledApp<'a> {
@@ -238,39 +274,23 @@ pub fn collect(
                 },
             })
             .collect();
-        let first = app.files.first().map(|f| &f.marker);
-        out.push(AppStatus {
-            name: app.name.clone(),
-            group: app.group.clone(),
-            namespace: first
-                .and_then(|m| m.namespace.clone())
-                .unwrap_or_else(|| "default".into()),
-            source: first.map(|m| m.source.clone()).unwrap_or_default(),
-            mode: if app.instances.is_some() && !app.units.sockets.is_empty() {
-                "cluster"
-            } else {
-                "fork"
-            },
-            instances: units.len() as u32,
-            status: aggregate_status(&units),
-            pid: units.iter().find_map(|u| u.pid),
-            uptime_ms: units.iter().filter_map(|u| u.uptime_ms).min(),
-            restarts: units.iter().map(|u| u.restarts).sum(),
-            memory_bytes: units
-                .iter()
-                .filter_map(|u| u.memory_bytes)
-                .reduce(|a, b| a + b),
-            cpu_percent: {
-                let cpu: u64 = units.iter().filter_map(|u| u.cpu_ns).sum();
-                let up = units.iter().filter_map(|u| u.uptime_ms).max().unwrap_or(0);
-                (up > 0).then(|| (cpu as f64 / 1e6) / up as f64 * 100.0)
-            },
-            drift: drift
-                .get(&(app.group.clone(), app.name.clone()))
-                .copied()
-                .flatten(),
+        let mode = if app.instances.is_some() && !app.units.sockets.is_empty() {
+            "cluster"
+        } else {
+            "fork"
+        };
+        let drift = drift
+            .get(&(app.group.clone(), app.name.clone()))
+            .copied()
+            .flatten();
+        out.push(AppStatus::from_units(
+            &app.name,
+            &app.group,
+            app.files.first().map(|f| &f.marker),
+            mode,
             units,
-        });
+            drift,
+        ));
     }
     Ok(out)
 }

@@ -98,6 +98,19 @@ struct RestartUnit {
     exec_start: String,
 }
 
+/// A template rendered into a file (askama drops the template's final newline; units end with one).
+fn rendered(
+    name: String,
+    app: Option<&str>,
+    template: &impl Template,
+) -> Result<RenderedFile, RenderError> {
+    Ok(RenderedFile {
+        name,
+        app: app.map(str::to_string),
+        contents: template.render().map_err(RenderError::template)? + "\n",
+    })
+}
+
 /// `rgen-<group>.target`: groups an ecosystem's apps so they start at boot together.
 pub fn group_target_name(group: &str) -> String {
     format!("rgen-{group}.target")
@@ -193,10 +206,15 @@ pub fn render(plan: &Plan) -> Result<Vec<RenderedFile>, RenderError> {
     let group_target = group_target_name(&plan.group);
     let mut files = Vec::new();
 
-    files.push(RenderedFile {
-        name: group_target.clone(),
-        app: None,
-        contents: GroupTarget {
+    let mut target_markers = markers(plan, None)?;
+    target_markers.push((
+        format!("{MARKER_PREFIX}SourceHash"),
+        plan.source_hash.clone(),
+    ));
+    files.push(rendered(
+        group_target.clone(),
+        None,
+        &GroupTarget {
             header: header.clone(),
             description: lit(
                 &format!("Apps of {} (rgen)", plan.group),
@@ -204,23 +222,13 @@ pub fn render(plan: &Plan) -> Result<Vec<RenderedFile>, RenderError> {
                 None,
             )?,
             source_path: source.clone(),
-            markers: {
-                let mut m = markers(plan, None)?;
-                m.push((
-                    format!("{MARKER_PREFIX}SourceHash"),
-                    plan.source_hash.clone(),
-                ));
-                m
-            },
+            markers: target_markers,
             wanted_by: match plan.target.scope {
                 Scope::System => "multi-user.target",
                 Scope::User => "default.target",
             },
-        }
-        .render()
-        .map_err(RenderError::template)?
-            + "\n",
-    });
+        },
+    )?);
 
     for spec in &plan.services {
         files.extend(render_app(plan, spec, &header, &source, &group_target)?);
@@ -333,18 +341,14 @@ fn render_app(
         standard_error: log(&spec.logs.stderr, "the error_file")?,
         syslog_identifier: lit(&spec.unit, "the name", Some(spec))?,
     };
-    files.push(RenderedFile {
-        name: service_name,
-        app: Some(spec.app.clone()),
-        contents: unit.render().map_err(RenderError::template)? + "\n",
-    });
+    files.push(rendered(service_name, Some(&spec.app), &unit)?);
 
     if let (Some(name), Some(sock)) = (&socket, &spec.socket) {
         let first = service_units(spec).into_iter().next().unwrap_or_default();
-        files.push(RenderedFile {
-            name: name.clone(),
-            app: Some(spec.app.clone()),
-            contents: SocketUnit {
+        files.push(rendered(
+            name.clone(),
+            Some(&spec.app),
+            &SocketUnit {
                 header: header.to_string(),
                 description: lit(
                     &format!("Listening socket of {}", spec.description),
@@ -356,11 +360,8 @@ fn render_app(
                 markers: markers.clone(),
                 listen: sock.port.to_string(),
                 service: first,
-            }
-            .render()
-            .map_err(RenderError::template)?
-                + "\n",
-        });
+            },
+        )?);
     }
 
     let systemctl_restart = |spec: &ServiceSpec| -> Vec<Word> {
@@ -376,50 +377,51 @@ fn render_app(
         words
     };
 
+    // The oneshot service a timer or path unit starts: `systemctl restart` of the app.
+    let restart_service = |name: String, description: String, delay_ms: u64| {
+        rendered(
+            name,
+            Some(&spec.app),
+            &RestartUnit {
+                header: header.to_string(),
+                description: lit(&description, "the description", Some(spec))?,
+                source_path: source.to_string(),
+                markers: markers.clone(),
+                delay: (delay_ms > 0).then(|| {
+                    escape::exec_line(&[
+                        Word::text("sleep"),
+                        Word::text(format!("{:.3}", delay_ms as f64 / 1000.0)),
+                    ])
+                }),
+                exec_start: escape::exec_line(&systemctl_restart(spec)),
+            },
+        )
+    };
+
     if let Some(cron) = &spec.cron {
         let timer = cron_timer_name(spec);
         let service = timer.trim_end_matches(".timer").to_string() + ".service";
-        files.push(RenderedFile {
-            name: timer,
-            app: Some(spec.app.clone()),
-            contents: TimerUnit {
+        let description = format!(
+            "Restart {} on `{}` ({})",
+            spec.app, cron.expr, cron.description
+        );
+        files.push(rendered(
+            timer,
+            Some(&spec.app),
+            &TimerUnit {
                 header: header.to_string(),
-                description: lit(
-                    &format!(
-                        "Restart {} on `{}` ({})",
-                        spec.app, cron.expr, cron.description
-                    ),
-                    "the description",
-                    Some(spec),
-                )?,
+                description: lit(&description, "the description", Some(spec))?,
                 source_path: source.to_string(),
                 group_target: group_target.to_string(),
                 markers: markers.clone(),
                 on_calendar: cron.on_calendar.clone(),
-            }
-            .render()
-            .map_err(RenderError::template)?
-                + "\n",
-        });
-        files.push(RenderedFile {
-            name: service,
-            app: Some(spec.app.clone()),
-            contents: RestartUnit {
-                header: header.to_string(),
-                description: lit(
-                    &format!("Scheduled restart of {}", spec.app),
-                    "the description",
-                    Some(spec),
-                )?,
-                source_path: source.to_string(),
-                markers: markers.clone(),
-                delay: None,
-                exec_start: escape::exec_line(&systemctl_restart(spec)),
-            }
-            .render()
-            .map_err(RenderError::template)?
-                + "\n",
-        });
+            },
+        )?);
+        files.push(restart_service(
+            service,
+            format!("Scheduled restart of {}", spec.app),
+            0,
+        )?);
     }
 
     if let Some(watch) = &spec.watch {
@@ -430,10 +432,10 @@ fn render_app(
             .iter()
             .map(|d| lit(&d.to_string_lossy(), "a watched path", Some(spec)))
             .collect::<Result<Vec<_>, _>>()?;
-        files.push(RenderedFile {
-            name: path,
-            app: Some(spec.app.clone()),
-            contents: PathUnit {
+        files.push(rendered(
+            path,
+            Some(&spec.app),
+            &PathUnit {
                 header: header.to_string(),
                 description: lit(
                     &format!("Restart {} when its files change", spec.app),
@@ -444,35 +446,13 @@ fn render_app(
                 group_target: group_target.to_string(),
                 markers: markers.clone(),
                 paths,
-            }
-            .render()
-            .map_err(RenderError::template)?
-                + "\n",
-        });
-        files.push(RenderedFile {
-            name: service,
-            app: Some(spec.app.clone()),
-            contents: RestartUnit {
-                header: header.to_string(),
-                description: lit(
-                    &format!("Restart {} after a file change", spec.app),
-                    "the description",
-                    Some(spec),
-                )?,
-                source_path: source.to_string(),
-                markers: markers.clone(),
-                delay: (watch.delay_ms > 0).then(|| {
-                    escape::exec_line(&[
-                        Word::text("sleep"),
-                        Word::text(format!("{:.3}", watch.delay_ms as f64 / 1000.0)),
-                    ])
-                }),
-                exec_start: escape::exec_line(&systemctl_restart(spec)),
-            }
-            .render()
-            .map_err(RenderError::template)?
-                + "\n",
-        });
+            },
+        )?);
+        files.push(restart_service(
+            service,
+            format!("Restart {} after a file change", spec.app),
+            watch.delay_ms,
+        )?);
     }
     Ok(files)
 }
