@@ -6,8 +6,8 @@ use anyhow::{Result, bail};
 
 use crate::apply::inventory::Inventory;
 use crate::apply::paths;
-use crate::cli::ControlArgs;
 use crate::apply::systemd::AppUnits;
+use crate::cli::ControlArgs;
 use crate::manager::systemd::{JobKind, Systemd};
 use crate::observe::status::{self, InstalledApp};
 use crate::plan::Backend;
@@ -79,7 +79,13 @@ fn each(
     kind: JobKind,
     pick: impl Fn(&AppUnits) -> Vec<&String>,
 ) -> Result<Failures> {
-    jobs(sd, apps.iter().flat_map(|a| pick(&a.units)).map(|u| (kind, u.clone())).collect())
+    jobs(
+        sd,
+        apps.iter()
+            .flat_map(|a| pick(&a.units))
+            .map(|u| (kind, u.clone()))
+            .collect(),
+    )
 }
 
 fn sockets(u: &AppUnits) -> Vec<&String> {
@@ -91,14 +97,20 @@ fn start(sd: &Systemd, apps: &[&InstalledApp<'_>]) -> Result<Failures> {
     let services: Vec<String> = apps.iter().flat_map(|a| a.units.services.clone()).collect();
     sd.reset_failed(&services)?;
     let mut failures = each(sd, apps, JobKind::Start, sockets)?;
-    failures.extend(each(sd, apps, JobKind::Start, |u| u.services.iter().chain(&u.triggers).collect())?);
+    failures.extend(each(sd, apps, JobKind::Start, |u| {
+        u.services.iter().chain(&u.triggers).collect()
+    })?);
     Ok(failures)
 }
 
 fn stop(sd: &Systemd, apps: &[&InstalledApp<'_>]) -> Result<Failures> {
     // Timers, watches and sockets first: any of them would start the app again.
-    let mut failures = each(sd, apps, JobKind::Stop, |u| u.triggers.iter().chain(&u.sockets).collect())?;
-    failures.extend(each(sd, apps, JobKind::Stop, |u| u.services.iter().collect())?);
+    let mut failures = each(sd, apps, JobKind::Stop, |u| {
+        u.triggers.iter().chain(&u.sockets).collect()
+    })?;
+    failures.extend(each(sd, apps, JobKind::Stop, |u| {
+        u.services.iter().collect()
+    })?);
     Ok(failures)
 }
 
@@ -106,8 +118,12 @@ fn restart(sd: &Systemd, apps: &[&InstalledApp<'_>]) -> Result<Failures> {
     let services: Vec<String> = apps.iter().flat_map(|a| a.units.services.clone()).collect();
     sd.reset_failed(&services)?;
     let mut failures = each(sd, apps, JobKind::Start, sockets)?;
-    failures.extend(each(sd, apps, JobKind::Restart, |u| u.services.iter().collect())?);
-    failures.extend(each(sd, apps, JobKind::Start, |u| u.triggers.iter().collect())?);
+    failures.extend(each(sd, apps, JobKind::Restart, |u| {
+        u.services.iter().collect()
+    })?);
+    failures.extend(each(sd, apps, JobKind::Start, |u| {
+        u.triggers.iter().collect()
+    })?);
     Ok(failures)
 }
 
