@@ -150,6 +150,19 @@ def rss(pid, field="VmRSS"):
     return None
 
 
+def pss(pid):
+    """Proportional set size: resident memory with shared pages divided among their users — what
+    a process really adds to the machine."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
 def record(section, measure, r, p, unit, lower_is_better=True):
     RESULTS.append((section, measure, r, p, unit, lower_is_better))
     log(f"  {measure}: rgen {fmt(r, unit)}, PM2 {fmt(p, unit)}")
@@ -289,14 +302,14 @@ def bench_serve():
     daemon = next(
         (int(pid) for pid in os.listdir("/proc") if pid.isdigit() and "God Daemon" in cmdline(pid)), None
     )
-    shim_rss = sum(rss(int(pid)) or 0 for pid in os.listdir("/proc") if pid.isdigit() and "rgen-shim" in cmdline(pid) and "one-rgen" in cmdline(pid))
-    record("memory", "manager process (PM2 daemon; rgen: none, systemd runs anyway)", 0, rss(daemon) if daemon else None, "MiB")
+    shim_pss = sum(pss(int(pid)) or 0 for pid in os.listdir("/proc") if pid.isdigit() and "rgen-shim" in cmdline(pid) and "one-rgen" in cmdline(pid))
+    record("memory", "manager process, PSS (PM2 daemon; rgen: none, systemd runs anyway)", 0, pss(daemon) if daemon else None, "MiB")
     one_pm2 = next(pr["pid"] for pr in json.loads(pm2("jlist", capture=True).stdout) if pr["name"] == "one-pm2")
     one_rgen = request(5103)
     plain_anon = rss(plain.pid, "RssAnon") or 0
     record("memory", "inside the app (its RssAnon minus a plain `node server.js`'s)",
            (rss(one_rgen, "RssAnon") or 0) - plain_anon, (rss(one_pm2, "RssAnon") or 0) - plain_anon, "MiB")
-    record("memory", "beside the app (rgen-shim; PM2: none)", shim_rss, 0, "MiB")
+    record("memory", "beside the app, PSS (rgen-shim; PM2: none)", shim_pss, 0, "MiB")
 
     for close, label in ((False, "keep-alive"), (True, "new connection per request")):
         r, p_, base = [], [], []
