@@ -35,7 +35,7 @@ fn wait_until<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
             return v;
         }
         assert!(Instant::now() < end, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
+        std::thread::sleep(Duration::from_millis(10)); // poll interval, bounded by the deadline
     }
 }
 

@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{Canonical, Format, RawApp, RawEntry};
+use super::{Canonical, RawApp, RawEntry};
 use crate::diag::{Origin, Report, WarningKind};
 use crate::model::keys;
 
@@ -214,7 +214,6 @@ fn app(
     {
         push("minUptime", "max_restarts", Value::from(1));
     }
-    let _ = Format::Forever;
     RawApp {
         index,
         path,

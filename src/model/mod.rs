@@ -698,7 +698,7 @@ fn validate_app(
     let instances = match f.entry("instances").map(|e| e.value.clone()) {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s == "max" => Some(InstanceCount::Max),
-        Some(v) => match f.number("instances") {
+        Some(_) => match f.number("instances") {
             Some(n) if n.fract() != 0.0 => {
                 f.fail(
                     "instances",
@@ -710,10 +710,7 @@ fn validate_app(
             Some(0.0) => Some(InstanceCount::Max),
             Some(n) if n < 0.0 => Some(InstanceCount::CpusMinus((-n) as u32)),
             Some(n) => Some(InstanceCount::Fixed(n as u32)),
-            None => {
-                let _ = v;
-                None
-            }
+            None => None,
         },
     };
     let mode = match f.string("exec_mode").as_deref() {
@@ -1105,8 +1102,6 @@ fn validate_app(
         }
     };
 
-    // Validate the types of keys that only need checking (their meaning is handled elsewhere).
-    let _ = f.boolean("autostart");
     let autostart = f.boolean("autostart").unwrap_or(true);
 
     let mut keys_used = Vec::new();

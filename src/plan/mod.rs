@@ -650,7 +650,6 @@ fn plan_app(
         }
     });
 
-    let _ = eco;
     Some(ServiceSpec {
         app: app.name.clone(),
         unit: app.unit.clone(),

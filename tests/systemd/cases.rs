@@ -649,7 +649,7 @@ fn restart_steps() -> TestResult {
         {
             seen.push(next);
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(20)); // poll interval, bounded by the deadline above
     }
     check(seen.windows(2).all(|w| w[1] > w[0]), || {
         format!("delays did not grow: {seen:?}")
@@ -863,36 +863,44 @@ fn cluster_shares_port() -> TestResult {
     nothing_left(&sd, &dir, &["it-cluster"])
 }
 
-/// Sequential requests, each on a new connection, for as long as `work` runs.
+/// Sequential requests, each on a new connection, from before `work` starts until after it ends.
 fn under_load(
     port: u16,
     work: impl FnOnce() -> TestResult,
 ) -> Result<(u32, u32, std::collections::BTreeSet<u64>), String> {
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let answered = std::sync::Arc::new(AtomicU32::new(0));
     let load = {
-        let stop = stop.clone();
+        let (stop, answered) = (stop.clone(), answered.clone());
         std::thread::spawn(move || {
-            let (mut ok, mut failed) = (0u32, 0u32);
+            let mut failed = 0u32;
             let mut pids = std::collections::BTreeSet::new();
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            while !stop.load(Ordering::Relaxed) {
                 match http_get(port).as_deref().and_then(pid_of) {
                     Some(pid) => {
-                        ok += 1;
+                        answered.fetch_add(1, Ordering::Relaxed);
                         pids.insert(pid);
                     }
                     None => failed += 1,
                 }
             }
-            (ok, failed, pids)
+            (answered.load(Ordering::Relaxed), failed, pids)
         })
     };
-    // Load before, during and after the work.
-    std::thread::sleep(Duration::from_millis(300));
+    // The load brackets the work: a run of answers before it starts and after it ends.
+    let answers_past = |n: u32| {
+        poll("answers under load", Duration::from_secs(30), || {
+            (answered.load(Ordering::Relaxed) >= n).then_some(())
+        })
+    };
+    answers_past(20)?;
     let result = work();
-    std::thread::sleep(Duration::from_millis(300));
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let after = answered.load(Ordering::Relaxed) + 20;
+    let tail = answers_past(after);
+    stop.store(true, Ordering::Relaxed);
     let counts = load.join().map_err(|_| "load thread panicked")?;
-    result.map(|()| counts)
+    result.and(tail).map(|()| counts)
 }
 
 fn reload_without_failures(name: &str, port: u16, cluster: bool) -> TestResult {

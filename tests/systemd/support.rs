@@ -172,7 +172,7 @@ pub fn poll<T>(
         if Instant::now() > deadline {
             return Err(format!("timed out after {timeout:?} waiting for {what}"));
         }
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(50)); // poll interval
     }
 }
 
