@@ -323,26 +323,25 @@ fn create_log_dir(dir: &Path, user: Option<&str>, group: Option<&str>) -> Result
     Ok(())
 }
 
+/// A user's uid and primary gid by name or number, from the user database (NSS).
 fn lookup_user(name: &str) -> Option<(u32, u32)> {
-    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
-    for line in passwd.lines() {
-        let f: Vec<&str> = line.split(':').collect();
-        if f.len() > 3 && (f[0] == name || f[2] == name) {
-            return Some((f[2].parse().ok()?, f[3].parse().ok()?));
-        }
-    }
-    None
+    use nix::unistd::{Uid, User};
+    let user = match name.parse() {
+        Ok(uid) => User::from_uid(Uid::from_raw(uid)),
+        Err(_) => User::from_name(name),
+    };
+    let user = user.ok().flatten()?;
+    Some((user.uid.as_raw(), user.gid.as_raw()))
 }
 
+/// A group's gid by name or number, from the group database (NSS).
 fn lookup_group(name: &str) -> Option<u32> {
-    let groups = std::fs::read_to_string("/etc/group").ok()?;
-    for line in groups.lines() {
-        let f: Vec<&str> = line.split(':').collect();
-        if f.len() > 2 && (f[0] == name || f[2] == name) {
-            return f[2].parse().ok();
-        }
-    }
-    None
+    use nix::unistd::{Gid, Group};
+    let group = match name.parse() {
+        Ok(gid) => Group::from_gid(Gid::from_raw(gid)),
+        Err(_) => Group::from_name(name),
+    };
+    Some(group.ok().flatten()?.gid.as_raw())
 }
 
 /// User services start at boot only for lingering users. Turn it on, or say clearly why not.

@@ -168,16 +168,12 @@ pub fn shim_path() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/usr/local/bin/rgen-shim"))
 }
 
-/// The login name of a uid, from the password database.
+/// The login name of a uid, from the user database (NSS: `/etc/passwd`, LDAP, homed, …).
 pub fn user_name(uid: u32) -> String {
-    std::fs::read_to_string("/etc/passwd")
+    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
         .ok()
-        .and_then(|p| {
-            p.lines()
-                .map(|l| l.split(':').collect::<Vec<_>>())
-                .find(|f| f.len() > 2 && f[2] == uid.to_string())
-                .map(|f| f[0].to_string())
-        })
+        .flatten()
+        .map(|u| u.name)
         .or_else(|| std::env::var("USER").ok())
         .unwrap_or_else(|| uid.to_string())
 }
@@ -194,12 +190,10 @@ fn home_of(user: Option<&str>) -> PathBuf {
 }
 
 fn passwd_home(user: &str) -> Option<PathBuf> {
-    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
-    passwd
-        .lines()
-        .map(|l| l.split(':').collect::<Vec<_>>())
-        .find(|f| f.len() > 5 && f[0] == user)
-        .map(|f| PathBuf::from(f[5]))
+    nix::unistd::User::from_name(user)
+        .ok()
+        .flatten()
+        .map(|u| u.dir)
 }
 
 /// The systemd version of this machine, from `systemctl --version` ("systemd 252 (252.38-1)"),

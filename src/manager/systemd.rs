@@ -4,7 +4,9 @@
 //! trips' worth of latency.
 
 use std::collections::HashMap;
+use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
+use std::pin::pin;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow, bail};
@@ -157,6 +159,11 @@ impl Systemd {
         zbus::block_on(Self::connect_async(scope))
     }
 
+    /// Runs one request to completion on this thread, driving the connection's reader alongside.
+    fn block_on<T>(&self, request: impl Future<Output = T>) -> T {
+        zbus::block_on(drive(&self.conn, request))
+    }
+
     async fn connect_async(scope: Scope) -> Result<Self> {
         // `systemctl` prefers the manager's private socket (`/run/systemd/private`), but zbus
         // rejects every reply on it: systemd puts its well-known name in the Sender field, which
@@ -164,11 +171,11 @@ impl Systemd {
         // the manager through the bus, as any other D-Bus client does.
         let (conn, address) = match scope {
             Scope::System => (
-                zbus::Connection::system().await,
+                open_bus(zbus::Address::system()).await,
                 "the system bus".to_string(),
             ),
             Scope::User => (
-                zbus::Connection::session().await,
+                open_bus(zbus::Address::session()).await,
                 "the session bus".to_string(),
             ),
         };
@@ -199,7 +206,7 @@ impl Systemd {
     /// its session, in tests).
     pub fn connect_to(address: &str, scope: Scope) -> Result<Self> {
         zbus::block_on(async {
-            let conn = zbus::connection::Builder::address(address)?.build().await?;
+            let conn = open_bus(zbus::Address::try_from(address)).await?;
             Ok(Systemd {
                 conn,
                 scope,
@@ -217,7 +224,7 @@ impl Systemd {
 
     /// The manager's version number (`252` from "252.38-1~deb12u1").
     pub fn version(&self) -> Result<u32> {
-        zbus::block_on(async {
+        self.block_on(async {
             let v = self.manager().await?.version().await?;
             v.split(|c: char| !c.is_ascii_digit())
                 .find(|s| !s.is_empty())
@@ -227,7 +234,7 @@ impl Systemd {
     }
 
     pub fn reload(&self) -> Result<()> {
-        zbus::block_on(async {
+        self.block_on(async {
             self.manager()
                 .await?
                 .reload()
@@ -240,7 +247,7 @@ impl Systemd {
         if units.is_empty() {
             return Ok(Vec::new());
         }
-        zbus::block_on(async {
+        self.block_on(async {
             let names: Vec<&str> = units.iter().map(String::as_str).collect();
             let (_, changes) = self
                 .manager()
@@ -256,7 +263,7 @@ impl Systemd {
         if units.is_empty() {
             return Ok(Vec::new());
         }
-        zbus::block_on(async {
+        self.block_on(async {
             let names: Vec<&str> = units.iter().map(String::as_str).collect();
             self.manager()
                 .await?
@@ -272,7 +279,7 @@ impl Systemd {
         if units.is_empty() {
             return Ok(());
         }
-        zbus::block_on(async {
+        self.block_on(async {
             let m = self.manager().await?;
             let names: Vec<&str> = units.iter().map(String::as_str).collect();
             let failed: Vec<String> = m
@@ -288,7 +295,7 @@ impl Systemd {
     }
 
     pub fn kill(&self, unit: &str, whom: &str, signal: i32) -> Result<()> {
-        zbus::block_on(async { Ok(self.manager().await?.kill_unit(unit, whom, signal).await?) })
+        self.block_on(async { Ok(self.manager().await?.kill_unit(unit, whom, signal).await?) })
     }
 
     /// Queues every job at once and waits until each has finished (race-free: subscribed to
@@ -297,7 +304,7 @@ impl Systemd {
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
-        zbus::block_on(async {
+        self.block_on(async {
             let m = self.manager().await?;
             // Signals are sent only to subscribed clients; a second Subscribe on the same
             // connection is refused with AlreadySubscribed, which is fine.
@@ -369,7 +376,7 @@ impl Systemd {
     }
 
     pub fn list_units(&self, patterns: &[String]) -> Result<Vec<UnitListing>> {
-        zbus::block_on(async {
+        self.block_on(async {
             let p: Vec<&str> = patterns.iter().map(String::as_str).collect();
             let units = self
                 .manager()
@@ -382,7 +389,7 @@ impl Systemd {
 
     /// Loads units by name (a stopped unit may have been unloaded) and lists them.
     pub fn units_by_name(&self, names: &[String]) -> Result<Vec<UnitListing>> {
-        zbus::block_on(async {
+        self.block_on(async {
             let n: Vec<&str> = names.iter().map(String::as_str).collect();
             let units = self.manager().await?.list_units_by_names(&n).await?;
             Ok(units.into_iter().map(listing).collect())
@@ -395,7 +402,7 @@ impl Systemd {
         paths: &[OwnedObjectPath],
         interfaces: &[&str],
     ) -> Result<Vec<Properties>> {
-        zbus::block_on(async {
+        self.block_on(async {
             let calls = paths
                 .iter()
                 .flat_map(|path| interfaces.iter().map(move |iface| (path, *iface)))
@@ -428,19 +435,23 @@ impl Systemd {
         })
     }
 
-    /// Selected `(interface, property)` pairs for every path: one small `Get` each rather than a
-    /// `GetAll` of a few hundred, which keeps `status` fast with hundreds of units. A property the
-    /// unit cannot give (not loaded, older systemd) is simply absent.
-    pub fn properties_named(
+    /// Lists units by name together with selected `(interface, property)` pairs of each: one
+    /// `ListUnitsByNames` and one small `Get` per pair, all in flight at once, so a handful of
+    /// units costs a single round trip. A property the unit cannot give (not loaded, older
+    /// systemd) is simply absent.
+    pub fn units_with_properties(
         &self,
-        paths: &[OwnedObjectPath],
-        names: &[(&str, &str)],
-    ) -> Result<Vec<Properties>> {
-        zbus::block_on(async {
-            let calls = paths
+        names: &[String],
+        wanted: &[(&str, &str)],
+    ) -> Result<Vec<(UnitListing, Properties)>> {
+        self.block_on(async {
+            let manager = self.manager().await?;
+            let n: Vec<&str> = names.iter().map(String::as_str).collect();
+            let listed = manager.list_units_by_names(&n);
+            let gets = names
                 .iter()
-                .flat_map(|path| names.iter().map(move |name| (path, *name)))
-                .map(|(path, (interface, name))| async move {
+                .flat_map(|name| wanted.iter().map(move |pair| (unit_path(name), *pair)))
+                .map(|(path, (interface, property))| async move {
                     let reply = self
                         .conn
                         .call_method(
@@ -448,26 +459,34 @@ impl Systemd {
                             path.as_str(),
                             Some("org.freedesktop.DBus.Properties"),
                             "Get",
-                            &(interface, name),
+                            &(interface, property),
                         )
                         .await;
                     (
-                        name,
+                        property,
                         reply.and_then(|r| r.body().deserialize::<OwnedValue>()),
                     )
                 });
-            let mut replies = bounded(calls).await.into_iter();
-            let mut out = Vec::with_capacity(paths.len());
-            for _ in paths {
+            let (listed, replies) = futures_util::future::join(listed, bounded(gets)).await;
+            let mut replies = replies.into_iter();
+            let mut by_name: HashMap<&str, Properties> = HashMap::new();
+            for name in names {
                 let mut props = Properties::new();
-                for _ in names {
-                    if let Some((name, Ok(value))) = replies.next() {
-                        props.insert(name.to_string(), value);
+                for _ in wanted {
+                    if let Some((property, Ok(value))) = replies.next() {
+                        props.insert(property.to_string(), value);
                     }
                 }
-                out.push(props);
+                by_name.insert(name, props);
             }
-            Ok(out)
+            // The listing skips names systemd finds invalid, so pair by name, not by position.
+            Ok(listed?
+                .into_iter()
+                .map(|unit| {
+                    let props = by_name.remove(unit.0.as_str()).unwrap_or_default();
+                    (listing(unit), props)
+                })
+                .collect())
         })
     }
 
@@ -479,6 +498,48 @@ impl Systemd {
             login.set_user_linger(uid, true, false).await?;
             Ok(())
         })
+    }
+}
+
+/// Connects to a bus without the helper threads zbus starts by default: the socket is connected
+/// here rather than on a blocking pool, and the connection's reader runs on the caller's thread
+/// (see [`drive`]). A short-lived command like `status` pays for every thread it starts.
+async fn open_bus(address: zbus::Result<zbus::Address>) -> zbus::Result<zbus::Connection> {
+    use zbus::address::transport::{Transport, UnixSocket};
+    let address = address?;
+    let socket = match address.transport() {
+        Transport::Unix(unix) => match unix.path() {
+            UnixSocket::File(path) => Some(UnixStream::connect(path)),
+            // Abstract sockets (rare for these buses) go through zbus's own connect.
+            _ => None,
+        },
+        _ => None,
+    };
+    let builder = match socket {
+        Some(stream) => {
+            let stream = stream.map_err(|e| zbus::Error::InputOutput(e.into()))?;
+            stream
+                .set_nonblocking(true)
+                .map_err(|e| zbus::Error::InputOutput(e.into()))?;
+            zbus::connection::Builder::async_io_unix_stream(stream)
+        }
+        None => zbus::connection::Builder::address(address)?,
+    };
+    builder.internal_executor(false).build().await
+}
+
+/// Completes `request` while ticking the connection's executor, which reads replies and signals
+/// off the socket (the connection has no executor thread of its own, see [`open_bus`]).
+async fn drive<T>(conn: &zbus::Connection, request: impl Future<Output = T>) -> T {
+    let executor = conn.executor();
+    let ticking = async {
+        loop {
+            executor.tick().await;
+        }
+    };
+    match futures_util::future::select(pin!(request), pin!(ticking)).await {
+        futures_util::future::Either::Left((answer, _)) => answer,
+        futures_util::future::Either::Right((never, _)) => never,
     }
 }
 
