@@ -21,8 +21,14 @@ use crate::plan::{Scope, Target, current_uid};
 
 /// `Bootstrap failed: 125: Domain does not support specified action` — no GUI session (ssh).
 const NO_GUI_DOMAIN: i32 = 125;
-/// `Bootstrap failed: 5: Input/output error` — still loaded, or disabled.
+/// `Bootstrap failed: 5: Input/output error` — still loaded, disabled, or a transient refusal.
 const EIO: i32 = 5;
+/// `Bootstrap failed: 37: Operation already in progress` — the label is still being unloaded,
+/// or is being loaded right now.
+const IN_PROGRESS: i32 = 37;
+/// How often `bootstrap` is tried while launchd answers 5 or 37, and the first pause (doubling).
+const BOOTSTRAP_ATTEMPTS: u32 = 4;
+const FIRST_BOOTSTRAP_PAUSE: Duration = Duration::from_millis(250);
 
 fn label_of(file: &str) -> &str {
     file.strip_suffix(".plist").unwrap_or(file)
@@ -132,7 +138,7 @@ pub fn install_command(args: &InstallArgs, mut target: Target) -> Result<i32> {
         }
         // A label disabled earlier (`launchctl disable`, or a failed PM2 startup) refuses to load.
         let _ = lc.enable(&service)?;
-        let mut result = lc.bootstrap(&domain, &f.path)?;
+        let mut result = bootstrap_job(&lc, &domain, &label, &f.path)?;
         if result.code == NO_GUI_DOMAIN && target.scope == Scope::User {
             let fallback = format!("user/{}", current_uid());
             writeln!(
@@ -141,21 +147,14 @@ pub fn install_command(args: &InstallArgs, mut target: Target) -> Result<i32> {
             )?;
             domain = fallback;
             let _ = lc.enable(&format!("{domain}/{label}"))?;
-            result = lc.bootstrap(&domain, &f.path)?;
-        }
-        if result.code == EIO {
-            // Still unloading from a previous bootout: wait for it and try once more.
-            wait_unloaded(&lc, &format!("{domain}/{label}"))?;
-            result = lc.bootstrap(&domain, &f.path)?;
+            result = bootstrap_job(&lc, &domain, &label, &f.path)?;
         }
         if !result.ok() {
-            bail!(
-                "`launchctl bootstrap {domain} {}` failed ({}): {}",
-                f.path.display(),
-                result.code,
-                result.text()
-            );
+            bail!(bootstrap_failure(&domain, &label, &f.path, &result));
         }
+        // `bootstrap` has been seen to succeed without starting a RunAtLoad job; a kickstart
+        // without -k starts it then and does nothing to a job that is already running.
+        let _ = lc.kickstart(&format!("{domain}/{label}"), false)?;
         loaded.push(label);
     }
     writeln!(
@@ -198,6 +197,65 @@ fn wait_unloaded(lc: &Launchctl, service: &str) -> Result<()> {
         std::thread::sleep(Duration::from_millis(100));
     }
     Ok(())
+}
+
+/// Bootstraps one job, riding out launchd's transient refusals: 5 and 37 come back while the
+/// label is still being unloaded (`bootout` returns early) and, in field reports, now and then on
+/// a fresh load; a second try a moment later succeeds. Any other answer is returned as it is.
+fn bootstrap_job(
+    lc: &Launchctl,
+    domain: &str,
+    label: &str,
+    plist: &Path,
+) -> Result<launchctl::Output> {
+    let service = format!("{domain}/{label}");
+    let mut pause = FIRST_BOOTSTRAP_PAUSE;
+    for attempt in 1.. {
+        let result = lc.bootstrap(domain, plist)?;
+        let transient = result.code == EIO || result.code == IN_PROGRESS;
+        if !transient || attempt == BOOTSTRAP_ATTEMPTS {
+            return Ok(result);
+        }
+        if result.code == IN_PROGRESS && lc.print(&service)?.is_some() {
+            // Loaded by someone else meanwhile (rgen unloaded it first if it had been loaded).
+            return Ok(launchctl::Output { code: 0, ..result });
+        }
+        wait_unloaded(lc, &service)?;
+        std::thread::sleep(pause);
+        pause *= 2;
+    }
+    unreachable!("the loop returns by its last attempt")
+}
+
+/// What a failed `bootstrap` means and what to try, for the codes launchd is known to give.
+fn bootstrap_failure(
+    domain: &str,
+    label: &str,
+    plist: &Path,
+    result: &launchctl::Output,
+) -> String {
+    let plist = plist.display();
+    let hint = match result.code {
+        EIO => format!(
+            "launchd tells only root why; `sudo launchctl bootstrap {domain} {plist}` prints the reason (commonly a program path it cannot run, a plist owned by another user, or a label disabled with `launchctl disable`). `launchctl print {domain}/{label}` shows whether an old copy is still loaded."
+        ),
+        IN_PROGRESS => format!(
+            "launchd is still unloading or loading {label}; run `rgen install` again in a few seconds."
+        ),
+        119 => format!(
+            "the label is disabled: `launchctl enable {domain}/{label}`, then install again."
+        ),
+        NO_GUI_DOMAIN => {
+            "no login session for this user; install with --system to run at boot without one."
+                .to_string()
+        }
+        _ => format!("`launchctl print {domain}` lists what is loaded there."),
+    };
+    format!(
+        "`launchctl bootstrap {domain} {plist}` failed ({}): {}\n  hint: {hint}",
+        result.code,
+        result.text()
+    )
 }
 
 pub fn uninstall(target: &Target, files: &[InstalledFile], out: &mut dyn Write) -> Result<()> {
@@ -429,14 +487,10 @@ fn ensure_loaded(lc: &Launchctl, domain: &str, service: &str, plist: &Path) -> R
         return Ok(());
     }
     let _ = lc.enable(service)?;
-    let out = lc.bootstrap(domain, plist)?;
+    let label = service.rsplit('/').next().unwrap_or(service);
+    let out = bootstrap_job(lc, domain, label, plist)?;
     if !out.ok() {
-        bail!(
-            "`launchctl bootstrap {domain} {}` failed ({}): {}",
-            plist.display(),
-            out.code,
-            out.text()
-        );
+        bail!(bootstrap_failure(domain, label, plist, &out));
     }
     Ok(())
 }

@@ -291,3 +291,69 @@ fn a_changed_app_is_reloaded_alone_and_foreign_plists_are_refused() {
     assert!(std::fs::read_to_string(&foreign).unwrap().contains("mine"));
     let _ = Path::new(&foreign);
 }
+
+impl Mac {
+    /// The next calls of `verb` answer with these recorded outputs, in order.
+    fn queue_answers(&self, verb: &str, fixtures: &[&str]) {
+        let dir = self.state.join("answers");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(verb), fixtures.join("\n") + "\n").unwrap();
+    }
+}
+
+#[test]
+fn transient_bootstrap_refusals_are_retried_and_the_job_kickstarted() {
+    // Field reports: `bootstrap` answers 5 or 37 for a moment after a `bootout` (and now and then
+    // on a fresh load); a later try succeeds.
+    let mac = Mac::new();
+    mac.queue_answers(
+        "bootstrap",
+        &[
+            "bootstrap_eio_root_hint_ventura",
+            "bootstrap_in_progress_37",
+        ],
+    );
+    let out = run(mac.rgen().args(["install", AZAK, "--launchd", "--user"]));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let domain = format!("gui/{}", uid());
+    let first = mac.agents().join(format!("{}.plist", LABELS[0]));
+    let calls = mac.calls();
+    let tries = calls
+        .iter()
+        .filter(|c| **c == format!("bootstrap {domain} {}", first.display()))
+        .count();
+    assert_eq!(tries, 3, "{calls:?}");
+    // Every job is loaded once it succeeds, and started even if RunAtLoad did not fire.
+    for label in LABELS {
+        assert!(
+            calls.contains(&format!("kickstart {domain}/{label}")),
+            "{calls:?}"
+        );
+    }
+}
+
+#[test]
+fn a_persistent_bootstrap_refusal_names_the_plist_and_says_what_to_try() {
+    let mac = Mac::new();
+    mac.queue_answers("bootstrap", &["bootstrap_eio_root_hint_ventura"; 4]);
+    let out = run(mac.rgen().args(["install", AZAK, "--launchd", "--user"]));
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let first = mac.agents().join(format!("{}.plist", LABELS[0]));
+    for needle in [
+        format!("launchctl bootstrap gui/{} {}", uid(), first.display()),
+        "failed (5)".to_string(),
+        "Input/output error".to_string(),
+        "hint:".to_string(),
+        "sudo launchctl bootstrap".to_string(),
+    ] {
+        assert!(
+            out.stderr.contains(&needle),
+            "missing {needle:?} in:\n{}",
+            out.stderr
+        );
+    }
+    // The plists written so far are complete (written atomically): they parse back.
+    for name in mac.plists() {
+        rgen::render::launchd::parse(&std::fs::read(mac.agents().join(name)).unwrap()).unwrap();
+    }
+}
