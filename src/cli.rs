@@ -29,12 +29,14 @@ pub enum Command {
     Import(ImportArgs),
     /// Install, enable at boot and start the apps (`pm2 start` + `pm2 startup` + `pm2 save`)
     Install(InstallArgs),
-    /// Stop, disable and remove apps rgen installed
+    /// Stop, disable and remove apps rgen installed (like `pm2 delete`)
+    #[command(visible_alias = "delete")]
     Uninstall(UninstallArgs),
     /// Show the state of installed apps (like `pm2 ls`)
     #[command(visible_aliases = ["ls", "list"])]
     Status(StatusArgs),
     /// Everything about one app (like `pm2 show`)
+    #[command(visible_alias = "describe")]
     Show(ShowArgs),
     /// Start apps (`all`, app names or namespaces)
     Start(ControlArgs),
@@ -46,6 +48,8 @@ pub enum Command {
     Reload(ControlArgs),
     /// Print an app's logs (log files when configured, the journal otherwise)
     Logs(LogsArgs),
+    /// Empty apps' log files (like `pm2 flush`)
+    Flush(FlushArgs),
 }
 
 /// Which ecosystem file and which of its apps.
@@ -173,6 +177,14 @@ pub struct ShowArgs {
 pub struct ControlArgs {
     /// `all`, app names, or namespaces
     #[arg(required = true)]
+    pub apps: Vec<String>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct FlushArgs {
+    /// Apps whose log files to empty (default: all)
     pub apps: Vec<String>,
     #[command(flatten)]
     pub target: TargetArgs,

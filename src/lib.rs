@@ -36,6 +36,7 @@ pub fn run() -> i32 {
         cli::Command::Restart(a) => commands::control::run(a, commands::control::Verb::Restart),
         cli::Command::Reload(a) => commands::control::run(a, commands::control::Verb::Reload),
         cli::Command::Logs(a) => commands::logs::run(a),
+        cli::Command::Flush(a) => commands::logs::flush(a),
     };
     match result {
         Ok(code) => code,

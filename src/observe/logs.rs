@@ -143,9 +143,13 @@ fn same_unit(service: &str, file: &str) -> bool {
 
 /// The last `n` lines of a file (whole lines; a huge file is read from its end only).
 pub fn tail_file(path: &Path, n: usize) -> Vec<String> {
-    let Ok(mut f) = std::fs::File::open(path) else {
-        return Vec::new();
-    };
+    std::fs::File::open(path)
+        .map(|mut f| tail_of(&mut f, n))
+        .unwrap_or_default()
+}
+
+/// The last `n` lines of an open file, leaving it positioned at the end of what was read.
+fn tail_of(f: &mut std::fs::File, n: usize) -> Vec<String> {
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
     let window = (n as u64 + 1) * 512;
     let start = len.saturating_sub(window.max(64 * 1024));
@@ -230,6 +234,8 @@ pub fn show(scope: Scope, labelled: &[(String, Source)], n: usize, follow: bool)
             }
         })
         .collect();
+    // Each file stays open after its history, so following starts exactly where it ended.
+    let mut opened = Vec::new();
     for (label, source) in labelled {
         if let Source::File { path, stream } = source {
             let mut o = out.lock().expect("stdout lock");
@@ -242,9 +248,12 @@ pub fn show(scope: Scope, labelled: &[(String, Source)], n: usize, follow: bool)
                     stream_word(*stream)
                 ))
             )?;
-            for line in tail_file(path, n) {
+            let mut file = std::fs::File::open(path).ok();
+            let history = file.as_mut().map(|f| tail_of(f, n)).unwrap_or_default();
+            for line in history {
                 writeln!(o, "{} {line}", prefix(label, width, *stream))?;
             }
+            opened.push(file);
         }
     }
     if !journal_units.is_empty() && !follow {
@@ -260,18 +269,29 @@ pub fn show(scope: Scope, labelled: &[(String, Source)], n: usize, follow: bool)
         return Ok(());
     }
     let mut threads = Vec::new();
-    for (label, source) in labelled.iter().cloned() {
-        if let Source::File { path, stream } = source {
-            let out = Arc::clone(&out);
-            threads.push(std::thread::spawn(move || {
-                follow_file(&path, &label, width, stream, &out)
-            }));
-        }
+    let files = labelled
+        .iter()
+        .cloned()
+        .filter_map(|(label, source)| match source {
+            Source::File { path, stream } => Some((label, path, stream)),
+            Source::Journal { .. } => None,
+        });
+    for ((label, path, stream), file) in files.zip(opened) {
+        let out = Arc::clone(&out);
+        threads.push(std::thread::spawn(move || {
+            follow_file(&path, file, &label, width, stream, &out)
+        }));
     }
     if !journal_units.is_empty() {
-        journal_command(scope, &journal_units, n, true)
-            .status()
-            .context("cannot run journalctl")?;
+        let mut journal = journal_command(scope, &journal_units, n, true);
+        if threads.is_empty() {
+            // Nothing else to follow: become journalctl, so stopping this pid stops the stream.
+            use std::os::unix::process::CommandExt as _;
+            let _ = out.lock().map(|mut o| o.flush());
+            let err = journal.exec();
+            return Err(err).context("cannot run journalctl");
+        }
+        journal.status().context("cannot run journalctl")?;
     }
     for t in threads {
         let _ = t.join();
@@ -279,46 +299,71 @@ pub fn show(scope: Scope, labelled: &[(String, Source)], n: usize, follow: bool)
     Ok(())
 }
 
+/// Prints lines appended to `path` after what `opened` has been read to, like `tail -F`: it
+/// keeps reading the file it has open, starts over when the file is emptied (`rgen flush`, copytruncate), and after a
+/// rotation by rename (the shim's, newsyslog's) finishes the old file, then follows the new one.
 fn follow_file(
     path: &Path,
+    opened: Option<std::fs::File>,
     label: &str,
     width: usize,
     stream: Stream,
     out: &Mutex<anstream::AutoStream<std::io::Stdout>>,
 ) {
-    let mut pos = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    use std::os::unix::fs::MetadataExt as _;
+    let print = |line: &str| {
+        if let Ok(mut o) = out.lock() {
+            let _ = writeln!(o, "{} {line}", prefix(label, width, stream));
+        }
+    };
+    let mut current = opened.map(std::io::BufReader::new);
+    let mut partial = Vec::new();
     loop {
-        std::thread::sleep(Duration::from_millis(250));
-        let Ok(meta) = std::fs::metadata(path) else {
+        std::thread::sleep(Duration::from_millis(200));
+        let Some(reader) = current.as_mut() else {
+            // Not there yet: everything in it once it appears is new.
+            current = std::fs::File::open(path).ok().map(std::io::BufReader::new);
             continue;
         };
-        if meta.len() < pos {
-            // Truncated or rotated: start from the top of the new file.
-            pos = 0;
-        }
-        if meta.len() == pos {
-            continue;
-        }
-        let Ok(mut f) = std::fs::File::open(path) else {
+        read_new_lines(reader, &mut partial, &print);
+        let Ok(on_disk) = std::fs::metadata(path) else {
             continue;
         };
-        let _ = f.seek(SeekFrom::Start(pos));
-        let mut reader = std::io::BufReader::new(f);
-        let mut line = String::new();
-        while reader.read_line(&mut line).unwrap_or(0) > 0 {
-            if !line.ends_with('\n') {
-                break;
+        let Ok(open) = reader.get_ref().metadata() else {
+            continue;
+        };
+        if (on_disk.dev(), on_disk.ino()) != (open.dev(), open.ino()) {
+            // Rotated: the old file is finished (read above); the new one is read from its start.
+            if !partial.is_empty() {
+                print(&String::from_utf8_lossy(&partial));
+                partial.clear();
             }
-            pos += line.len() as u64;
-            if let Ok(mut o) = out.lock() {
-                let _ = writeln!(
-                    o,
-                    "{} {}",
-                    prefix(label, width, stream),
-                    line.trim_end_matches('\n')
-                );
+            current = std::fs::File::open(path).ok().map(std::io::BufReader::new);
+        } else if let Ok(pos) = reader.stream_position()
+            && open.len() < pos
+        {
+            partial.clear();
+            let _ = reader.seek(SeekFrom::Start(0));
+        }
+    }
+}
+
+/// Prints every complete line the reader has; keeps an unfinished last line for later.
+/// Bytes that are not UTF-8 are shown replaced rather than dropping the line.
+fn read_new_lines(
+    reader: &mut std::io::BufReader<std::fs::File>,
+    partial: &mut Vec<u8>,
+    print: &dyn Fn(&str),
+) {
+    loop {
+        match reader.read_until(b'\n', partial) {
+            Ok(0) | Err(_) => return,
+            Ok(_) if partial.ends_with(b"\n") => {
+                partial.pop();
+                print(&String::from_utf8_lossy(partial));
+                partial.clear();
             }
-            line.clear();
+            Ok(_) => return,
         }
     }
 }

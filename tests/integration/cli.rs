@@ -33,6 +33,7 @@ fn help_for_every_command() {
         "restart",
         "reload",
         "logs",
+        "flush",
     ];
     for verb in verbs {
         let mut cmd = rgen();

@@ -357,3 +357,118 @@ fn a_persistent_bootstrap_refusal_names_the_plist_and_says_what_to_try() {
         rgen::render::launchd::parse(&std::fs::read(mac.agents().join(name)).unwrap()).unwrap();
     }
 }
+
+#[test]
+fn logs_show_follow_across_rotation_and_flush() {
+    use std::io::{BufRead as _, Write as _};
+    use std::time::{Duration, Instant};
+
+    let mac = Mac::new();
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("app.js"), "setInterval(() => {}, 1000);\n").unwrap();
+    let file = tmp.path().join("ecosystem.json");
+    std::fs::write(
+        &file,
+        serde_json::json!({"apps": [{"name": "w", "script": "app.js",
+            "out_file": "w-out.log", "error_file": "w-err.log"}]})
+        .to_string(),
+    )
+    .unwrap();
+    let out = run(mac
+        .rgen()
+        .arg("install")
+        .arg(&file)
+        .args(["--launchd", "--user"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // launchd does not run here: write what the app would have written.
+    let out_log = tmp.path().join("w-out.log");
+    let err_log = tmp.path().join("w-err.log");
+    std::fs::write(&out_log, "one\ntwo\n").unwrap();
+    std::fs::write(&err_log, "oops\n").unwrap();
+    let append = |path: &Path, text: &str| {
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+    };
+
+    let logs = |extra: &[&str]| {
+        run(mac
+            .rgen()
+            .args(["logs", "w", "--launchd", "--user"])
+            .args(extra))
+    };
+    let all = logs(&[]);
+    assert_eq!(all.code, 0, "{}", all.stderr);
+    for line in ["w | one", "w | two", "w | oops"] {
+        assert!(all.stdout.contains(line), "{line} missing:\n{}", all.stdout);
+    }
+    let err_only = logs(&["--err"]);
+    assert!(err_only.stdout.contains("w | oops") && !err_only.stdout.contains("w | one"));
+    let last = logs(&["--out", "--lines", "1"]);
+    assert!(last.stdout.contains("w | two") && !last.stdout.contains("w | one"));
+
+    /// Killed however the test ends, so no follower outlives it.
+    struct Follower(std::process::Child);
+    impl Drop for Follower {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut follower = Follower(
+        mac.rgen()
+            .args(["logs", "w", "--launchd", "--user", "--follow", "--out"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = follower.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    let mut wait_for = |wanted: &str| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !seen.iter().any(|l: &String| l.ends_with(wanted)) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => seen.push(line),
+                Err(_) => panic!("`{wanted}` never followed; saw {seen:?}"),
+            }
+        }
+        seen.clone()
+    };
+    // History first, then what is appended.
+    wait_for("w | two");
+    append(&out_log, "three\n");
+    wait_for("w | three");
+    // A rotation by rename: the old file's last line, then the new file from its start.
+    append(&out_log, "four\n");
+    std::fs::rename(&out_log, tmp.path().join("w-out.log.1")).unwrap();
+    append(&out_log, "five\n");
+    let seen_now = wait_for("w | five");
+    let pos = |w: &str| seen_now.iter().position(|l| l.ends_with(w));
+    assert!(
+        pos("w | four").is_some() && pos("w | four") < pos("w | five"),
+        "{seen_now:?}"
+    );
+    // Emptied in place (`rgen flush`): followed from the top again.
+    let flushed = run(mac.rgen().args(["flush", "w", "--launchd", "--user"]));
+    assert_eq!(flushed.code, 0, "{}", flushed.stderr);
+    assert!(flushed.stdout.contains("emptied"), "{}", flushed.stdout);
+    assert_eq!(std::fs::metadata(&out_log).unwrap().len(), 0);
+    assert_eq!(std::fs::metadata(&err_log).unwrap().len(), 0);
+    // Shorter than what was read, so the follower sees it shrank even if it looks late.
+    append(&out_log, "six\n");
+    wait_for("w | six");
+}

@@ -187,6 +187,26 @@ fn azak_example() -> TestResult {
             .filter(|t| t.contains("listening"))
     })?;
 
+    // `rgen logs` reads the same files back, each line under its app.
+    let logs = rgen(
+        &["logs", "azak-backend", "--system", "--lines", "50"],
+        &root,
+    );
+    logs.ok()?;
+    check(
+        logs.stdout
+            .lines()
+            .any(|l| l.starts_with("azak-backend |") && l.contains("Uvicorn")),
+        || format!("rgen logs azak-backend:\n{}", logs.stdout),
+    )?;
+    // `rgen flush` empties them in place; the app goes on writing into the same file.
+    rgen(&["flush", "azak-frontend", "--system"], &root).ok()?;
+    let frontend_log = root.join("logs/frontend-out.log");
+    let size = std::fs::metadata(&frontend_log).map_or(u64::MAX, |m| m.len());
+    check(size < 200, || {
+        format!("frontend-out.log still {size} bytes")
+    })?;
+
     rgen(&["uninstall", "azak", "--system"], &root).ok()?;
     nothing_left(
         &sd,
@@ -251,6 +271,26 @@ fn kill_9_restarts() -> TestResult {
         a["restarts"] == 1 && a["pid"] == second && a["status"] == "online",
         || format!("status after kill: {a}"),
     )?;
+
+    // No log file named: `rgen logs` reads the journal, both runs of the app.
+    poll("both runs in rgen logs", Duration::from_secs(10), || {
+        let logs = rgen(&["logs", "it-kill9", "--system"], &dir);
+        [first, second]
+            .iter()
+            .all(|pid| logs.stdout.contains(&format!("started {pid}")))
+            .then_some(())
+    })?;
+    // `--follow` streams the next run's line as it happens.
+    let mut follower = Follower::spawn(&["logs", "it-kill9", "--system", "--follow"], &dir)?;
+    follower.wait_for(&format!("started {second}"), Duration::from_secs(10))?;
+    sd.kill(unit, "main", 9).map_err(|e| e.to_string())?;
+    let third = poll("a third pid after kill -9", Duration::from_secs(20), || {
+        let pid = main_pid(&sd, unit);
+        (pid != 0 && pid != second).then_some(pid)
+    })?;
+    follower.wait_for(&format!("started {third}"), Duration::from_secs(10))?;
+    drop(follower);
+
     rgen(&["uninstall", "it-kill9", "--system"], &dir).ok()?;
     nothing_left(&sd, &dir, &["it-kill9"])
 }

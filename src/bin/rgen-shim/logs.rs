@@ -260,6 +260,12 @@ impl LogFile {
 
     fn write(&mut self, data: &[u8], max: Option<u64>, keep: u32) {
         if let Some(max) = max
+            && self.size + data.len() as u64 > max
+        {
+            // Someone may have emptied the file meanwhile (`rgen flush`): ask before rotating.
+            self.size = self.file.metadata().map_or(self.size, |m| m.len());
+        }
+        if let Some(max) = max
             && self.size > 0
             && self.size + data.len() as u64 > max
             && let Err(e) = self.rotate(keep)
