@@ -357,7 +357,7 @@ fn launchd_report(target: &Target, wanted: &[String]) -> Result<Report> {
 }
 
 /// `launchctl print` in PM2's words. Unknown states are transitional, never an error.
-fn unit_status(label: &str, info: Option<&ServiceInfo>, table: &[(u32, u32, u64)]) -> UnitStatus {
+fn unit_status(label: &str, info: Option<&ServiceInfo>, table: &[Process]) -> UnitStatus {
     let (active, sub, status) = match info {
         None => ("inactive", "not loaded".to_string(), "stopped"),
         Some(i) if i.running() => ("active", i.state.clone().unwrap_or_default(), "online"),
@@ -371,22 +371,27 @@ fn unit_status(label: &str, info: Option<&ServiceInfo>, table: &[(u32, u32, u64)
             ("inactive", state, status)
         }
     };
-    let pid = info.and_then(|i| i.pid);
+    let main_pid = info.and_then(|i| i.pid);
+    let app = main_pid.and_then(|p| app_process(p, table));
     UnitStatus {
         unit: label.to_string(),
         active_state: active.to_string(),
         sub_state: sub,
         status: status.to_string(),
-        pid,
-        main_pid: pid,
-        uptime_ms: None,
+        pid: app.map(|a| a.pid).or(main_pid),
+        main_pid,
+        uptime_ms: app.map(|a| a.elapsed_ms),
         // launchd counts spawns; the first one is not a restart.
         restarts: info
             .and_then(|i| i.runs)
             .map(|r| r.saturating_sub(1))
             .unwrap_or(0),
-        memory_bytes: pid.map(|p| tree_rss(p, table)).filter(|&b| b > 0),
-        cpu_ns: None,
+        memory_bytes: main_pid
+            .map(|p| tree_sum(p, table, |p| p.rss_bytes))
+            .filter(|&b| b > 0),
+        cpu_ns: main_pid
+            .filter(|_| app.is_some())
+            .map(|p| tree_sum(p, table, |p| p.cpu_ns)),
         result: match info.and_then(|i| i.last_exit.as_ref()) {
             Some(LastExit::Code(c)) => format!("exit {c}"),
             Some(LastExit::Signal(s)) => format!("signal {s}"),
@@ -400,38 +405,91 @@ fn unit_status(label: &str, info: Option<&ServiceInfo>, table: &[(u32, u32, u64)
     }
 }
 
-/// `(pid, ppid, rss bytes)` of every process, from `ps` (macOS has no /proc).
-fn process_table() -> Vec<(u32, u32, u64)> {
+/// One process as `ps` sees it.
+#[derive(Clone, Debug, PartialEq)]
+struct Process {
+    pid: u32,
+    ppid: u32,
+    rss_bytes: u64,
+    cpu_ns: u64,
+    elapsed_ms: u64,
+    command: String,
+}
+
+/// Every process, from `ps` (macOS has no /proc). The columns mean the same in BSD and procps
+/// `ps`; only the time formats differ, and [`clock_ms`] reads both.
+fn process_table() -> Vec<Process> {
     let Ok(out) = std::process::Command::new("ps")
-        .args(["-A", "-o", "pid=,ppid=,rss="])
+        .args(["-A", "-o", "pid=,ppid=,rss=,time=,etime=,comm="])
         .output()
     else {
         return Vec::new();
     };
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
+    parse_process_table(&String::from_utf8_lossy(&out.stdout))
+}
+
+fn parse_process_table(text: &str) -> Vec<Process> {
+    text.lines()
         .filter_map(|l| {
             let mut f = l.split_whitespace();
-            Some((
-                f.next()?.parse().ok()?,
-                f.next()?.parse().ok()?,
-                f.next()?.parse::<u64>().ok()? * 1024,
-            ))
+            let pid = f.next()?.parse().ok()?;
+            let ppid = f.next()?.parse().ok()?;
+            let rss_bytes = f.next()?.parse::<u64>().ok()? * 1024;
+            let cpu_ns = clock_ms(f.next()?)? * 1_000_000;
+            let elapsed_ms = clock_ms(f.next()?)?;
+            // The command is last because it may contain spaces.
+            let command = f.collect::<Vec<_>>().join(" ");
+            Some(Process {
+                pid,
+                ppid,
+                rss_bytes,
+                cpu_ns,
+                elapsed_ms,
+                command,
+            })
         })
         .collect()
 }
 
-/// Resident memory of a process and all its descendants (the shim, the app and its children).
-fn tree_rss(root: u32, table: &[(u32, u32, u64)]) -> u64 {
+/// `ps` durations: `[[dd-]hh:]mm:ss[.cc]` (BSD `time` is `mm:ss.cc` with minutes past 59).
+fn clock_ms(text: &str) -> Option<u64> {
+    let (days, clock) = match text.split_once('-') {
+        Some((d, rest)) => (d.parse::<u64>().ok()?, rest),
+        None => (0, text),
+    };
+    let mut parts = clock.rsplit(':');
+    let seconds: f64 = parts.next()?.parse().ok()?;
+    let minutes: u64 = parts.next().map_or(Some(0), |m| m.parse().ok())?;
+    let hours: u64 = parts.next().map_or(Some(0), |h| h.parse().ok())?;
+    if parts.next().is_some() || !(0.0..=59.999).contains(&seconds) {
+        return None;
+    }
+    Some(((days * 24 + hours) * 60 + minutes) * 60_000 + (seconds * 1000.0).round() as u64)
+}
+
+/// The app's process: the first child of `rgen-shim` when the shim runs in front of it.
+fn app_process(launchd_pid: u32, table: &[Process]) -> Option<&Process> {
+    let job = table.iter().find(|p| p.pid == launchd_pid)?;
+    let is_shim = Path::new(&job.command)
+        .file_name()
+        .is_some_and(|name| name == crate::shim_protocol::BIN);
+    is_shim
+        .then(|| table.iter().find(|p| p.ppid == launchd_pid))
+        .flatten()
+        .or(Some(job))
+}
+
+/// Sums a value over a process and all its descendants (the shim, the app and its children).
+fn tree_sum(root: u32, table: &[Process], value: impl Fn(&Process) -> u64) -> u64 {
     let mut total = 0;
     let mut stack = vec![root];
     while let Some(pid) = stack.pop() {
-        for &(p, ppid, rss) in table {
-            if p == pid {
-                total += rss;
+        for p in table {
+            if p.pid == pid {
+                total += value(p);
             }
-            if ppid == pid {
-                stack.push(p);
+            if p.ppid == pid {
+                stack.push(p.pid);
             }
         }
     }
@@ -529,4 +587,54 @@ pub fn show_command(args: &ShowArgs, target: Target) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ps_durations_in_bsd_and_procps_formats() {
+        assert_eq!(clock_ms("0:00.05"), Some(50)); // BSD `time`
+        assert_eq!(clock_ms("125:03.50"), Some((125 * 60 + 3) * 1000 + 500));
+        assert_eq!(clock_ms("00:00:43"), Some(43_000)); // procps `time`
+        assert_eq!(clock_ms("03:47:15"), Some((3 * 3600 + 47 * 60 + 15) * 1000));
+        assert_eq!(clock_ms("2-01:00:00"), Some(49 * 3_600_000));
+        assert_eq!(clock_ms("12:34"), Some(754_000)); // `etime` under an hour
+        assert_eq!(clock_ms("-"), None);
+        assert_eq!(clock_ms("1:2:3:4"), None);
+        assert_eq!(clock_ms("00:75"), None);
+    }
+
+    #[test]
+    fn the_app_behind_the_shim_is_its_child() {
+        // `ps -A -o pid=,ppid=,rss=,time=,etime=,comm=` as macOS prints it (full paths in comm).
+        let table = parse_process_table(
+            "    1     0  9316   0:43.10 03:47:15 /sbin/launchd\n\
+             \x20 700     1  1200   0:00.02    05:00 /usr/local/bin/rgen-shim\n\
+             \x20 701   700 40000   0:02.50    04:58 /Users/me/.nvm/versions/node/v22.1.0/bin/node\n\
+             \x20 702   701  8000   0:00.50    04:57 /bin/sh\n\
+             \x20 800     1  3000   0:01.00    10:00 /usr/sbin/Some App Helper\n\
+             garbage line\n",
+        );
+        assert_eq!(table.len(), 5);
+        assert_eq!(table[4].command, "/usr/sbin/Some App Helper");
+        let app = app_process(700, &table).unwrap();
+        assert_eq!((app.pid, app.elapsed_ms), (701, 298_000));
+        assert_eq!(tree_sum(700, &table, |p| p.rss_bytes), 49_200 * 1024);
+        assert_eq!(tree_sum(700, &table, |p| p.cpu_ns), 3_020_000_000);
+        // Not a shim: the job's own process is the app.
+        assert_eq!(app_process(800, &table).unwrap().pid, 800);
+        assert!(app_process(999, &table).is_none());
+    }
+
+    #[test]
+    fn this_machines_ps_is_understood() {
+        let table = process_table();
+        let me = table
+            .iter()
+            .find(|p| p.pid == std::process::id())
+            .expect("this test in the ps table");
+        assert!(me.rss_bytes > 0);
+    }
 }

@@ -298,6 +298,24 @@ fn app_pid_behind_shim(shim: u32) -> Option<u32> {
         .ok()
 }
 
+/// CPU time a process used, with its waited-for children, from `/proc/PID/stat`.
+fn proc_cpu_ns(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces and parentheses; fields resume after the
+    // last `)`, where field 3 (state) comes first: utime, stime, cutime, cstime are 14–17.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = fields
+        .get(11..15)?
+        .iter()
+        .map(|v| v.parse::<u64>().ok())
+        .sum::<Option<u64>>()?;
+    // SAFETY: sysconf has no preconditions.
+    let per_second = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) })
+        .ok()
+        .filter(|&hz| hz > 0)?;
+    Some(ticks * (1_000_000_000 / per_second))
+}
+
 fn unit_status(name: &str, p: &Properties, now: u64, shimmed: bool) -> UnitStatus {
     let active_state = prop_str(p, "ActiveState").unwrap_or_else(|| "inactive".into());
     let sub_state = prop_str(p, "SubState").unwrap_or_else(|| "dead".into());
@@ -323,7 +341,15 @@ fn unit_status(name: &str, p: &Properties, now: u64, shimmed: bool) -> UnitStatu
             .map(|t| now.saturating_sub(t) / 1000),
         restarts: prop_u32(p, "NRestarts").unwrap_or(0),
         memory_bytes: available(prop_u64(p, "MemoryCurrent")).filter(|_| running),
-        cpu_ns: available(prop_u64(p, "CPUUsageNSec")).filter(|_| running),
+        // Without CPU accounting (cgroup-v1 hosts without cpuacct) the unit has no total:
+        // count the main process and the app behind the shim instead.
+        cpu_ns: available(prop_u64(p, "CPUUsageNSec"))
+            .or_else(|| {
+                let main = proc_cpu_ns(main_pid?)?;
+                let app = pid.filter(|&p| Some(p) != main_pid).and_then(proc_cpu_ns);
+                Some(main + app.unwrap_or(0))
+            })
+            .filter(|_| running),
         result: prop_str(p, "Result").unwrap_or_default(),
         exit_status: prop_i32(p, "ExecMainStatus"),
     }
@@ -373,6 +399,19 @@ pub fn format_bytes(b: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_time_of_a_process_is_read_from_proc() {
+        // Burn a little CPU so the count is not zero ticks.
+        let start = std::time::Instant::now();
+        let mut x = 0u64;
+        while start.elapsed() < std::time::Duration::from_millis(30) {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        let ns = proc_cpu_ns(std::process::id()).expect("our own /proc/PID/stat");
+        assert!(ns > 0, "{ns}");
+        assert_eq!(proc_cpu_ns(u32::MAX), None);
+    }
 
     #[test]
     fn states_use_pm2_words() {

@@ -472,3 +472,64 @@ fn logs_show_follow_across_rotation_and_flush() {
     append(&out_log, "six\n");
     wait_for("w | six");
 }
+
+#[test]
+fn status_finds_the_app_behind_the_shim_with_its_memory_cpu_and_uptime() {
+    let mac = Mac::new();
+    assert_eq!(
+        run(mac.rgen().args(["install", AZAK, "--launchd", "--user"])).code,
+        0
+    );
+    // A live stand-in for what launchd would run: rgen-shim in front of a program.
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let shim_process = Killed(
+        Command::new(shim())
+            .args(["--name", "azak-backend", "--", "/bin/sleep", "60"])
+            .spawn()
+            .unwrap(),
+    );
+    let shim_pid = shim_process.0.id();
+    let pid_dir = mac.state.join("pid");
+    std::fs::create_dir_all(&pid_dir).unwrap();
+    std::fs::write(pid_dir.join("rgen.azak-backend"), shim_pid.to_string()).unwrap();
+    let children = || {
+        std::fs::read_to_string(format!("/proc/{shim_pid}/task/{shim_pid}/children"))
+            .unwrap_or_default()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while children().trim().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the shim never started sleep"
+        );
+        std::thread::yield_now();
+    }
+    let app_pid: u64 = children()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    let out = run(mac.rgen().args(["status", "--json", "--launchd", "--user"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let backend = report["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "azak-backend")
+        .unwrap();
+    let unit = &backend["units"][0];
+    assert_eq!(backend["pid"], app_pid, "{backend}");
+    assert_eq!(unit["main_pid"], shim_pid, "{backend}");
+    assert!(backend["memory_bytes"].as_u64().unwrap() > 0, "{backend}");
+    assert!(unit["cpu_ns"].is_u64(), "{backend}");
+    assert!(backend["uptime_ms"].is_u64(), "{backend}");
+}
