@@ -209,3 +209,30 @@ pub struct LogsArgs {
     #[command(flatten)]
     pub target: TargetArgs,
 }
+
+/// What a PM2 verb rgen does not have becomes: PM2 users type these from habit.
+pub fn pm2_verb_hint(verb: &str) -> Option<&'static str> {
+    Some(match verb {
+        "startup" | "save" => {
+            "`rgen install` already registers the apps at boot (that is `pm2 startup` + `pm2 save`), \
+             and for --user turns on lingering; there is no separate list to save"
+        }
+        "unstartup" => "`rgen uninstall APP…|--all` removes apps from boot along with their files",
+        "resurrect" => {
+            "the service manager starts installed apps at boot by itself; `rgen start all` starts them now"
+        }
+        "kill" => "nothing of rgen stays resident to kill; `rgen stop all` stops the apps",
+        "scale" => "change `instances` in the ecosystem file and run `rgen install` again",
+        "monit" | "dash" | "dashboard" => {
+            "`rgen status` shows memory, cpu and restarts; `watch rgen status` to keep it on screen"
+        }
+        "env" => "`rgen show APP` prints an app's environment",
+        "update" | "updatePM2" => "there is no daemon to update; install the new rgen binary",
+        "reloadLogs" | "reload-logs" => {
+            "log files stay open for appending: rotate them with logrotate's `copytruncate`, \
+             or empty them with `rgen flush`"
+        }
+        "prettylist" | "jlist" => "`rgen status --json`",
+        _ => return None,
+    })
+}

@@ -18,11 +18,28 @@ pub mod plan;
 pub mod render;
 pub mod shim_protocol;
 
+use std::io::Write as _;
+
 use clap::Parser as _;
 
 /// Runs the command line and returns the exit status: 0 ok, 1 an operation failed, 2 bad input.
 pub fn run() -> i32 {
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            if e.kind() == clap::error::ErrorKind::InvalidSubcommand
+                && let Some(verb) = std::env::args().nth(1)
+                && let Some(hint) = cli::pm2_verb_hint(&verb)
+            {
+                let mut err = anstream::stderr().lock();
+                let red = anstyle::AnsiColor::Red.on_default().bold();
+                let _ = writeln!(err, "{red}error{red:#}: rgen has no `{verb}` command");
+                let _ = writeln!(err, "  hint: {hint}");
+                return 2;
+            }
+            e.exit()
+        }
+    };
     let result = match &cli.command {
         cli::Command::Render(a) => commands::render::run(a),
         cli::Command::Check(a) => commands::check::run(a),

@@ -273,3 +273,35 @@ fn no_panic_on_any_value() {
         })
         .unwrap();
 }
+
+#[test]
+fn pm2_verbs_rgen_does_without_say_what_to_use_instead() {
+    for (verb, points_to) in [
+        ("startup", "rgen install"),
+        ("save", "rgen install"),
+        ("unstartup", "rgen uninstall"),
+        ("jlist", "rgen status --json"),
+        ("scale", "instances"),
+    ] {
+        let out = run(rgen().arg(verb));
+        assert_eq!(out.code, 2, "{verb}");
+        assert!(
+            out.stderr
+                .contains(&format!("rgen has no `{verb}` command"))
+                && out.stderr.contains(points_to),
+            "{verb}: {}",
+            out.stderr
+        );
+    }
+    // Anything else is clap's own error.
+    let out = run(rgen().arg("frobnicate"));
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("unrecognized subcommand"),
+        "{}",
+        out.stderr
+    );
+    // Aliases PM2 users type work.
+    assert_eq!(run(rgen().args(["delete", "--help"])).code, 0);
+    assert_eq!(run(rgen().args(["describe", "--help"])).code, 0);
+}
