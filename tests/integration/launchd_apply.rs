@@ -35,6 +35,15 @@ impl Mac {
         cmd
     }
 
+    /// `rgen install FILE --launchd --user`.
+    fn install(&self, file: &Path) -> crate::support::Output {
+        run(self
+            .rgen()
+            .arg("install")
+            .arg(file)
+            .args(["--launchd", "--user"]))
+    }
+
     fn agents(&self) -> PathBuf {
         self.home.path().join("Library/LaunchAgents")
     }
@@ -238,22 +247,10 @@ fn a_changed_app_is_reloaded_alone_and_foreign_plists_are_refused() {
         tmp.path().join("ecosystem.json")
     };
     let file = eco(1);
-    assert_eq!(
-        run(mac
-            .rgen()
-            .arg("install")
-            .arg(&file)
-            .args(["--launchd", "--user"]))
-        .code,
-        0
-    );
+    assert_eq!(mac.install(&file).code, 0);
     let file = eco(2);
     let calls_before = mac.calls().len();
-    let out = run(mac
-        .rgen()
-        .arg("install")
-        .arg(&file)
-        .args(["--launchd", "--user"]));
+    let out = mac.install(&file);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let new_calls = &mac.calls()[calls_before..];
     let domain = format!("gui/{}", uid());
@@ -281,11 +278,7 @@ fn a_changed_app_is_reloaded_alone_and_foreign_plists_are_refused() {
         serde_json::json!({"apps": [{"name": "c", "script": "app.js"}]}).to_string(),
     )
     .unwrap();
-    let out = run(mac
-        .rgen()
-        .arg("install")
-        .arg(&file)
-        .args(["--launchd", "--user"]));
+    let out = mac.install(&file);
     assert_eq!(out.code, 1);
     assert!(out.stdout.contains("not written by rgen"), "{}", out.stdout);
     assert!(std::fs::read_to_string(&foreign).unwrap().contains("mine"));
@@ -374,11 +367,7 @@ fn logs_show_follow_across_rotation_and_flush() {
         .to_string(),
     )
     .unwrap();
-    let out = run(mac
-        .rgen()
-        .arg("install")
-        .arg(&file)
-        .args(["--launchd", "--user"]));
+    let out = mac.install(&file);
     assert_eq!(out.code, 0, "{}", out.stderr);
     // launchd does not run here: write what the app would have written.
     let out_log = tmp.path().join("w-out.log");
