@@ -372,13 +372,22 @@ fn unit_status(label: &str, info: Option<&ServiceInfo>, table: &[Process]) -> Un
         }
     };
     let main_pid = info.and_then(|i| i.pid);
-    let app = main_pid.and_then(|p| app_process(p, table));
+    let behind = main_pid.map_or(Behind::Unknown, |p| behind(p, table));
+    let app = behind.app();
+    // launchd sees its job running while the shim sleeps the backoff delay.
+    let status = if behind == Behind::ShimWaiting {
+        "waiting restart"
+    } else {
+        status
+    };
     UnitStatus {
         unit: label.to_string(),
         active_state: active.to_string(),
         sub_state: sub,
         status: status.to_string(),
-        pid: app.map(|a| a.pid).or(main_pid),
+        pid: app
+            .map(|a| a.pid)
+            .or(main_pid.filter(|_| behind == Behind::Unknown)),
         main_pid,
         uptime_ms: app.map(|a| a.elapsed_ms),
         // launchd counts spawns; the first one is not a restart.
@@ -467,16 +476,42 @@ fn clock_ms(text: &str) -> Option<u64> {
     Some(((days * 24 + hours) * 60 + minutes) * 60_000 + (seconds * 1000.0).round() as u64)
 }
 
-/// The app's process: the first child of `rgen-shim` when the shim runs in front of it.
-fn app_process(launchd_pid: u32, table: &[Process]) -> Option<&Process> {
-    let job = table.iter().find(|p| p.pid == launchd_pid)?;
+/// What runs behind a launchd job's pid.
+#[derive(Debug, PartialEq)]
+enum Behind<'a> {
+    /// The pid is not in the process table (it just exited, or `ps` failed).
+    Unknown,
+    /// `rgen-shim` with the app as its first child.
+    Shim(&'a Process),
+    /// `rgen-shim` without a child: sleeping PM2's backoff delay before the next start.
+    ShimWaiting,
+    /// The job's own process is the app.
+    Plain(&'a Process),
+}
+
+impl<'a> Behind<'a> {
+    fn app(&self) -> Option<&'a Process> {
+        match self {
+            Behind::Shim(p) | Behind::Plain(p) => Some(p),
+            Behind::Unknown | Behind::ShimWaiting => None,
+        }
+    }
+}
+
+fn behind(launchd_pid: u32, table: &[Process]) -> Behind<'_> {
+    let Some(job) = table.iter().find(|p| p.pid == launchd_pid) else {
+        return Behind::Unknown;
+    };
     let is_shim = Path::new(&job.command)
         .file_name()
         .is_some_and(|name| name == crate::shim_protocol::BIN);
-    is_shim
-        .then(|| table.iter().find(|p| p.ppid == launchd_pid))
-        .flatten()
-        .or(Some(job))
+    if !is_shim {
+        return Behind::Plain(job);
+    }
+    match table.iter().find(|p| p.ppid == launchd_pid) {
+        Some(app) => Behind::Shim(app),
+        None => Behind::ShimWaiting,
+    }
 }
 
 /// Sums a value over a process and all its descendants (the shim, the app and its children).
@@ -619,13 +654,32 @@ mod tests {
         );
         assert_eq!(table.len(), 5);
         assert_eq!(table[4].command, "/usr/sbin/Some App Helper");
-        let app = app_process(700, &table).unwrap();
+        let Behind::Shim(app) = behind(700, &table) else {
+            panic!("the shim's child is the app");
+        };
         assert_eq!((app.pid, app.elapsed_ms), (701, 298_000));
         assert_eq!(tree_sum(700, &table, |p| p.rss_bytes), 49_200 * 1024);
         assert_eq!(tree_sum(700, &table, |p| p.cpu_ns), 3_020_000_000);
         // Not a shim: the job's own process is the app.
-        assert_eq!(app_process(800, &table).unwrap().pid, 800);
-        assert!(app_process(999, &table).is_none());
+        assert!(matches!(behind(800, &table), Behind::Plain(p) if p.pid == 800));
+        assert_eq!(behind(999, &table), Behind::Unknown);
+    }
+
+    #[test]
+    fn a_shim_without_its_app_is_waiting_to_restart() {
+        let table = parse_process_table("  700     1  1200   0:00.02    00:03 rgen-shim\n");
+        let running = ServiceInfo {
+            state: Some("running".into()),
+            pid: Some(700),
+            runs: Some(4),
+            last_exit: Some(LastExit::Code(1)),
+            program: None,
+            path: None,
+        };
+        let unit = unit_status("rgen.api", Some(&running), &table);
+        assert_eq!(unit.status, "waiting restart");
+        assert_eq!((unit.pid, unit.main_pid), (None, Some(700)));
+        assert_eq!(unit.restarts, 3);
     }
 
     #[test]

@@ -52,17 +52,9 @@ impl AppUnits {
         u
     }
 
-    /// What `EnableUnitFiles` is given: instances rather than templates.
-    pub fn enableable(&self) -> Vec<String> {
-        self.services
-            .iter()
-            .chain(&self.sockets)
-            .chain(&self.triggers)
-            .cloned()
-            .collect()
-    }
-
-    pub fn all_runtime(&self) -> Vec<String> {
+    /// Every unit that runs (instances rather than templates): what is enabled, stopped and
+    /// disabled.
+    pub fn runtime_units(&self) -> Vec<String> {
         self.services
             .iter()
             .chain(&self.sockets)
@@ -155,7 +147,7 @@ pub fn install(
                 .map(|f| (f.name.as_str(), f.contents.as_str())),
             set.stale.iter().find_map(|f| f.marker.instances),
         );
-        stop_units(sd, &stale_units.all_runtime())?;
+        stop_units(sd, &stale_units.runtime_units())?;
         sd.disable(&stale_units.files)?;
         for f in &set.stale {
             std::fs::remove_file(&f.path)
@@ -195,10 +187,10 @@ pub fn install(
             }
         }
         if !spec.autostart {
-            sd.disable(&units.enableable())?;
+            sd.disable(&units.runtime_units())?;
             continue;
         }
-        enable.extend(units.enableable());
+        enable.extend(units.runtime_units());
         let kind = if changed.contains(&spec.app) {
             JobKind::Restart
         } else {
@@ -390,7 +382,7 @@ pub fn uninstall(
                 .map(|f| (f.name.as_str(), f.contents.as_str())),
             app_files.iter().find_map(|f| f.marker.instances),
         );
-        runtime.extend(units.all_runtime());
+        runtime.extend(units.runtime_units());
         // Every running instance, also those beyond the recorded count.
         for tpl in units
             .files
@@ -405,7 +397,7 @@ pub fn uninstall(
             }
         }
         unit_files.extend(units.files.clone());
-        unit_files.extend(units.enableable());
+        unit_files.extend(units.runtime_units());
         writeln!(out, "  - {app}")?;
     }
     // Triggers first, so nothing restarts an app while it is being stopped.

@@ -15,6 +15,21 @@ use zbus::zvariant::{OwnedObjectPath, OwnedValue};
 
 use crate::plan::Scope;
 
+/// One row of `ListUnits*`: name, description, load state, active state, sub state, followed
+/// unit, object path, queued job id, job type, job path.
+type UnitRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    OwnedObjectPath,
+    u32,
+    String,
+    OwnedObjectPath,
+);
+
 #[zbus::proxy(
     interface = "org.freedesktop.systemd1.Manager",
     default_service = "org.freedesktop.systemd1",
@@ -42,43 +57,12 @@ trait Manager {
         files: &[&str],
         runtime: bool,
     ) -> zbus::Result<Vec<(String, String, String)>>;
-    #[allow(clippy::type_complexity)]
     fn list_units_by_patterns(
         &self,
         states: &[&str],
         patterns: &[&str],
-    ) -> zbus::Result<
-        Vec<(
-            String,
-            String,
-            String,
-            String,
-            String,
-            String,
-            OwnedObjectPath,
-            u32,
-            String,
-            OwnedObjectPath,
-        )>,
-    >;
-    #[allow(clippy::type_complexity)]
-    fn list_units_by_names(
-        &self,
-        names: &[&str],
-    ) -> zbus::Result<
-        Vec<(
-            String,
-            String,
-            String,
-            String,
-            String,
-            String,
-            OwnedObjectPath,
-            u32,
-            String,
-            OwnedObjectPath,
-        )>,
-    >;
+    ) -> zbus::Result<Vec<UnitRow>>;
+    fn list_units_by_names(&self, names: &[&str]) -> zbus::Result<Vec<UnitRow>>;
     #[zbus(signal)]
     fn job_removed(
         &self,
@@ -543,20 +527,7 @@ async fn drive<T>(conn: &zbus::Connection, request: impl Future<Output = T>) -> 
     }
 }
 
-fn listing(
-    u: (
-        String,
-        String,
-        String,
-        String,
-        String,
-        String,
-        OwnedObjectPath,
-        u32,
-        String,
-        OwnedObjectPath,
-    ),
-) -> UnitListing {
+fn listing(u: UnitRow) -> UnitListing {
     UnitListing {
         name: u.0,
         load_state: u.2,

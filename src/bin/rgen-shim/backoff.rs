@@ -2,7 +2,7 @@
 //! so PM2's in-memory `prev_restart_delay` lives in a small state file instead.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -63,18 +63,10 @@ impl Backoff {
     }
 
     fn write(&self, prev_delay: u64) -> io::Result<()> {
-        if let Some(dir) = self.path.parent() {
-            fs::create_dir_all(dir)?;
-        }
-        let mut tmp = self.path.clone().into_os_string();
-        tmp.push(format!(".tmp.{}", std::process::id()));
-        let tmp = PathBuf::from(tmp);
-        let mut f = fs::File::create(&tmp)?;
-        writeln!(f, "{}={prev_delay}", backoff::KEY)?;
-        drop(f);
-        fs::rename(&tmp, &self.path).inspect_err(|_| {
-            let _ = fs::remove_file(&tmp);
-        })
+        sys::replace_file(
+            &self.path,
+            format!("{}={prev_delay}\n", backoff::KEY).as_bytes(),
+        )
     }
 
     /// A manual stop/restart resets the backoff, as PM2's `resetState` does.

@@ -1,7 +1,6 @@
 //! `--status-file`: what `rgen status` shows on macOS, where `launchctl print` is not an API.
 
 use std::fs;
-use std::io::{self, Write};
 use std::path::PathBuf;
 
 use crate::sys;
@@ -67,29 +66,13 @@ impl StatusFile {
             self.last_exit,
             s.ready
         );
-        if let Err(e) = self.replace(json.as_bytes()) {
+        if let Err(e) = sys::replace_file(&self.path, json.as_bytes()) {
             sys::say!(
                 "cannot write status file `{}`: {}",
                 self.path.display(),
                 sys::err_text(&e)
             );
         }
-    }
-
-    /// temp + rename: a reader never sees half a file.
-    fn replace(&self, data: &[u8]) -> io::Result<()> {
-        if let Some(dir) = self.path.parent() {
-            fs::create_dir_all(dir)?;
-        }
-        let mut tmp = self.path.clone().into_os_string();
-        tmp.push(format!(".tmp.{}", std::process::id()));
-        let tmp = PathBuf::from(tmp);
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(data)?;
-        drop(f);
-        fs::rename(&tmp, &self.path).inspect_err(|_| {
-            let _ = fs::remove_file(&tmp);
-        })
     }
 }
 

@@ -32,6 +32,22 @@ macro_rules! say {
 pub(crate) use say;
 
 /// `io::Error`'s Display appends " (os error N)", which reads badly in a one-line message.
+/// Writes a whole file through a temporary and a rename, so a reader never sees half of it.
+pub fn replace_file(path: &Path, data: &[u8]) -> io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".tmp.{}", std::process::id()));
+    let tmp = std::path::PathBuf::from(tmp);
+    let written = std::fs::File::create(&tmp).and_then(|mut f| f.write_all(data));
+    written
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })
+}
+
 pub fn err_text(e: &io::Error) -> String {
     let s = e.to_string();
     match s.find(" (os error ") {
