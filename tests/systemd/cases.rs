@@ -278,14 +278,17 @@ fn kill_9_restarts() -> TestResult {
         format!("no cpu time: {a}")
     })?;
 
-    // No log file named: `rgen logs` reads the journal, both runs of the app.
-    poll("both runs in rgen logs", Duration::from_secs(10), || {
-        let logs = rgen(&["logs", "it-kill9", "--system"], &dir);
-        [first, second]
-            .iter()
-            .all(|pid| logs.stdout.contains(&format!("started {pid}")))
-            .then_some(())
-    })?;
+    // No log file named: `rgen logs` reads the journal, with systemd's lines about the unit.
+    let mut last_seen = String::new();
+    poll("both runs in rgen logs", Duration::from_secs(15), || {
+        let logs = rgen(&["logs", "it-kill9", "--system", "--lines", "40"], &dir);
+        last_seen = format!("{}{}", logs.stdout, logs.stderr);
+        // The first run may be killed before it printed; systemd's own line names its pid.
+        (logs.stdout.contains(&format!("main process {first}"))
+            && logs.stdout.contains(&format!("started {second}")))
+        .then_some(())
+    })
+    .map_err(|e| format!("{e} (pids {first}, {second}); rgen logs said:\n{last_seen}"))?;
     // `--follow` streams the next run's line as it happens.
     let mut follower = Follower::spawn(&["logs", "it-kill9", "--system", "--follow"], &dir)?;
     follower.wait_for(&format!("started {second}"), Duration::from_secs(10))?;
