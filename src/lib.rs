@@ -78,5 +78,50 @@ fn report_error(e: &anyhow::Error) -> i32 {
     for cause in e.chain().skip(1) {
         let _ = writeln!(err, "  caused by: {cause}");
     }
+    if is_not_permitted(e)
+        && let Some(hint) = not_permitted_hint()
+    {
+        let _ = writeln!(err, "  hint: {hint}");
+    }
     code
+}
+
+/// Whether an error comes down to missing privileges (a polkit refusal, a read-only unit directory).
+fn is_not_permitted(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<zbus::Error>()
+            .is_some_and(manager::systemd::is_not_permitted)
+            || cause
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied)
+            || cause.to_string().contains(manager::systemd::NOT_PERMITTED)
+    })
+}
+
+/// What to do when a non-root user was refused managing the system scope.
+pub fn not_permitted_hint() -> Option<String> {
+    let command: Vec<String> = std::env::args().skip(1).collect();
+    if plan::current_uid() == 0 || !command.iter().any(|a| a == "--system") {
+        return None;
+    }
+    // Quoted for a POSIX shell, so the suggestion can be pasted as it is.
+    let command: Vec<String> = command
+        .into_iter()
+        .map(|a| {
+            let plain = !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=,:@%+".contains(c));
+            if plain {
+                a
+            } else {
+                format!("'{}'", a.replace('\'', r"'\''"))
+            }
+        })
+        .collect();
+    Some(format!(
+        "system-scope apps are managed as root: `sudo rgen {}`; apps of your own can live in the \
+         user scope (--user), which needs no privileges",
+        command.join(" ")
+    ))
 }

@@ -49,6 +49,13 @@ pub fn run(args: &ControlArgs, verb: Verb) -> Result<i32> {
         writeln!(out, "failed: {unit}: {result}")?;
         crate::apply::systemd::report_unit_failure(&sd, unit, &mut out)?;
     }
+    if failures
+        .iter()
+        .any(|(_, result)| result.starts_with(crate::manager::systemd::NOT_PERMITTED))
+        && let Some(hint) = crate::not_permitted_hint()
+    {
+        writeln!(out, "hint: {hint}")?;
+    }
     Ok(1)
 }
 

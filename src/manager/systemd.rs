@@ -321,7 +321,11 @@ impl Systemd {
                     Err(e) => outcomes.push(JobOutcome {
                         unit,
                         kind,
-                        result: format!("refused: {}", dbus_message(&e)),
+                        result: if is_not_permitted(&e) {
+                            format!("{NOT_PERMITTED}: {}", dbus_message(&e))
+                        } else {
+                            format!("refused: {}", dbus_message(&e))
+                        },
                     }),
                 }
             }
@@ -535,6 +539,16 @@ fn listing(u: UnitRow) -> UnitListing {
         sub_state: u.4,
         path: u.6,
     }
+}
+
+/// How a job the manager would not even queue is reported when policy (polkit) said no.
+pub const NOT_PERMITTED: &str = "refused (not permitted)";
+
+/// Whether the manager refused a call for lack of privilege rather than for what was asked.
+pub fn is_not_permitted(e: &zbus::Error) -> bool {
+    matches!(e, zbus::Error::MethodError(name, _, _)
+        if name.as_str() == "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired"
+            || name.as_str() == "org.freedesktop.DBus.Error.AccessDenied")
 }
 
 fn dbus_message(e: &zbus::Error) -> String {

@@ -52,6 +52,11 @@ pub fn all() -> Vec<Case> {
         ),
         (
             Suite::Host,
+            "a_non_root_user_is_refused_with_a_hint_and_nothing_changes",
+            non_root,
+        ),
+        (
+            Suite::Host,
             "argv_and_env_reach_the_process_byte_for_byte",
             byte_exact,
         ),
@@ -500,6 +505,79 @@ fn reinstall() -> TestResult {
     )?;
     rgen(&["uninstall", "reinstall", "--system"], &dir).ok()?;
     nothing_left(&sd, &dir, &["it-same", "it-changed", "rgen-reinstall"])
+}
+
+fn non_root() -> TestResult {
+    let dir = workdir("nonroot");
+    write(&dir.join("a.py"), SLEEPER);
+    ecosystem(
+        &dir,
+        serde_json::json!([{ "name": "it-nonroot", "script": "a.py" }]),
+    );
+    rgen(&["install", "--system"], &dir).ok()?;
+    let sd = system();
+    let unit = "it-nonroot.service";
+    let pid = poll("it-nonroot running", Duration::from_secs(20), || {
+        Some(main_pid(&sd, unit)).filter(|&p| p != 0)
+    })?;
+    // The same commands as `nobody`: polkit refuses, the unit directory is not theirs.
+    let as_nobody = |args: &[&str]| {
+        let out = std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_rgen"))
+            .args(args)
+            .current_dir(&dir)
+            .env("PATH", PATH)
+            .env("NO_COLOR", "1")
+            .output()
+            .map_err(|e| format!("cannot run setpriv: {e}"))?;
+        Ok::<_, String>((
+            out.status.code().unwrap_or(-1),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        ))
+    };
+    for args in [
+        &["stop", "it-nonroot", "--system"][..],
+        &["uninstall", "it-nonroot", "--system"],
+    ] {
+        let (code, text) = as_nobody(args)?;
+        check(
+            code == 1 && text.contains(&format!("sudo rgen {}", args.join(" "))),
+            || format!("rgen {args:?} as nobody exited {code}:\n{text}"),
+        )?;
+    }
+    // A changed ecosystem: refused before anything is written.
+    ecosystem(
+        &dir,
+        serde_json::json!([{ "name": "it-nonroot", "script": "a.py", "env": { "X": "1" } }]),
+    );
+    let before =
+        std::fs::read_to_string(Path::new(UNIT_DIR).join(unit)).map_err(|e| e.to_string())?;
+    let (code, text) = as_nobody(&["install", "--system"])?;
+    check(
+        code == 1 && text.contains("sudo rgen install --system"),
+        || format!("install as nobody exited {code}:\n{text}"),
+    )?;
+    let after =
+        std::fs::read_to_string(Path::new(UNIT_DIR).join(unit)).map_err(|e| e.to_string())?;
+    check(before == after, || "the unit changed".into())?;
+    let stray: Vec<_> = std::fs::read_dir(UNIT_DIR)
+        .map_err(|e| e.to_string())?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".rgen"))
+        .collect();
+    check(stray.is_empty(), || {
+        format!("temporary files left: {stray:?}")
+    })?;
+    check(main_pid(&sd, unit) == pid, || {
+        "the app was restarted".into()
+    })?;
+    rgen(&["uninstall", "it-nonroot", "--system"], &dir).ok()?;
+    nothing_left(&sd, &dir, &["it-nonroot"])
 }
 
 fn foreign_unit() -> TestResult {
