@@ -100,6 +100,12 @@ pub fn all() -> Vec<Case> {
             "shim_backoff_follows_pm2s_curve_on_systemd_252",
             shim_backoff_on_252,
         ),
+        (Suite::Host, "apps_installed_before_a_reboot", before_reboot),
+        (
+            Suite::Boot,
+            "installed_apps_start_at_boot_with_no_rgen_command",
+            after_reboot,
+        ),
         (
             Suite::Modern,
             "restart_steps_backoff_grows_on_systemd_254_plus",
@@ -264,14 +270,18 @@ fn kill_9_restarts() -> TestResult {
     let first = poll("it-kill9 running", Duration::from_secs(20), || {
         Some(main_pid(&sd, unit)).filter(|&p| p != 0)
     })?;
-    sd.kill(unit, "main", 9).map_err(|e| e.to_string())?;
-    let second = poll("a new pid after kill -9", Duration::from_secs(20), || {
-        let pid = main_pid(&sd, unit);
-        (pid != 0 && pid != first && active_state(&sd, unit) == "active").then_some(pid)
-    })?;
-    check(n_restarts(&sd, unit) == 1, || {
-        format!("NRestarts {}", n_restarts(&sd, unit))
-    })?;
+    let second = {
+        // Other scenarios' daemon-reloads wait while the restart is counted: under parallel
+        // installs NRestarts once read 2 here, and the count is what this checks.
+        let _exclusive = MANAGER_RELOADS.write().unwrap_or_else(|e| e.into_inner());
+        sd.kill(unit, "main", 9).map_err(|e| e.to_string())?;
+        let second = poll("a new pid after kill -9", Duration::from_secs(20), || {
+            let pid = main_pid(&sd, unit);
+            (pid != 0 && pid != first && active_state(&sd, unit) == "active").then_some(pid)
+        })?;
+        restarted_once(&sd, unit)?;
+        second
+    };
     let st = status_json(&dir, "--system", &[])?;
     let a = app_json(&st, "it-kill9")?;
     check(
@@ -307,6 +317,18 @@ fn kill_9_restarts() -> TestResult {
 
     rgen(&["uninstall", "it-kill9", "--system"], &dir).ok()?;
     nothing_left(&sd, &dir, &["it-kill9"])
+}
+
+/// NRestarts is 1; otherwise the unit's journal says what else happened.
+fn restarted_once(sd: &Systemd, unit: &str) -> TestResult {
+    check(n_restarts(sd, unit) == 1, || {
+        let journal = std::process::Command::new("journalctl")
+            .args(["-u", unit, "--no-pager", "-o", "short-precise"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        format!("NRestarts {}:\n{journal}", n_restarts(sd, unit))
+    })
 }
 
 fn memory_hog() -> TestResult {
@@ -1090,15 +1112,17 @@ fn kill_shim() -> TestResult {
     let before = poll("the app answering", Duration::from_secs(20), || {
         http_get(4306).as_deref().and_then(pid_of)
     })?;
-    sd.kill(unit, "main", 9).map_err(|e| e.to_string())?;
-    poll("a new shim and app", Duration::from_secs(30), || {
-        let pid = main_pid(&sd, unit);
-        let answer = http_get(4306).as_deref().and_then(pid_of);
-        (pid != 0 && pid != shim && answer.is_some_and(|p| p != before)).then_some(())
-    })?;
-    check(n_restarts(&sd, unit) == 1, || {
-        format!("NRestarts {}", n_restarts(&sd, unit))
-    })?;
+    {
+        // As in kill_9_restarts: no daemon-reload while the restart is counted.
+        let _exclusive = MANAGER_RELOADS.write().unwrap_or_else(|e| e.into_inner());
+        sd.kill(unit, "main", 9).map_err(|e| e.to_string())?;
+        poll("a new shim and app", Duration::from_secs(30), || {
+            let pid = main_pid(&sd, unit);
+            let answer = http_get(4306).as_deref().and_then(pid_of);
+            (pid != 0 && pid != shim && answer.is_some_and(|p| p != before)).then_some(())
+        })?;
+        restarted_once(&sd, unit)?;
+    }
     // status names the app's own process, and the shim as the manager's main process.
     let answering = http_get(4306).as_deref().and_then(pid_of);
     let st = status_json(&dir, "--system", &[])?;
@@ -1208,4 +1232,95 @@ fn shim_backoff_on_252() -> TestResult {
     })?;
     rgen(&["uninstall", "it-backoff", "--system"], &dir).ok()?;
     Ok(())
+}
+
+// ---- Reboot: what `pm2 startup` + `pm2 save` are for ----
+
+/// The group of the reboot scenario: its apps live in the repository's target directory, which
+/// both boots see (the container's own /var/tmp vanishes with it).
+const BOOT_GROUP: &str = "it-boot";
+
+pub fn boot_dir() -> std::path::PathBuf {
+    repo().join("target").join(BOOT_GROUP)
+}
+
+/// Installs two apps (a plain process, and a Node server behind a socket unit and the shim),
+/// then keeps a copy of their unit files and enable links for the next boot.
+fn before_reboot() -> TestResult {
+    let dir = boot_dir();
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    write(&dir.join("sleeper.py"), SLEEPER);
+    node_app(&dir);
+    ecosystem(
+        &dir,
+        serde_json::json!([
+            { "name": "it-boot-sleeper", "script": "sleeper.py" },
+            { "name": "it-boot-web", "script": "server.js", "env": { "PORT": "4320" } },
+        ]),
+    );
+    rgen(&["install", "--system"], &dir).ok()?;
+    poll("it-boot-web answers", Duration::from_secs(30), || {
+        http_get(4320)
+    })?;
+    let kept = crate::boot_units_dir();
+    let _ = std::fs::remove_dir_all(&kept);
+    copy_units_named(Path::new(UNIT_DIR), &kept, BOOT_GROUP)
+}
+
+/// Copies the unit files and enable links whose names contain `needle`, keeping the layout
+/// (links stay links), so the next boot sees what this one was left with.
+fn copy_units_named(from: &Path, to: &Path, needle: &str) -> TestResult {
+    std::fs::create_dir_all(to).map_err(|e| e.to_string())?;
+    for entry in std::fs::read_dir(from).map_err(|e| e.to_string())? {
+        let entry = entry.map_err(|e| e.to_string())?;
+        let path = entry.path();
+        let kind = entry.file_type().map_err(|e| e.to_string())?;
+        let name = entry.file_name();
+        if kind.is_dir() {
+            copy_units_named(&path, &to.join(&name), needle)?;
+        } else if name.to_string_lossy().contains(needle) {
+            if kind.is_symlink() {
+                let target = std::fs::read_link(&path).map_err(|e| e.to_string())?;
+                std::os::unix::fs::symlink(target, to.join(&name)).map_err(|e| e.to_string())?;
+            } else {
+                std::fs::copy(&path, to.join(&name)).map_err(|e| e.to_string())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A new boot with the same /etc: nothing but systemd runs the apps.
+fn after_reboot() -> TestResult {
+    let sd = system();
+    for unit in ["it-boot-sleeper.service", "it-boot-web.service"] {
+        poll(
+            &format!("{unit} active after boot"),
+            Duration::from_secs(30),
+            || (active_state(&sd, unit) == "active").then_some(()),
+        )?;
+    }
+    let body = poll(
+        "it-boot-web answers after boot",
+        Duration::from_secs(30),
+        || http_get(4320),
+    )?;
+    check(pid_of(&body).is_some(), || {
+        format!("it-boot-web said {body}")
+    })?;
+    let dir = boot_dir();
+    let st = status_json(&dir, "--system", &[])?;
+    for app in ["it-boot-sleeper", "it-boot-web"] {
+        let a = app_json(&st, app)?;
+        check(a["status"] == "online" && a["restarts"] == 0, || {
+            format!("{app} after boot: {a}")
+        })?;
+    }
+    rgen(&["uninstall", "--all", "--system"], &dir).ok()?;
+    nothing_left(
+        &sd,
+        &dir,
+        &["it-boot-sleeper", "it-boot-web", "rgen-it-boot"],
+    )
 }

@@ -24,6 +24,8 @@ pub enum Suite {
     Host,
     /// systemd ≥ 254, in a container over a Debian 13 rootfs.
     Modern,
+    /// This machine's systemd again, booted with the units a `Host` scenario installed: a reboot.
+    Boot,
 }
 
 impl Suite {
@@ -31,6 +33,7 @@ impl Suite {
         match self {
             Suite::Host => "host",
             Suite::Modern => "modern",
+            Suite::Boot => "boot",
         }
     }
 }
@@ -38,15 +41,16 @@ impl Suite {
 fn main() -> ExitCode {
     let args = Arguments::from_args();
     if let Ok(suite) = std::env::var("RGEN_IT_SUITE") {
-        let suite = if suite == "modern" {
-            Suite::Modern
-        } else {
-            Suite::Host
+        let suite = match suite.as_str() {
+            "modern" => Suite::Modern,
+            "boot" => Suite::Boot,
+            _ => Suite::Host,
         };
         return libtest_mimic::run(&args, trials(suite)).exit_code();
     }
     if args.list {
         let mut all = trials(Suite::Host);
+        all.extend(trials(Suite::Boot));
         all.extend(trials(Suite::Modern));
         return libtest_mimic::run(&args, all).exit_code();
     }
@@ -92,7 +96,15 @@ fn outside() -> ExitCode {
         .collect();
     let passthrough: Vec<String> = std::env::args().skip(1).collect();
 
+    let _ = std::fs::remove_dir_all(boot_units_dir());
     let mut status = run_suite(&harness, &exe, &bind, &passthrough, Suite::Host, None);
+    // The reboot: a new container whose /etc/systemd/system is what the first one left.
+    if boot_units_dir().is_dir() {
+        let boot = run_suite(&harness, &exe, &bind, &passthrough, Suite::Boot, None);
+        status = status && boot;
+    } else {
+        eprintln!("skipping the reboot test: its first half did not run");
+    }
     match std::env::var_os("RGEN_ROOTFS_257").map(PathBuf::from) {
         Some(rootfs) if rootfs.join("usr/lib/systemd/systemd").exists() => {
             let modern = run_suite(
@@ -150,6 +162,9 @@ fn run_suite(
     if let Some(r) = rootfs {
         cmd.env("RGEN_HARNESS_ROOTFS", r);
     }
+    if suite == Suite::Boot {
+        cmd.env("RGEN_HARNESS_UNITS_FROM", boot_units_dir());
+    }
     match cmd.status() {
         Ok(s) => s.success(),
         Err(e) => {
@@ -157,6 +172,11 @@ fn run_suite(
             false
         }
     }
+}
+
+/// Where the first half of the reboot test leaves its unit files and enable links.
+pub fn boot_units_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/it-boot-units")
 }
 
 fn cannot_boot(harness: &Path) -> Option<String> {
