@@ -224,37 +224,30 @@ pub fn last_lines(scope: Scope, unit: &str, n: usize) -> Vec<String> {
 pub fn show(scope: Scope, labelled: &[(String, Source)], n: usize, follow: bool) -> Result<()> {
     let out = Arc::new(Mutex::new(anstream::stdout()));
     let width = labelled.iter().map(|(l, _)| l.len()).max().unwrap_or(0);
-    let journal_units: Vec<String> = labelled
-        .iter()
-        .filter_map(|(_, s)| {
-            if let Source::Journal { unit } = s {
-                Some(unit.clone())
-            } else {
-                None
-            }
-        })
-        .collect();
-    // Each file stays open after its history, so following starts exactly where it ended.
-    let mut opened = Vec::new();
+    let mut files = Vec::new();
+    let mut journal_units = Vec::new();
     for (label, source) in labelled {
-        if let Source::File { path, stream } = source {
-            let mut o = out.lock().expect("stdout lock");
-            writeln!(
-                o,
-                "{}",
-                dim(&format!(
-                    "==> {label}: {} ({}) <==",
-                    path.display(),
-                    stream_word(*stream)
-                ))
-            )?;
-            let mut file = std::fs::File::open(path).ok();
-            let history = file.as_mut().map(|f| tail_of(f, n)).unwrap_or_default();
-            for line in history {
-                writeln!(o, "{} {line}", prefix(label, width, *stream))?;
-            }
-            opened.push(file);
+        match source {
+            Source::File { path, stream } => files.push((label.clone(), path.clone(), *stream)),
+            Source::Journal { unit } => journal_units.push(unit.clone()),
         }
+    }
+    // Each file stays open after its history, so following starts exactly where it ended.
+    let mut opened = Vec::with_capacity(files.len());
+    for (label, path, stream) in &files {
+        let mut o = out.lock().expect("stdout lock");
+        let header = format!(
+            "==> {label}: {} ({}) <==",
+            path.display(),
+            stream_word(*stream)
+        );
+        writeln!(o, "{}", dim(&header))?;
+        let mut file = std::fs::File::open(path).ok();
+        let history = file.as_mut().map(|f| tail_of(f, n)).unwrap_or_default();
+        for line in history {
+            writeln!(o, "{} {line}", prefix(label, width, *stream))?;
+        }
+        opened.push(file);
     }
     if !journal_units.is_empty() && !follow {
         // The journal interleaves several units by time itself.
@@ -269,14 +262,7 @@ pub fn show(scope: Scope, labelled: &[(String, Source)], n: usize, follow: bool)
         return Ok(());
     }
     let mut threads = Vec::new();
-    let files = labelled
-        .iter()
-        .cloned()
-        .filter_map(|(label, source)| match source {
-            Source::File { path, stream } => Some((label, path, stream)),
-            Source::Journal { .. } => None,
-        });
-    for ((label, path, stream), file) in files.zip(opened) {
+    for ((label, path, stream), file) in files.into_iter().zip(opened) {
         let out = Arc::clone(&out);
         threads.push(std::thread::spawn(move || {
             follow_file(&path, file, &label, width, stream, &out)
