@@ -654,23 +654,34 @@ fn foreign_unit() -> TestResult {
     std::fs::remove_file(&foreign).map_err(|e| e.to_string())
 }
 
-fn user_scope() -> TestResult {
-    let sd = system();
-    let outcomes = sd
-        .run_jobs(&[(JobKind::Start, "user@0.service".into())])
-        .map_err(|e| e.to_string())?;
-    check(outcomes.iter().all(|o| o.result == "done"), || {
-        format!("user@0 did not start: {outcomes:?}")
-    })?;
-    let bus = "unix:path=/run/user/0/bus";
-    poll("the user bus", Duration::from_secs(10), || {
+/// What rgen needs to reach root's user manager (`user@0.service`).
+const USER_BUS: &str = "unix:path=/run/user/0/bus";
+const USER_ENV: [(&str, &str); 3] = [
+    ("XDG_RUNTIME_DIR", "/run/user/0"),
+    ("DBUS_SESSION_BUS_ADDRESS", USER_BUS),
+    ("HOME", "/root"),
+];
+
+/// Root's user manager, started now (as a login would) unless `started_by_boot`, where
+/// lingering must have started it.
+fn user_manager(started_by_boot: bool) -> Result<Systemd, String> {
+    if !started_by_boot {
+        let outcomes = system()
+            .run_jobs(&[(JobKind::Start, "user@0.service".into())])
+            .map_err(|e| e.to_string())?;
+        check(outcomes.iter().all(|o| o.result == "done"), || {
+            format!("user@0 did not start: {outcomes:?}")
+        })?;
+    }
+    poll("the user bus", Duration::from_secs(30), || {
         Path::new("/run/user/0/bus").exists().then_some(())
     })?;
-    let env = [
-        ("XDG_RUNTIME_DIR", "/run/user/0"),
-        ("DBUS_SESSION_BUS_ADDRESS", bus),
-        ("HOME", "/root"),
-    ];
+    Systemd::connect_to(USER_BUS, Scope::User).map_err(|e| e.to_string())
+}
+
+fn user_scope() -> TestResult {
+    let user = user_manager(false)?;
+    let env = USER_ENV;
     let dir = workdir("user");
     write(&dir.join("a.py"), SLEEPER);
     ecosystem(
@@ -679,7 +690,6 @@ fn user_scope() -> TestResult {
     );
     let out = rgen_env(&["install", "--user"], &dir, &env);
     out.ok()?;
-    let user = Systemd::connect_to(bus, Scope::User).map_err(|e| e.to_string())?;
     let unit = "it-user.service";
     let first = poll(
         "it-user running in the user manager",
@@ -708,8 +718,12 @@ fn user_scope() -> TestResult {
     check(a["restarts"] == 1 && a["status"] == "online", || {
         format!("user status: {a}")
     })?;
-    rgen_env(&["uninstall", "--all", "--user"], &dir, &env).ok()?;
-    let left = rgen_files(Path::new("/root/.config/systemd/user"));
+    // Only its own app: the reboot scenario keeps one in the same scope.
+    rgen_env(&["uninstall", "it-user", "--user"], &dir, &env).ok()?;
+    let left: Vec<_> = rgen_files(Path::new("/root/.config/systemd/user"))
+        .into_iter()
+        .filter(|p| !p.to_string_lossy().contains(BOOT_GROUP))
+        .collect();
     check(left.is_empty(), || {
         format!("left in the user unit directory: {left:?}")
     })?;
@@ -1244,6 +1258,10 @@ pub fn boot_dir() -> std::path::PathBuf {
     repo().join("target").join(BOOT_GROUP)
 }
 
+fn boot_user_dir() -> std::path::PathBuf {
+    repo().join("target").join(format!("{BOOT_GROUP}-user"))
+}
+
 /// Installs two apps (a plain process, and a Node server behind a socket unit and the shim),
 /// then keeps a copy of their unit files and enable links for the next boot.
 fn before_reboot() -> TestResult {
@@ -1262,6 +1280,25 @@ fn before_reboot() -> TestResult {
     rgen(&["install", "--system"], &dir).ok()?;
     poll("it-boot-web answers", Duration::from_secs(30), || {
         http_get(4320)
+    })?;
+    // And one app of the user scope, which only lingering brings up at boot.
+    let user = user_manager(false)?;
+    let user_dir = boot_user_dir();
+    let _ = std::fs::remove_dir_all(&user_dir);
+    std::fs::create_dir_all(&user_dir).map_err(|e| e.to_string())?;
+    write(&user_dir.join("sleeper.py"), SLEEPER);
+    ecosystem(
+        &user_dir,
+        serde_json::json!([{ "name": "it-boot-user-sleeper", "script": "sleeper.py" }]),
+    );
+    rgen_env(&["install", "--user"], &user_dir, &USER_ENV).ok()?;
+    poll(
+        "it-boot-user-sleeper running",
+        Duration::from_secs(20),
+        || (main_pid(&user, "it-boot-user-sleeper.service") != 0).then_some(()),
+    )?;
+    check(Path::new("/var/lib/systemd/linger/root").exists(), || {
+        "install --user did not turn lingering on".into()
     })?;
     let kept = crate::boot_units_dir();
     let _ = std::fs::remove_dir_all(&kept);
@@ -1317,6 +1354,16 @@ fn after_reboot() -> TestResult {
             format!("{app} after boot: {a}")
         })?;
     }
+    // The user scope's app: its manager was started by lingering, not by a login.
+    let user = user_manager(true)?;
+    let unit = "it-boot-user-sleeper.service";
+    poll(
+        &format!("{unit} active after boot"),
+        Duration::from_secs(30),
+        || (active_state(&user, unit) == "active").then_some(()),
+    )?;
+    let user_dir = boot_user_dir();
+    rgen_env(&["uninstall", "--all", "--user"], &user_dir, &USER_ENV).ok()?;
     rgen(&["uninstall", "--all", "--system"], &dir).ok()?;
     nothing_left(
         &sd,

@@ -97,6 +97,15 @@ fn outside() -> ExitCode {
     let passthrough: Vec<String> = std::env::args().skip(1).collect();
 
     let _ = std::fs::remove_dir_all(boot_units_dir());
+    // Root's user units and the linger flags outlive the first container, for the reboot.
+    let user_state = boot_user_state();
+    let _ = std::fs::remove_dir_all(&user_state);
+    for (dir, _) in &user_state_binds(&user_state) {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            eprintln!("error: cannot create {}: {e}", dir.display());
+            return ExitCode::FAILURE;
+        }
+    }
     let mut status = run_suite(&harness, &exe, &bind, &passthrough, Suite::Host, None);
     // The reboot: a new container whose /etc/systemd/system is what the first one left.
     if boot_units_dir().is_dir() {
@@ -165,6 +174,13 @@ fn run_suite(
     if suite == Suite::Boot {
         cmd.env("RGEN_HARNESS_UNITS_FROM", boot_units_dir());
     }
+    if suite != Suite::Modern {
+        let binds: Vec<String> = user_state_binds(&boot_user_state())
+            .iter()
+            .map(|(src, dst)| format!("{}:{dst}", src.display()))
+            .collect();
+        cmd.env("RGEN_HARNESS_BIND_AT", binds.join(" "));
+    }
     match cmd.status() {
         Ok(s) => s.success(),
         Err(e) => {
@@ -177,6 +193,19 @@ fn run_suite(
 /// Where the first half of the reboot test leaves its unit files and enable links.
 pub fn boot_units_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/it-boot-units")
+}
+
+fn boot_user_state() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/it-boot-user-state")
+}
+
+/// Host directories for root's user unit directory and logind's linger flags, and where they
+/// appear in the container.
+fn user_state_binds(base: &Path) -> [(PathBuf, &'static str); 2] {
+    [
+        (base.join("units"), "/root/.config/systemd/user"),
+        (base.join("linger"), "/var/lib/systemd/linger"),
+    ]
 }
 
 fn cannot_boot(harness: &Path) -> Option<String> {
