@@ -1,4 +1,6 @@
-//! `--status-file`: what `rgen status` shows on macOS, where `launchctl print` is not an API.
+//! `--status-file`: the shim's state (launching, online, waiting to restart, …) as a small JSON
+//! file, for whoever watches the shim from outside. rgen itself does not pass it today (`status`
+//! reads the manager and the process table); the shim's tests observe its states through it.
 
 use std::fs;
 use std::path::PathBuf;
