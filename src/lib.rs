@@ -106,22 +106,9 @@ pub fn not_permitted_hint() -> Option<String> {
         return None;
     }
     // Quoted for a POSIX shell, so the suggestion can be pasted as it is.
-    let command: Vec<String> = command
-        .into_iter()
-        .map(|a| {
-            let plain = !a.is_empty()
-                && a.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_./=,:@%+".contains(c));
-            if plain {
-                a
-            } else {
-                format!("'{}'", a.replace('\'', r"'\''"))
-            }
-        })
-        .collect();
+    let command = shlex::try_join(command.iter().map(String::as_str)).ok()?;
     Some(format!(
-        "system-scope apps are managed as root: `sudo rgen {}`; apps of your own can live in the \
-         user scope (--user), which needs no privileges",
-        command.join(" ")
+        "system-scope apps are managed as root: `sudo rgen {command}`; apps of your own can \
+         live in the user scope (--user), which needs no privileges"
     ))
 }
