@@ -136,9 +136,7 @@ pub fn install_command(args: &InstallArgs, mut target: Target) -> Result<i32> {
         if is_loaded {
             bootout(&lc, &service)?;
         }
-        // A label disabled earlier (`launchctl disable`, or a failed PM2 startup) refuses to load.
-        let _ = lc.enable(&service)?;
-        let mut result = bootstrap_job(&lc, &domain, &label, &f.path)?;
+        let mut result = load_job(&lc, &domain, &label, &f.path)?;
         if result.code == NO_GUI_DOMAIN && target.scope == Scope::User {
             let fallback = format!("user/{}", current_uid());
             writeln!(
@@ -146,15 +144,11 @@ pub fn install_command(args: &InstallArgs, mut target: Target) -> Result<i32> {
                 "note: no GUI login session ({domain}); loading into {fallback} instead. Jobs there run while you are logged in (ssh included); for start at boot without a login, install with --system"
             )?;
             domain = fallback;
-            let _ = lc.enable(&format!("{domain}/{label}"))?;
-            result = bootstrap_job(&lc, &domain, &label, &f.path)?;
+            result = load_job(&lc, &domain, &label, &f.path)?;
         }
         if !result.ok() {
             bail!(bootstrap_failure(&domain, &label, &f.path, &result));
         }
-        // `bootstrap` has been seen to succeed without starting a RunAtLoad job; a kickstart
-        // without -k starts it then and does nothing to a job that is already running.
-        let _ = lc.kickstart(&format!("{domain}/{label}"), false)?;
         loaded.push(label);
     }
     writeln!(
@@ -197,6 +191,20 @@ fn wait_unloaded(lc: &Launchctl, service: &str) -> Result<()> {
         std::thread::sleep(Duration::from_millis(100));
     }
     Ok(())
+}
+
+/// Loads one job: enables its label (one disabled earlier, by `launchctl disable` or a failed
+/// PM2 startup, refuses to load), bootstraps it, and kickstarts it, because `bootstrap` has been
+/// seen to succeed without starting a RunAtLoad job (a kickstart without -k does nothing to a
+/// running one). Returns `bootstrap`'s answer.
+fn load_job(lc: &Launchctl, domain: &str, label: &str, plist: &Path) -> Result<launchctl::Output> {
+    let service = format!("{domain}/{label}");
+    let _ = lc.enable(&service)?;
+    let result = bootstrap_job(lc, domain, label, plist)?;
+    if result.ok() {
+        let _ = lc.kickstart(&service, false)?;
+    }
+    Ok(result)
 }
 
 /// Bootstraps one job, riding out launchd's transient refusals: 5 and 37 come back while the
@@ -374,6 +382,7 @@ fn unit_status(label: &str, info: Option<&ServiceInfo>, table: &[Process]) -> Un
     let main_pid = info.and_then(|i| i.pid);
     let behind = main_pid.map_or(Behind::Unknown, |p| behind(p, table));
     let app = behind.app();
+    let tree = main_pid.map_or_else(Vec::new, |p| process_tree(p, table));
     // launchd sees its job running while the shim sleeps the backoff delay.
     let status = if behind == Behind::ShimWaiting {
         "waiting restart"
@@ -395,12 +404,8 @@ fn unit_status(label: &str, info: Option<&ServiceInfo>, table: &[Process]) -> Un
             .and_then(|i| i.runs)
             .map(|r| r.saturating_sub(1))
             .unwrap_or(0),
-        memory_bytes: main_pid
-            .map(|p| tree_sum(p, table, |p| p.rss_bytes))
-            .filter(|&b| b > 0),
-        cpu_ns: main_pid
-            .filter(|_| app.is_some())
-            .map(|p| tree_sum(p, table, |p| p.cpu_ns)),
+        memory_bytes: Some(tree.iter().map(|p| p.rss_bytes).sum()).filter(|&b| b > 0),
+        cpu_ns: app.map(|_| tree.iter().map(|p| p.cpu_ns).sum()),
         result: match info.and_then(|i| i.last_exit.as_ref()) {
             Some(LastExit::Code(c)) => format!("exit {c}"),
             Some(LastExit::Signal(s)) => format!("signal {s}"),
@@ -514,21 +519,21 @@ fn behind(launchd_pid: u32, table: &[Process]) -> Behind<'_> {
     }
 }
 
-/// Sums a value over a process and all its descendants (the shim, the app and its children).
-fn tree_sum(root: u32, table: &[Process], value: impl Fn(&Process) -> u64) -> u64 {
-    let mut total = 0;
+/// A process and all its descendants (the shim, the app and its children).
+fn process_tree(root: u32, table: &[Process]) -> Vec<&Process> {
+    let mut tree = Vec::new();
     let mut stack = vec![root];
     while let Some(pid) = stack.pop() {
         for p in table {
             if p.pid == pid {
-                total += value(p);
+                tree.push(p);
             }
             if p.ppid == pid {
                 stack.push(p.pid);
             }
         }
     }
-    total
+    tree
 }
 
 pub fn control_command(args: &ControlArgs, verb: Verb, target: Target) -> Result<i32> {
@@ -545,9 +550,9 @@ pub fn control_command(args: &ControlArgs, verb: Verb, target: Target) -> Result
             match verb {
                 // KeepAlive jobs come back after a kill; stopping means unloading.
                 Verb::Stop => bootout(&lc, &service)?,
-                Verb::Start => ensure_loaded(&lc, &domain, &service, &plist)?,
+                Verb::Start => ensure_loaded(&lc, &domain, &label, &plist)?,
                 Verb::Restart | Verb::Reload => {
-                    ensure_loaded(&lc, &domain, &service, &plist)?;
+                    ensure_loaded(&lc, &domain, &label, &plist)?;
                     let out = lc.kickstart(&service, true)?;
                     if !out.ok() {
                         bail!(
@@ -575,13 +580,11 @@ pub fn control_command(args: &ControlArgs, verb: Verb, target: Target) -> Result
     Ok(0)
 }
 
-fn ensure_loaded(lc: &Launchctl, domain: &str, service: &str, plist: &Path) -> Result<()> {
-    if lc.print(service)?.is_some() {
+fn ensure_loaded(lc: &Launchctl, domain: &str, label: &str, plist: &Path) -> Result<()> {
+    if lc.print(&format!("{domain}/{label}"))?.is_some() {
         return Ok(());
     }
-    let _ = lc.enable(service)?;
-    let label = service.rsplit('/').next().unwrap_or(service);
-    let out = bootstrap_job(lc, domain, label, plist)?;
+    let out = load_job(lc, domain, label, plist)?;
     if !out.ok() {
         bail!(bootstrap_failure(domain, label, plist, &out));
     }
@@ -658,8 +661,9 @@ mod tests {
             panic!("the shim's child is the app");
         };
         assert_eq!((app.pid, app.elapsed_ms), (701, 298_000));
-        assert_eq!(tree_sum(700, &table, |p| p.rss_bytes), 49_200 * 1024);
-        assert_eq!(tree_sum(700, &table, |p| p.cpu_ns), 3_020_000_000);
+        let tree = process_tree(700, &table);
+        assert_eq!(tree.iter().map(|p| p.rss_bytes).sum::<u64>(), 49_200 * 1024);
+        assert_eq!(tree.iter().map(|p| p.cpu_ns).sum::<u64>(), 3_020_000_000);
         // Not a shim: the job's own process is the app.
         assert!(matches!(behind(800, &table), Behind::Plain(p) if p.pid == 800));
         assert_eq!(behind(999, &table), Behind::Unknown);

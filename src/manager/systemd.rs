@@ -384,6 +384,28 @@ impl Systemd {
         })
     }
 
+    /// One call of `org.freedesktop.DBus.Properties` on a systemd object, without a proxy (building
+    /// one per object would cost more than the call).
+    async fn call_properties<B>(
+        &self,
+        path: &str,
+        method: &str,
+        body: &B,
+    ) -> zbus::Result<zbus::Message>
+    where
+        B: serde::Serialize + zbus::zvariant::DynamicType,
+    {
+        self.conn
+            .call_method(
+                Some("org.freedesktop.systemd1"),
+                path,
+                Some("org.freedesktop.DBus.Properties"),
+                method,
+                body,
+            )
+            .await
+    }
+
     /// `GetAll` of the given interfaces for every path, many requests in flight at once.
     pub fn properties(
         &self,
@@ -396,14 +418,7 @@ impl Systemd {
                 .flat_map(|path| interfaces.iter().map(move |iface| (path, *iface)))
                 .map(|(path, iface)| async move {
                     let reply = self
-                        .conn
-                        .call_method(
-                            Some("org.freedesktop.systemd1"),
-                            path.as_str(),
-                            Some("org.freedesktop.DBus.Properties"),
-                            "GetAll",
-                            &(iface,),
-                        )
+                        .call_properties(path.as_str(), "GetAll", &(iface,))
                         .await?;
                     reply.body().deserialize::<Properties>()
                 });
@@ -441,14 +456,7 @@ impl Systemd {
                 .flat_map(|name| wanted.iter().map(move |pair| (unit_path(name), *pair)))
                 .map(|(path, (interface, property))| async move {
                     let reply = self
-                        .conn
-                        .call_method(
-                            Some("org.freedesktop.systemd1"),
-                            path.as_str(),
-                            Some("org.freedesktop.DBus.Properties"),
-                            "Get",
-                            &(interface, property),
-                        )
+                        .call_properties(path.as_str(), "Get", &(interface, property))
                         .await;
                     (
                         property,

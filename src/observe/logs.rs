@@ -51,18 +51,7 @@ pub fn sources(app: &InstalledApp<'_>) -> Vec<Source> {
             } else if let Some(v) = line.strip_prefix("StandardError=append:") {
                 found.push((v.to_string(), Stream::Err));
             } else if let Some(v) = line.strip_prefix("ExecStart=") {
-                // Files the shim writes (`--stdout PATH`, …), before the app's own argv.
-                let words = escape::parse_exec_line(v);
-                let end = words.iter().position(|w| w == "--").unwrap_or(words.len());
-                for pair in words[..end].windows(2) {
-                    let stream = match pair[0].as_str() {
-                        "--stdout" => Stream::Out,
-                        "--stderr" => Stream::Err,
-                        "--combined" => Stream::Both,
-                        _ => continue,
-                    };
-                    found.push((pair[1].clone(), stream));
-                }
+                found.extend(shim_log_files(&escape::parse_exec_line(v)));
             }
         }
         // One file for stdout and stderr together is a combined log.
@@ -101,21 +90,11 @@ fn plist_sources(file: &crate::apply::inventory::InstalledFile) -> Vec<Source> {
     if job.marker.role != "app" {
         return Vec::new();
     }
-    let args = &job.program_arguments;
-    let end = args.iter().position(|w| w == "--").unwrap_or(0);
-    let mut out: Vec<Source> = args[..end]
-        .windows(2)
-        .filter_map(|pair| {
-            let stream = match pair[0].as_str() {
-                "--stdout" => Stream::Out,
-                "--stderr" => Stream::Err,
-                "--combined" => Stream::Both,
-                _ => return None,
-            };
-            Some(Source::File {
-                path: PathBuf::from(&pair[1]),
-                stream,
-            })
+    let mut out: Vec<Source> = shim_log_files(&job.program_arguments)
+        .into_iter()
+        .map(|(path, stream)| Source::File {
+            path: PathBuf::from(path),
+            stream,
         })
         .collect();
     if out.is_empty() {
@@ -132,6 +111,34 @@ fn plist_sources(file: &crate::apply::inventory::InstalledFile) -> Vec<Source> {
         }
     }
     out
+}
+
+/// The log files `rgen-shim` writes (`--stdout PATH`, …), from its command line: its own options
+/// come before `--`, the app's argv after. Nothing for a command that is not the shim.
+fn shim_log_files(argv: &[String]) -> Vec<(String, Stream)> {
+    use crate::shim_protocol::{BIN, END_OF_OPTIONS, opt};
+    let is_shim = argv
+        .first()
+        .is_some_and(|program| Path::new(program).file_name().is_some_and(|n| n == BIN));
+    if !is_shim {
+        return Vec::new();
+    }
+    let end = argv
+        .iter()
+        .position(|w| w == END_OF_OPTIONS)
+        .unwrap_or(argv.len());
+    argv[..end]
+        .windows(2)
+        .filter_map(|pair| {
+            let stream = match pair[0].as_str() {
+                opt::STDOUT => Stream::Out,
+                opt::STDERR => Stream::Err,
+                opt::COMBINED => Stream::Both,
+                _ => return None,
+            };
+            Some((pair[1].clone(), stream))
+        })
+        .collect()
 }
 
 fn same_unit(service: &str, file: &str) -> bool {

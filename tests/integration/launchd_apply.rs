@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::support::{TEST_PATH, repo, run, shim};
+use crate::follower::Follower;
+use crate::support::{KillOnDrop, TEST_PATH, repo, run, shim};
 
 struct Mac {
     home: tempfile::TempDir,
@@ -353,8 +354,8 @@ fn a_persistent_bootstrap_refusal_names_the_plist_and_says_what_to_try() {
 
 #[test]
 fn logs_show_follow_across_rotation_and_flush() {
-    use std::io::{BufRead as _, Write as _};
-    use std::time::{Duration, Instant};
+    use std::io::Write as _;
+    use std::time::Duration;
 
     let mac = Mac::new();
     let tmp = tempfile::tempdir().unwrap();
@@ -399,43 +400,17 @@ fn logs_show_follow_across_rotation_and_flush() {
     let last = logs(&["--out", "--lines", "1"]);
     assert!(last.stdout.contains("w | two") && !last.stdout.contains("w | one"));
 
-    /// Killed however the test ends, so no follower outlives it.
-    struct Follower(std::process::Child);
-    impl Drop for Follower {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let mut follower = Follower(
-        mac.rgen()
-            .args(["logs", "w", "--launchd", "--user", "--follow", "--out"])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stdout = follower.0.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = tx.send(line);
-        }
-    });
-    let mut seen = Vec::new();
+    let mut follower =
+        Follower::spawn(
+            mac.rgen()
+                .args(["logs", "w", "--launchd", "--user", "--follow", "--out"]),
+        )
+        .unwrap();
     let mut wait_for = |wanted: &str| {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !seen.iter().any(|l: &String| l.ends_with(wanted)) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(line) => seen.push(line),
-                Err(_) => panic!("`{wanted}` never followed; saw {seen:?}"),
-            }
-        }
-        seen.clone()
+        follower
+            .wait_for(wanted, Duration::from_secs(20))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .to_vec()
     };
     // History first, then what is appended.
     wait_for("w | two");
@@ -446,7 +421,7 @@ fn logs_show_follow_across_rotation_and_flush() {
     std::fs::rename(&out_log, tmp.path().join("w-out.log.1")).unwrap();
     append(&out_log, "five\n");
     let seen_now = wait_for("w | five");
-    let pos = |w: &str| seen_now.iter().position(|l| l.ends_with(w));
+    let pos = |w: &str| seen_now.iter().position(|l| l.contains(w));
     assert!(
         pos("w | four").is_some() && pos("w | four") < pos("w | five"),
         "{seen_now:?}"
@@ -470,14 +445,7 @@ fn status_finds_the_app_behind_the_shim_with_its_memory_cpu_and_uptime() {
         0
     );
     // A live stand-in for what launchd would run: rgen-shim in front of a program.
-    struct Killed(std::process::Child);
-    impl Drop for Killed {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let shim_process = Killed(
+    let shim_process = KillOnDrop(
         Command::new(shim())
             .args(["--name", "azak-backend", "--", "/bin/sleep", "60"])
             .spawn()
@@ -497,7 +465,7 @@ fn status_finds_the_app_behind_the_shim_with_its_memory_cpu_and_uptime() {
             std::time::Instant::now() < deadline,
             "the shim never started sleep"
         );
-        std::thread::yield_now();
+        std::thread::sleep(std::time::Duration::from_millis(10)); // poll interval
     }
     let app_pid: u64 = children()
         .split_whitespace()

@@ -4,6 +4,8 @@
 
 mod cli;
 mod escaping;
+#[path = "../common/follower.rs"]
+mod follower;
 mod import;
 mod launchd;
 mod launchd_apply;

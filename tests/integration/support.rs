@@ -28,6 +28,16 @@ pub fn rgen() -> Command {
     cmd
 }
 
+/// A child process killed (and reaped) however the test ends, so none outlives it.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 pub struct Output {
     pub code: i32,
     pub stdout: String,

@@ -305,7 +305,7 @@ fn kill_9_restarts() -> TestResult {
     })
     .map_err(|e| format!("{e} (pids {first}, {second}); rgen logs said:\n{last_seen}"))?;
     // `--follow` streams the next run's line as it happens.
-    let mut follower = Follower::spawn(&["logs", "it-kill9", "--system", "--follow"], &dir)?;
+    let mut follower = follow_rgen(&["logs", "it-kill9", "--system", "--follow"], &dir)?;
     follower.wait_for(&format!("started {second}"), Duration::from_secs(10))?;
     sd.kill(unit, "main", 9).map_err(|e| e.to_string())?;
     let third = poll("a third pid after kill -9", Duration::from_secs(20), || {

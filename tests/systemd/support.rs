@@ -7,6 +7,10 @@ use std::time::{Duration, Instant};
 use rgen::manager::systemd::{Properties, Systemd, prop_str, prop_u32, prop_u64};
 use rgen::plan::Scope;
 
+#[path = "../common/follower.rs"]
+mod follower;
+pub use follower::Follower;
+
 pub type TestResult = Result<(), String>;
 
 /// The search path apps and rgen see: system directories only.
@@ -247,66 +251,13 @@ pub fn processes_mentioning(needle: &str) -> Vec<u32> {
         .collect()
 }
 
-/// A long-running rgen (`logs --follow`) whose output is read line by line; killed when dropped.
-pub struct Follower {
-    child: std::process::Child,
-    lines: std::sync::mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Follower {
-    pub fn spawn(args: &[&str], dir: &Path) -> Result<Follower, String> {
-        use std::io::BufRead as _;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rgen"))
+/// `rgen ARGS` in `dir`, its output followed line by line.
+pub fn follow_rgen(args: &[&str], dir: &Path) -> Result<Follower, String> {
+    Follower::spawn(
+        Command::new(env!("CARGO_BIN_EXE_rgen"))
             .args(args)
             .current_dir(dir)
             .env("PATH", PATH)
-            .env("NO_COLOR", "1")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot run rgen: {e}"))?;
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        Ok(Follower {
-            child,
-            lines,
-            seen: Vec::new(),
-        })
-    }
-
-    /// Waits for a line containing `needle` (seen before or arriving before the deadline).
-    pub fn wait_for(&mut self, needle: &str, within: Duration) -> TestResult {
-        let deadline = Instant::now() + within;
-        while !self.seen.iter().any(|l| l.contains(needle)) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => self.seen.push(line),
-                Err(_) => {
-                    return Err(format!(
-                        "`{needle}` never appeared in the followed output:\n{}",
-                        self.seen.join("\n")
-                    ));
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-impl Drop for Follower {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+            .env("NO_COLOR", "1"),
+    )
 }
