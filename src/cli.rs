@@ -95,6 +95,13 @@ pub struct TargetArgs {
     /// System services started at boot (default when running as root)
     #[arg(long)]
     pub system: bool,
+}
+
+/// The target, for the verbs that render files.
+#[derive(Args, Debug, Clone, Default)]
+pub struct RenderTargetArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
     /// Render for this systemd version (default: the installed one, else 252)
     #[arg(long, value_name = "N")]
     pub systemd_version: Option<u32>,
@@ -105,7 +112,7 @@ pub struct RenderArgs {
     #[command(flatten)]
     pub source: SourceArgs,
     #[command(flatten)]
-    pub target: TargetArgs,
+    pub target: RenderTargetArgs,
     /// Write the files into this directory instead of printing them
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -116,7 +123,7 @@ pub struct CheckArgs {
     #[command(flatten)]
     pub source: SourceArgs,
     #[command(flatten)]
-    pub target: TargetArgs,
+    pub target: RenderTargetArgs,
 }
 
 #[derive(Args, Debug)]
@@ -136,7 +143,7 @@ pub struct InstallArgs {
     #[command(flatten)]
     pub source: SourceArgs,
     #[command(flatten)]
-    pub target: TargetArgs,
+    pub target: RenderTargetArgs,
     /// Show what would change (a diff of every file and the actions) and change nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -166,7 +173,9 @@ pub struct StatusArgs {
 
 #[derive(Args, Debug)]
 pub struct ShowArgs {
+    /// The app to describe
     pub app: String,
+    /// Machine-readable output (the app's entry of `rgen status --json`)
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]

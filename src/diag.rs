@@ -120,8 +120,16 @@ warning_kinds! {
         "cluster mode for a non-Node app: instances share the port only if the app takes its socket from fd 3 (uvicorn `--fd 3`, gunicorn)",
     ClusterWithoutPort = "cluster-without-port":
         "cluster mode without a known port: instances run side by side but cannot share a port (set `port` or `env.PORT`)",
-    RestartOnlyOnLaunchd = "launchd-approximation":
-        "launchd has no equivalent for this setting; the closest behaviour is used",
+    LaunchdCluster = "launchd-cluster":
+        "launchd cannot share one port between jobs: cluster mode with a port is refused, without one the instances run side by side",
+    LaunchdRestartLimit = "launchd-restart-limit":
+        "launchd restarts a crashing job without limit (at most once per `ThrottleInterval`); `max_restarts`/`min_uptime` are not applied",
+    LaunchdRestartDelay = "launchd-restart-delay":
+        "`restart_delay` becomes `ThrottleInterval`: whole seconds, a minimum gap between starts rather than a wait after an exit",
+    LaunchdExitCodes = "launchd-exit-codes":
+        "launchd can only leave a job down after exit code 0 (`KeepAlive` `SuccessfulExit`); other `stop_exit_codes` are not honoured",
+    LaunchdCronLimits = "launchd-cron-limits":
+        "launchd calendars have minute granularity and no \"last day of the month\"; the closest schedule is used",
     EnvNotDefined = "env-not-defined":
         "`--env NAME` was given but no app defines `env_NAME`",
     RelativeToFile = "relative-to-file":
@@ -153,14 +161,17 @@ pub struct InputError {
     pub hint: Option<String>,
 }
 
+/// The loader's name for [`Problems`], until it is renamed there too.
+pub type Report = Problems;
+
 /// Collects every problem of a stage so users see them all at once.
 #[derive(Debug, Default)]
-pub struct Report {
+pub struct Problems {
     pub errors: Vec<InputError>,
     pub warnings: Vec<Warning>,
 }
 
-impl Report {
+impl Problems {
     pub fn error(&mut self, origin: Origin, message: impl Into<String>) -> &mut InputError {
         self.errors.push(InputError {
             origin,
@@ -197,7 +208,7 @@ impl Report {
         }
     }
 
-    pub fn merge(&mut self, other: Report) {
+    pub fn merge(&mut self, other: Problems) {
         self.errors.extend(other.errors);
         for w in other.warnings {
             if !self.warnings.contains(&w) {

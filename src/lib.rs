@@ -1,22 +1,29 @@
 //! rgen compiles PM2 / Forever ecosystem files into native service definitions and hands
 //! supervision to the operating system.
 //!
-//! The pipeline, one module per stage:
-//! `load` (files → raw apps) → `model` (validated apps) → `plan` (backend-neutral service specs) →
-//! `render` (systemd units via askama, launchd plists via `plist`) → `apply` (atomic files, the
-//! manager over D-Bus or launchctl) → `observe` (status, logs).
+//! The pipeline: `load` (files → raw apps) → `model` (validated apps) → `plan` (backend-neutral
+//! service specs) → a backend's `render` (systemd units, launchd plists) → its effects (`apply`:
+//! atomic files and the change set, shared; the manager over D-Bus or launchctl) → `observe`
+//! (status, logs). Everything that differs between managers lives in `backend/`, one folder per
+//! manager. `cli` is parsed once and resolved by `settings`; `commands` never see clap types.
+//!
+//! The layering (checked by `tests/integration/layers.rs`): `cli → settings → commands →
+//! backend → {observe, apply} → plan → model → load → keys → diag`, with `target` and
+//! `shim_protocol` as leaves anyone may use.
 
 pub mod apply;
+pub mod backend;
 pub mod cli;
 pub mod commands;
 pub mod diag;
+pub mod keys;
 pub mod load;
-pub mod manager;
 pub mod model;
 pub mod observe;
 pub mod plan;
-pub mod render;
+pub mod settings;
 pub mod shim_protocol;
+pub mod target;
 
 use std::io::Write as _;
 
@@ -40,20 +47,30 @@ pub fn run() -> i32 {
             e.exit()
         }
     };
+    use backend::Verb;
+    use settings as s;
     let result = match &cli.command {
-        cli::Command::Render(a) => commands::render::run(a),
-        cli::Command::Check(a) => commands::check::run(a),
-        cli::Command::Import(a) => commands::import::run(a),
-        cli::Command::Install(a) => commands::install::run(a),
-        cli::Command::Uninstall(a) => commands::uninstall::run(a),
-        cli::Command::Status(a) => commands::status::run(a),
-        cli::Command::Show(a) => commands::show::run(a),
-        cli::Command::Start(a) => commands::control::run(a, commands::control::Verb::Start),
-        cli::Command::Stop(a) => commands::control::run(a, commands::control::Verb::Stop),
-        cli::Command::Restart(a) => commands::control::run(a, commands::control::Verb::Restart),
-        cli::Command::Reload(a) => commands::control::run(a, commands::control::Verb::Reload),
-        cli::Command::Logs(a) => commands::logs::run(a),
-        cli::Command::Flush(a) => commands::logs::flush(a),
+        cli::Command::Render(a) => commands::render::run(&s::RenderSettings::resolve(a)),
+        cli::Command::Check(a) => commands::check::run(&s::CheckSettings::resolve(a)),
+        cli::Command::Import(a) => commands::import::run(&s::ImportSettings::resolve(a)),
+        cli::Command::Install(a) => commands::install::run(&s::InstallSettings::resolve(a)),
+        cli::Command::Uninstall(a) => commands::uninstall::run(&s::UninstallSettings::resolve(a)),
+        cli::Command::Status(a) => commands::status::run(&s::StatusSettings::resolve(a)),
+        cli::Command::Show(a) => commands::show::run(&s::ShowSettings::resolve(a)),
+        cli::Command::Start(a) => {
+            commands::control::run(&s::ControlSettings::resolve(a, Verb::Start))
+        }
+        cli::Command::Stop(a) => {
+            commands::control::run(&s::ControlSettings::resolve(a, Verb::Stop))
+        }
+        cli::Command::Restart(a) => {
+            commands::control::run(&s::ControlSettings::resolve(a, Verb::Restart))
+        }
+        cli::Command::Reload(a) => {
+            commands::control::run(&s::ControlSettings::resolve(a, Verb::Reload))
+        }
+        cli::Command::Logs(a) => commands::logs::run(&s::LogsSettings::resolve(a)),
+        cli::Command::Flush(a) => commands::logs::flush(&s::FlushSettings::resolve(a)),
     };
     match result {
         Ok(code) => code,
@@ -67,7 +84,7 @@ fn report_error(e: &anyhow::Error) -> i32 {
         diag::print_bad_input(bad);
         return 2;
     }
-    let code = if e.downcast_ref::<render::RenderError>().is_some() {
+    let code = if e.downcast_ref::<backend::RenderError>().is_some() {
         2
     } else {
         1
@@ -79,7 +96,7 @@ fn report_error(e: &anyhow::Error) -> i32 {
         let _ = writeln!(err, "  caused by: {cause}");
     }
     if is_not_permitted(e)
-        && let Some(hint) = not_permitted_hint()
+        && let Some(hint) = commands::not_permitted_hint()
     {
         let _ = writeln!(err, "  hint: {hint}");
     }
@@ -91,24 +108,12 @@ fn is_not_permitted(e: &anyhow::Error) -> bool {
     e.chain().any(|cause| {
         cause
             .downcast_ref::<zbus::Error>()
-            .is_some_and(manager::systemd::is_not_permitted)
+            .is_some_and(backend::systemd::dbus::is_not_permitted)
             || cause
                 .downcast_ref::<std::io::Error>()
                 .is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied)
-            || cause.to_string().contains(manager::systemd::NOT_PERMITTED)
+            || cause
+                .to_string()
+                .contains(backend::systemd::dbus::NOT_PERMITTED)
     })
-}
-
-/// What to do when a non-root user was refused managing the system scope.
-pub fn not_permitted_hint() -> Option<String> {
-    let command: Vec<String> = std::env::args().skip(1).collect();
-    if plan::current_uid() == 0 || !command.iter().any(|a| a == "--system") {
-        return None;
-    }
-    // Quoted for a POSIX shell, so the suggestion can be pasted as it is.
-    let command = shlex::try_join(command.iter().map(String::as_str)).ok()?;
-    Some(format!(
-        "system-scope apps are managed as root: `sudo rgen {command}`; apps of your own can \
-         live in the user scope (--user), which needs no privileges"
-    ))
 }

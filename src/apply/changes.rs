@@ -7,15 +7,26 @@ use std::path::{Path, PathBuf};
 
 use similar::TextDiff;
 
-use super::inventory::{Existing, InstalledFile, Inventory, read};
+use super::RenderedFile;
+use super::inventory::{Existing, InstalledUnit, Inventory, ReadBack, read};
 use crate::plan::Plan;
-use crate::render::RenderedFile;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FileChange {
     Create,
-    Update { diff: String },
+    Update {
+        diff: String,
+    },
+    /// Only rgen's bookkeeping differs (the ecosystem file's digest): rewritten, not restarted.
+    Bookkeeping,
     Unchanged,
+}
+
+impl FileChange {
+    /// Whether the manager must load the file again (and restart what it runs).
+    pub fn reloads(&self) -> bool {
+        matches!(self, FileChange::Create | FileChange::Update { .. })
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -62,7 +73,7 @@ impl std::fmt::Display for Conflict {
 #[derive(Clone, Debug, Default)]
 pub struct ChangeSet {
     pub files: Vec<FilePlan>,
-    pub stale: Vec<InstalledFile>,
+    pub stale: Vec<InstalledUnit>,
     pub conflicts: Vec<Conflict>,
 }
 
@@ -72,33 +83,51 @@ impl ChangeSet {
         dir: &Path,
         plan: &Plan,
         inventory: &Inventory,
+        backend: &dyn ReadBack,
     ) -> ChangeSet {
         let mut set = ChangeSet::default();
         for file in files {
             let path = dir.join(&file.name);
-            let change = match read(&path) {
-                None => FileChange::Create,
-                Some(Existing::Foreign(p)) => {
-                    set.conflicts.push(Conflict::Foreign(p));
+            let exists = path.symlink_metadata().is_ok();
+            let is_file = path
+                .symlink_metadata()
+                .is_ok_and(|m| m.file_type().is_file());
+            let change = match (exists, is_file) {
+                (false, _) => FileChange::Create,
+                // A symlink or directory in the way is never written through.
+                (true, false) => {
+                    set.conflicts.push(Conflict::Foreign(path));
                     continue;
                 }
-                Some(Existing::Ours(old)) => {
-                    if old.marker.group != plan.group || old.marker.source != plan.source {
-                        set.conflicts.push(Conflict::OtherEcosystem {
-                            path,
-                            source: old.marker.source.clone(),
-                            group: old.marker.group.clone(),
-                        });
+                (true, true) => match read(&path, &file.name, backend) {
+                    Existing::Foreign(p) => {
+                        set.conflicts.push(Conflict::Foreign(p));
                         continue;
                     }
-                    if old.contents == file.contents {
-                        FileChange::Unchanged
-                    } else {
-                        FileChange::Update {
-                            diff: unified_diff(&old.contents, &file.contents, &path),
+                    Existing::Ignored => {
+                        set.conflicts.push(Conflict::Foreign(path));
+                        continue;
+                    }
+                    Existing::Ours(old) => {
+                        if old.marker.group != plan.group || old.marker.source != plan.source {
+                            set.conflicts.push(Conflict::OtherEcosystem {
+                                path,
+                                source: old.marker.source.clone(),
+                                group: old.marker.group.clone(),
+                            });
+                            continue;
+                        }
+                        if old.contents == file.contents {
+                            FileChange::Unchanged
+                        } else if backend.same_but_bookkeeping(&old.contents, &file.contents) {
+                            FileChange::Bookkeeping
+                        } else {
+                            FileChange::Update {
+                                diff: unified_diff(&old.contents, &file.contents, &path),
+                            }
                         }
                     }
-                }
+                },
             };
             set.files.push(FilePlan {
                 file: file.clone(),
@@ -108,7 +137,7 @@ impl ChangeSet {
         }
         let rendered_apps: Vec<&str> = files.iter().filter_map(|f| f.app.as_deref()).collect();
         set.stale = inventory
-            .files
+            .units
             .iter()
             .filter(|f| f.marker.group == plan.group)
             .filter(|f| {
@@ -127,7 +156,7 @@ impl ChangeSet {
         let mut apps: Vec<String> = self
             .files
             .iter()
-            .filter(|f| f.change != FileChange::Unchanged)
+            .filter(|f| f.change.reloads())
             .filter_map(|f| f.file.app.clone())
             .chain(self.stale.iter().filter_map(|f| f.marker.app.clone()))
             .collect();

@@ -4,26 +4,20 @@
 use anyhow::Result;
 
 use super::{compile, print_warnings};
-use crate::cli::CheckArgs;
-use crate::plan::ShimNeed;
+use crate::backend;
+use crate::settings::CheckSettings;
 
-pub fn run(args: &CheckArgs) -> Result<i32> {
-    let target = args.target.render_target();
-    let compiled = compile(&args.source, &target)?;
+pub fn run(s: &CheckSettings) -> Result<i32> {
+    let renderer = backend::renderer(&s.target);
+    let compiled = compile(&s.source, &s.target, renderer.as_ref())?;
     print_warnings(&compiled.warnings);
     let n = compiled.plan.services.len();
     println!(
         "{}: {n} app{} for {} ({} scope), {} warning{}",
         crate::diag::display_path(&compiled.ecosystem.file),
         if n == 1 { "" } else { "s" },
-        match target.backend {
-            crate::plan::Backend::Systemd => "systemd",
-            crate::plan::Backend::Launchd => "launchd",
-        },
-        match target.scope {
-            crate::plan::Scope::System => "system",
-            crate::plan::Scope::User => "user",
-        },
+        s.target.backend,
+        s.target.scope,
         compiled.warnings.len(),
         if compiled.warnings.len() == 1 {
             ""
@@ -32,7 +26,7 @@ pub fn run(args: &CheckArgs) -> Result<i32> {
         },
     );
     for spec in &compiled.plan.services {
-        let shim: Vec<&str> = spec.shim.iter().map(|n| need_text(*n)).collect();
+        let shim: Vec<&str> = spec.shim.iter().map(|n| n.describe()).collect();
         let instances = spec
             .instances
             .as_ref()
@@ -50,17 +44,4 @@ pub fn run(args: &CheckArgs) -> Result<i32> {
         );
     }
     Ok(0)
-}
-
-pub fn need_text(need: ShimNeed) -> &'static str {
-    match need {
-        ShimNeed::Readiness => "readiness",
-        ShimNeed::Socket => "shared socket",
-        ShimNeed::ShutdownMessage => "shutdown message",
-        ShimNeed::Backoff => "backoff",
-        ShimNeed::IncrementVar => "increment_var",
-        ShimNeed::Logs => "log files",
-        ShimNeed::StopSignal => "SIGINT stop",
-        ShimNeed::MemoryWatchdog => "memory watchdog",
-    }
 }

@@ -6,14 +6,14 @@ use std::fmt::Write as _;
 use anyhow::{Context as _, Result};
 use serde_json::Value;
 
-use super::{format_of, print_warnings};
+use super::print_warnings;
 use crate::apply::files::write_atomic;
-use crate::cli::ImportArgs;
+use crate::keys::Support;
 use crate::load::{self, Canonical, Format, RawEcosystem};
-use crate::model::keys::Support;
+use crate::settings::ImportSettings;
 
-pub fn run(args: &ImportArgs) -> Result<i32> {
-    let (raw, report) = load::load(&args.file, format_of(args.format))?;
+pub fn run(args: &ImportSettings) -> Result<i32> {
+    let (raw, report) = load::load(&args.file, args.format)?;
     print_warnings(&report.warnings);
     let text = to_toml(&raw);
     // The result must load as rgen.toml; anything else is a bug to report, not a file to write.
@@ -73,13 +73,15 @@ pub fn to_toml(raw: &RawEcosystem) -> String {
                     (Support::Unsupported, Support::Unsupported) => {
                         Some(format!("ignored: {}", spec.systemd.text))
                     }
-                    (Support::Approximated(_), _) => {
+                    (Support::Approximated(..), _) => {
                         Some(format!("systemd: {}", spec.systemd.text))
                     }
-                    (_, Support::Approximated(_)) => {
+                    (_, Support::Approximated(..)) => {
                         Some(format!("launchd: {}", spec.launchd.text))
                     }
-                    (Support::Shim, _) | (_, Support::Shim) => Some("needs rgen-shim".to_string()),
+                    (Support::Shim(_), _) | (_, Support::Shim(_)) => {
+                        Some("needs rgen-shim".to_string())
+                    }
                     _ => None,
                 };
                 if let Some(note) = note {

@@ -4,35 +4,35 @@ use std::fs::OpenOptions;
 
 use anyhow::{Result, bail};
 
-use crate::apply::inventory::Inventory;
-use crate::apply::paths;
-use crate::cli::{FlushArgs, LogsArgs, TargetArgs};
-use crate::observe::logs::{self, Source, Stream};
-use crate::observe::status;
+use super::installed;
+use crate::apply::inventory::{LogSource, Stream};
+use crate::backend;
+use crate::observe::logs;
+use crate::observe::select::select;
+use crate::settings::{FlushSettings, LogsSettings};
+use crate::target::Target;
 
-pub fn run(args: &LogsArgs) -> Result<i32> {
-    let mut labelled = sources_of(&args.target, &args.apps)?;
-    labelled.retain(|(_, source)| match source {
-        Source::File { stream, .. } => match (args.out, args.err) {
-            (true, _) => *stream != Stream::Err,
-            (_, true) => *stream != Stream::Out,
-            _ => true,
-        },
-        Source::Journal { .. } => true,
-    });
-    logs::show(args.target.scope(), &labelled, args.lines, args.follow)?;
+pub fn run(s: &LogsSettings) -> Result<i32> {
+    let mut labelled = sources_of(&s.target, &s.apps)?;
+    if let Some(only) = s.only {
+        labelled.retain(|(_, source)| match source {
+            LogSource::File { stream, .. } => *stream == only || *stream == Stream::Both,
+            LogSource::Journal { .. } => true,
+        });
+    }
+    logs::show(s.target.scope, &labelled, s.lines, s.follow)?;
     Ok(0)
 }
 
 /// Empties log files in place: the writers (systemd's `append:`, the shim) keep their
 /// descriptors, opened with O_APPEND, and go on writing at the new end.
-pub fn flush(args: &FlushArgs) -> Result<i32> {
-    let labelled = sources_of(&args.target, &args.apps)?;
+pub fn flush(s: &FlushSettings) -> Result<i32> {
+    let labelled = sources_of(&s.target, &s.apps)?;
     let mut failed = false;
     let mut journal_apps = Vec::new();
     for (app, source) in &labelled {
         match source {
-            Source::File { path, .. } => {
+            LogSource::File { path, .. } => {
                 match OpenOptions::new()
                     .write(true)
                     .open(path)
@@ -48,7 +48,7 @@ pub fn flush(args: &FlushArgs) -> Result<i32> {
                     }
                 }
             }
-            Source::Journal { .. } => {
+            LogSource::Journal { .. } => {
                 if !journal_apps.contains(app) {
                     journal_apps.push(app.clone());
                 }
@@ -66,18 +66,20 @@ pub fn flush(args: &FlushArgs) -> Result<i32> {
 }
 
 /// Every log source of the selected installed apps, labelled with the app's name.
-fn sources_of(target: &TargetArgs, apps: &[String]) -> Result<Vec<(String, Source)>> {
-    let dir = paths::manager_dir(&target.target());
-    let inventory = Inventory::scan(&dir);
-    let installed = status::installed_apps(&inventory);
-    let selected = status::select(&installed, apps)?;
+fn sources_of(target: &Target, wanted: &[String]) -> Result<Vec<(String, LogSource)>> {
+    let renderer = backend::renderer(target);
+    let (_, apps) = installed(renderer.as_ref());
+    let selected = select(&apps, wanted)?;
     if selected.is_empty() {
-        bail!("rgen has installed no apps in {}", dir.display());
+        bail!(
+            "rgen has installed no apps in {}",
+            renderer.manager_dir().display()
+        );
     }
     Ok(selected
         .iter()
         .flat_map(|app| {
-            logs::sources(app)
+            app.log_sources()
                 .into_iter()
                 .map(|source| (app.name.clone(), source))
         })

@@ -5,14 +5,15 @@ use std::io::Write as _;
 use anyhow::{Context as _, Result};
 
 use super::{compile, print_warnings};
-use crate::apply::{files::write_atomic, paths};
-use crate::cli::RenderArgs;
+use crate::apply::files::write_atomic;
+use crate::backend;
+use crate::settings::RenderSettings;
 
-pub fn run(args: &RenderArgs) -> Result<i32> {
-    let target = args.target.render_target();
-    let compiled = compile(&args.source, &target)?;
+pub fn run(s: &RenderSettings) -> Result<i32> {
+    let renderer = backend::renderer(&s.target);
+    let compiled = compile(&s.source, &s.target, renderer.as_ref())?;
     print_warnings(&compiled.warnings);
-    match &args.out {
+    match &s.out {
         Some(dir) => {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
@@ -23,7 +24,7 @@ pub fn run(args: &RenderArgs) -> Result<i32> {
             }
         }
         None => {
-            let dir = paths::manager_dir(&target);
+            let dir = renderer.manager_dir();
             let mut out = std::io::stdout().lock();
             for (i, file) in compiled.files.iter().enumerate() {
                 if i > 0 {

@@ -1,37 +1,30 @@
-//! `rgen show APP`: everything about one app, like `pm2 show`.
+//! `rgen show APP` (`describe`): everything about one app, like `pm2 show` — the same fields on
+//! every backend, from the installed files and the manager.
 
 use std::io::Write as _;
 
 use anyhow::Result;
 
-use crate::apply::inventory::Inventory;
-use crate::apply::paths;
-use crate::cli::ShowArgs;
-use crate::manager::systemd::Systemd;
-use crate::observe::logs;
-use crate::observe::status::{self, format_bytes, format_duration_ms};
-use crate::plan::Backend;
+use super::installed;
+use crate::apply::inventory::LogSource;
+use crate::backend;
+use crate::observe::select::select;
+use crate::observe::status::{format_bytes, format_duration_ms};
+use crate::settings::ShowSettings;
 
-pub fn run(args: &ShowArgs) -> Result<i32> {
-    let target = args.target.target();
-    if target.backend == Backend::Launchd {
-        return crate::apply::launchd::show_command(args, target);
-    }
-    let dir = paths::manager_dir(&target);
-    let inventory = Inventory::scan(&dir);
-    let installed = status::installed_apps(&inventory);
-    let selected = status::select(&installed, std::slice::from_ref(&args.app))?;
-    let sd = Systemd::connect(target.scope)?;
-    let drift = super::status::drift(&sd, &inventory, &selected, target.clone());
-    let apps = status::collect(&sd, &selected, &drift)?;
-    if args.json {
+pub fn run(s: &ShowSettings) -> Result<i32> {
+    let report = super::status::collect(&s.target, std::slice::from_ref(&s.app))?;
+    if s.json {
         let mut out = std::io::stdout().lock();
-        serde_json::to_writer_pretty(&mut out, &apps)?;
+        serde_json::to_writer_pretty(&mut out, &report.apps)?;
         writeln!(out)?;
         return Ok(0);
     }
+    let renderer = backend::renderer(&s.target);
+    let (_, apps) = installed(renderer.as_ref());
+    let selected = select(&apps, std::slice::from_ref(&s.app))?;
     let mut out = anstream::stdout().lock();
-    for (app, installed) in apps.iter().zip(&selected) {
+    for (app, installed) in report.apps.iter().zip(&selected) {
         let bold = anstyle::Style::new().bold();
         writeln!(
             out,
@@ -39,14 +32,7 @@ pub fn run(args: &ShowArgs) -> Result<i32> {
             app.name, app.status, app.mode
         )?;
         let row = |k: &str, v: String| format!("  {k:<14} {v}");
-        writeln!(
-            out,
-            "{}",
-            row(
-                "group",
-                format!("{} (rgen-{}.target)", app.group, app.group)
-            )
-        )?;
+        writeln!(out, "{}", row("group", app.group.clone()))?;
         writeln!(out, "{}", row("namespace", app.namespace.clone()))?;
         writeln!(out, "{}", row("source", app.source.display().to_string()))?;
         writeln!(
@@ -56,13 +42,13 @@ pub fn run(args: &ShowArgs) -> Result<i32> {
                 "drift",
                 match app.drift {
                     Some(true) =>
-                        "the ecosystem file now renders differently: `rgen install` applies it"
-                            .into(),
+                        "the ecosystem file changed since install: `rgen install` applies it".into(),
                     Some(false) => "none".into(),
                     None => "unknown (the ecosystem file is gone)".into(),
                 }
             )
         )?;
+        writeln!(out, "{}", row("command", installed.app_argv().join(" ")))?;
         for u in &app.units {
             writeln!(
                 out,
@@ -88,38 +74,26 @@ pub fn run(args: &ShowArgs) -> Result<i32> {
                 )
             )?;
         }
-        for f in &installed.files {
-            writeln!(out, "{}", row("file", f.path.display().to_string()))?;
+        for u in &installed.units {
+            writeln!(out, "{}", row("file", u.path.display().to_string()))?;
         }
-        for source in logs::sources(installed) {
+        for source in installed.log_sources() {
             let text = match source {
-                logs::Source::File { path, .. } => path.display().to_string(),
-                logs::Source::Journal { unit } => format!("journal (journalctl -u {unit})"),
+                LogSource::File { path, stream, .. } => {
+                    format!("{} ({})", path.display(), stream.as_str())
+                }
+                LogSource::Journal { unit } => format!("journal (journalctl -u {unit})"),
             };
             writeln!(out, "{}", row("logs", text))?;
         }
-        // The service's own settings, as installed.
-        if let Some(service) = installed
-            .files
+        // The manager's own settings for the app, as installed.
+        if let Some(unit) = installed
+            .units
             .iter()
-            .find(|f| f.name.ends_with(".service") && f.contents.contains("\n[Install]"))
+            .find(|u| u.role == crate::apply::inventory::Role::App)
         {
-            for line in service.contents.lines().filter(|l| {
-                [
-                    "ExecStart=",
-                    "WorkingDirectory=",
-                    "Environment=",
-                    "User=",
-                    "Restart",
-                    "MemoryMax=",
-                    "KillSignal=",
-                    "TimeoutStopSec=",
-                    "StartLimit",
-                ]
-                .iter()
-                .any(|k| l.starts_with(k))
-            }) {
-                writeln!(out, "{}", row("", line.to_string()))?;
+            for (key, value) in &unit.settings {
+                writeln!(out, "{}", row("", format!("{key}={value}")))?;
             }
         }
     }

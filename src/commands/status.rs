@@ -1,45 +1,55 @@
-//! `rgen status` (`ls`, `list`): a `pm2 ls` table, or stable JSON (documented in README).
+//! `rgen status` (`ls`, `list`): a `pm2 ls` table, or stable JSON (documented in README), with
+//! each app's drift from its ecosystem file.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
 
 use anyhow::Result;
 
-use super::compile;
-use crate::apply::inventory::Inventory;
-use crate::apply::paths;
-use crate::cli::{SourceArgs, StatusArgs};
-use crate::load;
-use crate::manager::systemd::{Systemd, scope_word};
-use crate::observe::status::{
-    self, AppStatus, InstalledApp, Report, format_bytes, format_duration_ms,
-};
-use crate::plan::{Backend, Target};
+use super::{compile, installed};
+use crate::apply::inventory::{InstalledApp, Inventory};
+use crate::backend::{self, Renderer};
+use crate::load::{self, Format};
+use crate::observe::select::select;
+use crate::observe::status::{self, AppStatus, Report, format_bytes, format_duration_ms};
+use crate::settings::{SourceSettings, StatusSettings, cpus};
+use crate::target::Target;
 
-pub fn run(args: &StatusArgs) -> Result<i32> {
-    let target = args.target.target();
-    if target.backend == Backend::Launchd {
-        return crate::apply::launchd::status_command(args, target);
-    }
-    let dir = paths::manager_dir(&target);
-    let inventory = Inventory::scan(&dir);
-    let installed = status::installed_apps(&inventory);
-    let selected = status::select(&installed, &args.apps)?;
+pub fn run(s: &StatusSettings) -> Result<i32> {
+    let report = collect(&s.target, &s.apps)?;
+    print_report(&report, s.json)?;
+    Ok(0)
+}
+
+/// The report for the selected apps, with drift.
+pub fn collect(target: &Target, wanted: &[String]) -> Result<Report> {
+    let renderer = backend::renderer(target);
+    let (inventory, apps) = installed(renderer.as_ref());
+    let selected = select(&apps, wanted)?;
     let apps = if selected.is_empty() {
         Vec::new()
     } else {
-        let sd = Systemd::connect(target.scope)?;
-        let drift = drift(&sd, &inventory, &selected, target.clone());
-        status::collect(&sd, &selected, &drift)?
+        let manager = backend::connect(target)?;
+        let mut rows = manager.status(&selected)?;
+        let mut target = target.clone();
+        if let Some(v) = manager.version() {
+            target.systemd_version = v;
+        }
+        let drift = drift(&target, renderer.as_ref(), &inventory, &selected);
+        for row in &mut rows {
+            row.drift = drift
+                .get(&(row.group.clone(), row.name.clone()))
+                .copied()
+                .flatten();
+        }
+        rows
     };
-    let report = Report {
+    Ok(Report {
         version: status::JSON_VERSION,
-        backend: "systemd",
-        scope: scope_word(target.scope),
+        backend: target.backend.as_str(),
+        scope: target.scope.as_str(),
         apps,
-    };
-    print_report(&report, args.json)?;
-    Ok(0)
+    })
 }
 
 pub fn print_report(report: &Report, json: bool) -> Result<()> {
@@ -171,60 +181,65 @@ fn print_table(out: &mut impl std::io::Write, apps: &[AppStatus]) -> Result<()> 
 }
 
 /// Whether each app's installed files still match its ecosystem file. Cheap in the common case:
-/// the file's digest is compared with the one recorded at install; only a changed file is
-/// compiled again (which, for JavaScript files, runs node).
-pub fn drift(
-    sd: &Systemd,
+/// the file's digest is compared with the one recorded at install. A changed JavaScript file is
+/// reported as changed without running it — a read-only verb never executes an ecosystem
+/// file's code (README, "Security model"); other formats are compiled again, which reads but runs
+/// nothing.
+fn drift(
+    target: &Target,
+    renderer: &dyn Renderer,
     inventory: &Inventory,
-    apps: &[&InstalledApp<'_>],
-    mut target: Target,
+    apps: &[&InstalledApp],
 ) -> BTreeMap<(String, String), Option<bool>> {
     let mut result = BTreeMap::new();
-    let mut groups: BTreeMap<&str, Vec<&InstalledApp<'_>>> = BTreeMap::new();
+    let mut groups: BTreeMap<&str, Vec<&InstalledApp>> = BTreeMap::new();
     for app in apps {
         groups.entry(app.group.as_str()).or_default().push(app);
     }
     for (group, members) in groups {
-        let group_files = inventory.group_files(group);
-        let Some(head) = group_files
+        let group_units = inventory.group_units(group);
+        let Some(head) = group_units
             .iter()
-            .find(|f| f.marker.app.is_none())
-            .or(group_files.first())
+            .find(|u| u.marker.app.is_none() && u.marker.source_hash.is_some())
+            .or_else(|| group_units.iter().find(|u| u.marker.source_hash.is_some()))
+            .or(group_units.first())
         else {
             continue;
         };
         let marker = &head.marker;
-        let Ok(bytes) = std::fs::read(&marker.source) else {
+        let mut set = |value: Option<bool>| {
             for a in &members {
-                result.insert((group.to_string(), a.name.clone()), None);
+                result.insert((group.to_string(), a.name.clone()), value);
             }
+        };
+        let Ok(bytes) = std::fs::read(&marker.source) else {
+            set(None);
             continue;
         };
         if marker.source_hash.as_deref() == Some(load::source_hash(&bytes).as_str()) {
-            for a in &members {
-                result.insert((group.to_string(), a.name.clone()), Some(false));
-            }
+            set(Some(false));
             continue;
         }
-        if let Ok(v) = sd.version() {
-            target.systemd_version = v;
+        if load::detect_format(&marker.source, None) == Some(Format::Pm2Js) {
+            set(Some(true));
+            continue;
         }
-        target.cpus = super::cpus();
-        let all_installed: Vec<String> = inventory
-            .group_files(group)
+        let mut target = target.clone();
+        target.cpus = cpus();
+        let installed_apps: Vec<String> = group_units
             .iter()
-            .filter_map(|f| f.marker.app.clone())
+            .filter_map(|u| u.marker.app.clone())
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .collect();
-        let source = SourceArgs {
+        let source = SourceSettings {
             file: Some(marker.source.clone()),
             env: marker.env.clone(),
-            only: all_installed,
+            only: installed_apps,
             format: None,
             group: Some(group.to_string()),
         };
-        let rendered = compile(&source, &target).ok().map(|c| c.files);
+        let rendered = compile(&source, &target, renderer).ok().map(|c| c.files);
         for a in &members {
             let differs = match &rendered {
                 None => true,
@@ -233,12 +248,12 @@ pub fn drift(
                         .iter()
                         .filter(|f| f.app.as_deref() == Some(a.name.as_str()))
                         .collect();
-                    mine.len() != a.files.len()
+                    mine.len() != a.units.len()
                         || mine.iter().any(|r| {
-                            a.files
+                            a.units
                                 .iter()
-                                .find(|f| f.name == r.name)
-                                .is_none_or(|f| f.contents != r.contents)
+                                .find(|u| u.name == r.name)
+                                .is_none_or(|u| u.contents != r.contents)
                         })
                 }
             };

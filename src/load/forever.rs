@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use super::{Canonical, RawApp, RawEntry};
 use crate::diag::{Origin, Report, WarningKind};
-use crate::model::keys;
+use crate::keys;
 
 /// Keys only Forever uses; PM2's camelCase aliases (`outFile`, `minUptime`, …) are shared, so they
 /// do not tell the formats apart.

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 use crate::diag::{BadInput, Origin, Report, WarningKind};
-use crate::model::keys::{self, KeySpec};
+use crate::keys::{self, KeySpec};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]

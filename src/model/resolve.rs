@@ -7,7 +7,7 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 /// What runs the script.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InterpreterKind {
     /// The script is executed directly (`interpreter: 'none'`, binaries, shebang scripts).
     None,

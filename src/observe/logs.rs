@@ -1,152 +1,17 @@
-//! `rgen logs`: an app's log files when the ecosystem names them (read from the installed unit),
-//! the journal otherwise — like `pm2 logs`, with each line prefixed by its app.
+//! `rgen logs`: print and follow an app's log sources (its files, or the journal), like
+//! `pm2 logs`, each line prefixed by its app. Where the sources are comes from the installed
+//! files (`InstalledApp::log_sources`); this module only reads them.
 
 use std::io::{BufRead as _, Read as _, Seek as _, SeekFrom, Write as _};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 
-use crate::apply::paths;
-use crate::observe::status::InstalledApp;
-use crate::plan::{Backend, Scope, Target};
-use crate::render::systemd::escape;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stream {
-    Out,
-    Err,
-    Both,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Source {
-    File { path: PathBuf, stream: Stream },
-    Journal { unit: String },
-}
-
-/// Where an app's output goes, from its installed unit files.
-pub fn sources(app: &InstalledApp<'_>) -> Vec<Source> {
-    let mut out = Vec::new();
-    let instances: Vec<Option<u32>> = match app.instances {
-        Some(n) => (0..n).map(Some).collect(),
-        None => vec![None],
-    };
-    for file in &app.files {
-        if file.name.ends_with(".plist") {
-            out.extend(plist_sources(file));
-            continue;
-        }
-        if !(file.name.ends_with(".service")
-            && app.units.services.iter().any(|s| same_unit(s, &file.name)))
-        {
-            continue;
-        }
-        let mut found = Vec::new();
-        for line in file.contents.lines() {
-            if let Some(v) = line.strip_prefix("StandardOutput=append:") {
-                found.push((v.to_string(), Stream::Out));
-            } else if let Some(v) = line.strip_prefix("StandardError=append:") {
-                found.push((v.to_string(), Stream::Err));
-            } else if let Some(v) = line.strip_prefix("ExecStart=") {
-                found.extend(shim_log_files(&escape::parse_exec_line(v)));
-            }
-        }
-        // One file for stdout and stderr together is a combined log.
-        if found.len() == 2 && found[0].0 == found[1].0 {
-            found = vec![(found[0].0.clone(), Stream::Both)];
-        }
-        for instance in &instances {
-            let unit_name = match instance {
-                Some(i) => file.name.replace("@.service", &format!("@{i}.service")),
-                None => file.name.clone(),
-            };
-            if found.is_empty() {
-                out.push(Source::Journal { unit: unit_name });
-            }
-            for (path, stream) in &found {
-                let p = match instance {
-                    Some(i) => path.replace("%i", &i.to_string()),
-                    None => path.clone(),
-                };
-                out.push(Source::File {
-                    path: PathBuf::from(p.replace("%%", "%")),
-                    stream: *stream,
-                });
-            }
-        }
-    }
-    out.dedup();
-    out
-}
-
-/// A launchd job's logs: the files its shim writes, else launchd's own paths.
-fn plist_sources(file: &crate::apply::inventory::InstalledFile) -> Vec<Source> {
-    let Ok(job) = crate::render::launchd::parse(file.contents.as_bytes()) else {
-        return Vec::new();
-    };
-    if job.marker.role != "app" {
-        return Vec::new();
-    }
-    let mut out: Vec<Source> = shim_log_files(&job.program_arguments)
-        .into_iter()
-        .map(|(path, stream)| Source::File {
-            path: PathBuf::from(path),
-            stream,
-        })
-        .collect();
-    if out.is_empty() {
-        for (path, stream) in [
-            (&job.standard_out_path, Stream::Out),
-            (&job.standard_error_path, Stream::Err),
-        ] {
-            if let Some(p) = path.as_ref().filter(|p| p.as_str() != "/dev/null") {
-                out.push(Source::File {
-                    path: PathBuf::from(p),
-                    stream,
-                });
-            }
-        }
-    }
-    out
-}
-
-/// The log files `rgen-shim` writes (`--stdout PATH`, …), from its command line: its own options
-/// come before `--`, the app's argv after. Nothing for a command that is not the shim.
-fn shim_log_files(argv: &[String]) -> Vec<(String, Stream)> {
-    use crate::shim_protocol::{BIN, END_OF_OPTIONS, opt};
-    let is_shim = argv
-        .first()
-        .is_some_and(|program| Path::new(program).file_name().is_some_and(|n| n == BIN));
-    if !is_shim {
-        return Vec::new();
-    }
-    let end = argv
-        .iter()
-        .position(|w| w == END_OF_OPTIONS)
-        .unwrap_or(argv.len());
-    argv[..end]
-        .windows(2)
-        .filter_map(|pair| {
-            let stream = match pair[0].as_str() {
-                opt::STDOUT => Stream::Out,
-                opt::STDERR => Stream::Err,
-                opt::COMBINED => Stream::Both,
-                _ => return None,
-            };
-            Some((pair[1].clone(), stream))
-        })
-        .collect()
-}
-
-fn same_unit(service: &str, file: &str) -> bool {
-    service == file
-        || file
-            .strip_suffix("@.service")
-            .is_some_and(|base| service.starts_with(&format!("{base}@")))
-}
+use crate::apply::inventory::{LogSource, Stream};
+use crate::target::Scope;
 
 /// The last `n` lines of a file (whole lines; a huge file is read from its end only).
 pub fn tail_file(path: &Path, n: usize) -> Vec<String> {
@@ -187,35 +52,34 @@ fn journal_command(scope: Scope, units: &[String], n: usize, follow: bool) -> Co
     cmd
 }
 
-/// The last lines a failed unit left, for error reports: its log file, or the journal.
-pub fn last_lines(scope: Scope, unit: &str, n: usize) -> Vec<String> {
-    let target = Target {
-        backend: Backend::Systemd,
-        scope,
-        systemd_version: 0,
-        cpus: 1,
-        shim: PathBuf::new(),
-        invoking_user: None,
-        home: paths::home(),
-    };
-    let dir = paths::manager_dir(&target);
-    let file_name = match unit.split_once('@') {
-        Some((base, _)) => format!("{base}@.service"),
-        None => unit.to_string(),
-    };
-    if let Ok(contents) = std::fs::read_to_string(dir.join(&file_name)) {
-        let instance = unit
-            .split_once('@')
-            .and_then(|(_, rest)| rest.strip_suffix(".service"))
-            .unwrap_or("");
-        for line in contents.lines() {
-            if let Some(path) = line.strip_prefix("StandardError=append:") {
-                let path = path.replace("%i", instance).replace("%%", "%");
-                return tail_file(Path::new(&path), n);
-            }
-        }
+/// The last lines a failed unit left, for error reports: its error log file (or its only
+/// file), else the journal.
+pub fn last_lines(scope: Scope, sources: &[LogSource], n: usize) -> Vec<String> {
+    let files: Vec<(&Path, Stream)> = sources
+        .iter()
+        .filter_map(|s| match s {
+            LogSource::File { path, stream, .. } => Some((path.as_path(), *stream)),
+            LogSource::Journal { .. } => None,
+        })
+        .collect();
+    let file = files
+        .iter()
+        .find(|(_, s)| *s != Stream::Out)
+        .or(files.first());
+    if let Some((path, _)) = file {
+        return tail_file(path, n);
     }
-    journal_command(scope, &[unit.to_string()], n, false)
+    let units: Vec<String> = sources
+        .iter()
+        .filter_map(|s| match s {
+            LogSource::Journal { unit } => Some(unit.clone()),
+            LogSource::File { .. } => None,
+        })
+        .collect();
+    if units.is_empty() {
+        return Vec::new();
+    }
+    journal_command(scope, &units, n, false)
         .stderr(Stdio::null())
         .output()
         .map(|o| {
@@ -228,26 +92,24 @@ pub fn last_lines(scope: Scope, unit: &str, n: usize) -> Vec<String> {
 }
 
 /// Prints the history of every source, then (with `follow`) new lines as they arrive.
-pub fn show(scope: Scope, labelled: &[(String, Source)], n: usize, follow: bool) -> Result<()> {
+pub fn show(scope: Scope, labelled: &[(String, LogSource)], n: usize, follow: bool) -> Result<()> {
     let out = Arc::new(Mutex::new(anstream::stdout()));
     let width = labelled.iter().map(|(l, _)| l.len()).max().unwrap_or(0);
     let mut files = Vec::new();
     let mut journal_units = Vec::new();
     for (label, source) in labelled {
         match source {
-            Source::File { path, stream } => files.push((label.clone(), path.clone(), *stream)),
-            Source::Journal { unit } => journal_units.push(unit.clone()),
+            LogSource::File { path, stream, .. } => {
+                files.push((label.clone(), path.clone(), *stream))
+            }
+            LogSource::Journal { unit } => journal_units.push(unit.clone()),
         }
     }
     // Each file stays open after its history, so following starts exactly where it ended.
     let mut opened = Vec::with_capacity(files.len());
     for (label, path, stream) in &files {
         let mut o = out.lock().expect("stdout lock");
-        let header = format!(
-            "==> {label}: {} ({}) <==",
-            path.display(),
-            stream_word(*stream)
-        );
+        let header = format!("==> {label}: {} ({}) <==", path.display(), stream.as_str());
         writeln!(o, "{}", dim(&header))?;
         let mut file = std::fs::File::open(path).ok();
         let history = file.as_mut().map(|f| tail_of(f, n)).unwrap_or_default();
@@ -358,14 +220,6 @@ fn read_new_lines(
             }
             Ok(_) => return,
         }
-    }
-}
-
-fn stream_word(s: Stream) -> &'static str {
-    match s {
-        Stream::Out => "out",
-        Stream::Err => "err",
-        Stream::Both => "out+err",
     }
 }
 

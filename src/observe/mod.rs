@@ -1,4 +1,7 @@
-//! Observe: what the manager says about installed apps (status) and what they printed (logs).
+//! Observe: what every backend shares when it reports on installed apps — which apps a command
+//! means (`select`), the status report and its table (`status`), and reading and following log
+//! files (`logs`).
 
 pub mod logs;
+pub mod select;
 pub mod status;

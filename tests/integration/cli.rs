@@ -235,7 +235,7 @@ fn render_out_writes_files_atomically_and_lists_them() {
 #[test]
 fn no_panic_on_any_value() {
     use proptest::prelude::*;
-    let keys: Vec<&str> = rgen::model::keys::KEYS.iter().map(|k| k.name).collect();
+    let keys: Vec<&str> = rgen::keys::KEYS.iter().map(|k| k.name).collect();
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("app.js"), "").unwrap();
     let value = prop_oneof![

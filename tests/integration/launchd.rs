@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use rgen::render::launchd::{self, Job, KeepAlive};
+use rgen::backend::launchd::render::{self as launchd, Job, KeepAlive};
 
 use crate::support::{fixtures, repo, rgen, run};
 

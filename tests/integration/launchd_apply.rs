@@ -88,7 +88,7 @@ fn azak_installs_as_three_agents_idempotently_and_uninstalls() {
     let domain = format!("gui/{}", uid());
     for label in LABELS {
         let plist = mac.agents().join(format!("{label}.plist"));
-        let job = rgen::render::launchd::parse(&std::fs::read(&plist).unwrap()).unwrap();
+        let job = rgen::backend::launchd::render::parse(&std::fs::read(&plist).unwrap()).unwrap();
         assert!(job.run_at_load, "{label}: RunAtLoad");
         assert!(job.keep_alive.is_some(), "{label}: KeepAlive");
         // launchd refuses agents that are group- or world-writable.
@@ -348,7 +348,8 @@ fn a_persistent_bootstrap_refusal_names_the_plist_and_says_what_to_try() {
     }
     // The plists written so far are complete (written atomically): they parse back.
     for name in mac.plists() {
-        rgen::render::launchd::parse(&std::fs::read(mac.agents().join(name)).unwrap()).unwrap();
+        rgen::backend::launchd::render::parse(&std::fs::read(mac.agents().join(name)).unwrap())
+            .unwrap();
     }
 }
 

@@ -9,6 +9,7 @@ mod follower;
 mod import;
 mod launchd;
 mod launchd_apply;
+mod layers;
 mod layouts;
 mod readme;
 mod snapshots;

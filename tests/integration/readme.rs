@@ -35,7 +35,7 @@ fn check_section(name: &str, expected: &str) {
 
 #[test]
 fn key_table_is_current() {
-    check_section("keys", &rgen::model::keys::markdown_table());
+    check_section("keys", &rgen::keys::markdown_table());
 }
 
 #[test]

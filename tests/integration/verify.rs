@@ -13,7 +13,7 @@ fn every_unit_passes_systemd_analyze_verify() {
         for (target, flags) in TARGETS.iter().filter(|(t, _)| t.starts_with("systemd")) {
             // Units are verified by the systemd they are rendered for: this machine's. (Units for
             // systemd ≥ 254 are verified inside a Debian 13 container by tests/systemd.)
-            let installed = rgen::commands::installed_systemd_version().to_string();
+            let installed = rgen::settings::installed_systemd_version().to_string();
             for version in [installed.as_str()] {
                 let dir = tempfile::tempdir().unwrap();
                 let mut flags = flags.to_vec();

@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use rgen::manager::systemd::{JobKind, Systemd};
-use rgen::plan::Scope;
+use rgen::backend::systemd::dbus::{Client as Systemd, JobKind};
+use rgen::target::Scope;
 
 use crate::Suite;
 use crate::support::*;
@@ -403,7 +403,7 @@ fn crash_loop() -> TestResult {
         )?;
     }
     let p = props(&sd, unit)?;
-    let result = rgen::manager::systemd::prop_str(&p, "Result").unwrap_or_default();
+    let result = rgen::backend::systemd::dbus::prop_str(&p, "Result").unwrap_or_default();
     // systemd 252 keeps the last run's result; newer versions report start-limit-hit.
     check(result == "start-limit-hit" || result == "exit-code", || {
         format!("Result {result}")

@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use rgen::manager::systemd::{Properties, Systemd, prop_str, prop_u32, prop_u64};
-use rgen::plan::Scope;
+use rgen::backend::systemd::dbus::{Client as Systemd, Properties, prop_str, prop_u32, prop_u64};
+use rgen::target::Scope;
 
 #[path = "../common/follower.rs"]
 mod follower;
@@ -201,7 +201,7 @@ pub fn rgen_files(dir: &Path) -> Vec<PathBuf> {
             rd.filter_map(|e| e.ok())
                 .map(|e| e.path())
                 .filter(|p| {
-                    p.is_file() && std::fs::read(p).is_ok_and(|b| rgen::render::is_generated(&b))
+                    p.is_file() && std::fs::read(p).is_ok_and(|b| rgen::backend::is_generated(&b))
                 })
                 .collect()
         })

@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
 use std::pin::pin;
 use std::time::Duration;
 
@@ -13,7 +12,7 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use futures_util::StreamExt as _;
 use zbus::zvariant::{OwnedObjectPath, OwnedValue};
 
-use crate::plan::Scope;
+use crate::target::Scope;
 
 /// One row of `ListUnits*`: name, description, load state, active state, sub state, followed
 /// unit, object path, queued job id, job type, job path.
@@ -106,14 +105,25 @@ pub enum JobKind {
 pub struct JobOutcome {
     pub unit: String,
     pub kind: JobKind,
-    /// `done`, `canceled`, `timeout`, `failed`, `dependency`, `skipped`.
+    /// `done`, `canceled`, `timeout`, `failed`, `dependency`, `skipped`, or why it was refused.
     pub result: String,
+}
+
+impl JobOutcome {
+    pub fn done(&self) -> bool {
+        self.result == "done"
+    }
+
+    /// The manager refused to queue the job for lack of privileges (polkit).
+    pub fn not_permitted(&self) -> bool {
+        self.result.starts_with(NOT_PERMITTED)
+    }
 }
 
 /// The properties `status` and `show` read, from `org.freedesktop.systemd1.Unit` and `.Service`.
 pub type Properties = HashMap<String, OwnedValue>;
 
-pub struct Systemd {
+pub struct Client {
     conn: zbus::Connection,
     pub scope: Scope,
     /// How the connection was made, for error messages.
@@ -138,7 +148,7 @@ async fn bounded<T>(
 /// timeouts still apply and are usually shorter).
 const JOB_TIMEOUT: Duration = Duration::from_secs(120);
 
-impl Systemd {
+impl Client {
     pub fn connect(scope: Scope) -> Result<Self> {
         zbus::block_on(Self::connect_async(scope))
     }
@@ -164,7 +174,7 @@ impl Systemd {
             ),
         };
         match conn {
-            Ok(conn) => Ok(Systemd {
+            Ok(conn) => Ok(Client {
                 conn,
                 scope,
                 address,
@@ -178,10 +188,7 @@ impl Systemd {
                         "is your user manager running with a session bus (package dbus-user-session)? Over ssh or sudo, XDG_RUNTIME_DIR may be unset: log in directly, or set XDG_RUNTIME_DIR=/run/user/$(id -u)"
                     }
                 };
-                bail!(
-                    "cannot reach the systemd {} manager through {address} ({e}); {hint}",
-                    scope_word(scope)
-                )
+                bail!("cannot reach the systemd {scope} manager through {address} ({e}); {hint}")
             }
         }
     }
@@ -191,7 +198,7 @@ impl Systemd {
     pub fn connect_to(address: &str, scope: Scope) -> Result<Self> {
         zbus::block_on(async {
             let conn = open_bus(zbus::Address::try_from(address)).await?;
-            Ok(Systemd {
+            Ok(Client {
                 conn,
                 scope,
                 address: address.to_string(),
@@ -583,23 +590,6 @@ pub fn unit_path(unit: &str) -> OwnedObjectPath {
     }
     OwnedObjectPath::try_from(format!("/org/freedesktop/systemd1/unit/{label}"))
         .expect("escaped labels are valid paths")
-}
-
-pub fn runtime_dir() -> Option<PathBuf> {
-    std::env::var_os("XDG_RUNTIME_DIR")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| {
-            let p = PathBuf::from(format!("/run/user/{}", crate::plan::current_uid()));
-            p.is_dir().then_some(p)
-        })
-}
-
-pub fn scope_word(scope: Scope) -> &'static str {
-    match scope {
-        Scope::System => "system",
-        Scope::User => "user",
-    }
 }
 
 /// Typed readers for property maps.

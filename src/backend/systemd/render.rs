@@ -1,12 +1,14 @@
 //! `ServiceSpec` → unit files, through the askama templates in `templates/systemd/`. The templates
-//! only place values; every value is escaped here by `escape`.
-
-pub mod escape;
+//! only place values; every value is escaped here by `escape`. Pure.
 
 use askama::Template;
 
-use super::{MARKER_PREFIX, RenderError, RenderedFile, header_lines};
-use crate::plan::{Backend, LogDest, Plan, Readiness, RestartMode, Scope, ServiceSpec, Word};
+use super::{calendar, escape, names};
+use crate::apply::RenderedFile;
+use crate::apply::inventory::{Role, Trigger};
+use crate::backend::{MARKER_PREFIX, RenderError, header_lines};
+use crate::plan::{LogDest, Plan, Readiness, RestartMode, ServiceSpec, Word};
+use crate::target::{Backend, Scope};
 
 #[derive(Template)]
 #[template(path = "systemd/app.service", escape = "none")]
@@ -111,40 +113,15 @@ fn rendered(
     })
 }
 
-/// `rgen-<group>.target`: groups an ecosystem's apps so they start at boot together.
-pub fn group_target_name(group: &str) -> String {
-    format!("rgen-{group}.target")
+fn service_file_name(spec: &ServiceSpec) -> String {
+    names::service_file(&spec.unit, spec.instances.is_some())
 }
 
-/// The unit name of an app's service (`name@.service` for multi-instance apps).
-pub fn service_file_name(spec: &ServiceSpec) -> String {
-    if spec.instances.is_some() {
-        format!("{}@.service", spec.unit)
-    } else {
-        format!("{}.service", spec.unit)
-    }
-}
-
-/// The units `start`/`stop`/`enable` act on for an app (instances, not the template).
-pub fn service_units(spec: &ServiceSpec) -> Vec<String> {
-    match &spec.instances {
-        Some(i) => (0..i.count)
-            .map(|n| format!("{}@{n}.service", spec.unit))
-            .collect(),
-        None => vec![format!("{}.service", spec.unit)],
-    }
-}
-
-pub fn socket_name(spec: &ServiceSpec) -> String {
-    format!("{}.socket", spec.unit)
-}
-
-pub fn cron_timer_name(spec: &ServiceSpec) -> String {
-    format!("{}-cron-restart.timer", spec.unit)
-}
-
-pub fn watch_path_name(spec: &ServiceSpec) -> String {
-    format!("{}-watch.path", spec.unit)
+fn service_units(spec: &ServiceSpec) -> Vec<String> {
+    names::runtime_services(
+        &service_file_name(spec),
+        spec.instances.as_ref().map(|i| i.count),
+    )
 }
 
 fn lit(text: &str, what: &str, spec: Option<&ServiceSpec>) -> Result<String, RenderError> {
@@ -166,8 +143,15 @@ fn lit_word(word: &Word, what: &str, spec: &ServiceSpec) -> Result<String, Rende
     })
 }
 
-fn markers(plan: &Plan, spec: Option<&ServiceSpec>) -> Result<Vec<(String, String)>, RenderError> {
-    let mut out = Vec::new();
+fn markers(
+    plan: &Plan,
+    spec: Option<&ServiceSpec>,
+    role: Role,
+) -> Result<Vec<(String, String)>, RenderError> {
+    let mut out = vec![(
+        format!("{MARKER_PREFIX}Role"),
+        super::readback::role_word(role).to_string(),
+    )];
     if let Some(spec) = spec {
         out.push((
             format!("{MARKER_PREFIX}App"),
@@ -203,10 +187,10 @@ pub fn render(plan: &Plan) -> Result<Vec<RenderedFile>, RenderError> {
         .map(|l| format!("# {l}"))
         .collect::<Vec<_>>()
         .join("\n");
-    let group_target = group_target_name(&plan.group);
+    let group_target = names::group_target(&plan.group);
     let mut files = Vec::new();
 
-    let mut target_markers = markers(plan, None)?;
+    let mut target_markers = markers(plan, None, Role::Group)?;
     target_markers.push((
         format!("{MARKER_PREFIX}SourceHash"),
         plan.source_hash.clone(),
@@ -244,9 +228,9 @@ fn render_app(
     group_target: &str,
 ) -> Result<Vec<RenderedFile>, RenderError> {
     let mut files = Vec::new();
-    let markers = markers(plan, Some(spec))?;
+    let app_markers = markers(plan, Some(spec), Role::App)?;
     let service_name = service_file_name(spec);
-    let socket = spec.socket.as_ref().map(|_| socket_name(spec));
+    let socket = spec.socket.as_ref().map(|_| names::socket(&spec.unit));
 
     let mut after = Vec::new();
     let mut requires = Vec::new();
@@ -279,7 +263,7 @@ fn render_app(
             .map(|(interval, _)| escape::timespan_ms(interval))
             .unwrap_or_else(|| "0".into()),
         start_limit_burst: restart.start_limit.map(|(_, burst)| burst),
-        markers: markers.clone(),
+        markers: app_markers,
         service_type: match spec.readiness {
             Readiness::Started => "exec",
             Readiness::Notify { .. } => "notify",
@@ -357,7 +341,7 @@ fn render_app(
                 )?,
                 source_path: source.to_string(),
                 group_target: group_target.to_string(),
-                markers: markers.clone(),
+                markers: markers(plan, Some(spec), Role::Socket)?,
                 listen: sock.port.to_string(),
                 service: first,
             },
@@ -370,15 +354,15 @@ fn render_app(
             words.push(Word::text("--user"));
         }
         words.push(Word::text("restart"));
-        words.push(Word::text(match &spec.instances {
-            Some(_) => format!("{}@*.service", spec.unit),
-            None => format!("{}.service", spec.unit),
-        }));
+        words.push(Word::text(names::restart_target(
+            &spec.unit,
+            spec.instances.is_some(),
+        )));
         words
     };
 
     // The oneshot service a timer or path unit starts: `systemctl restart` of the app.
-    let restart_service = |name: String, description: String, delay_ms: u64| {
+    let restart_service = |name: String, description: String, delay_ms: u64, trigger: Trigger| {
         rendered(
             name,
             Some(&spec.app),
@@ -386,7 +370,7 @@ fn render_app(
                 header: header.to_string(),
                 description: lit(&description, "the description", Some(spec))?,
                 source_path: source.to_string(),
-                markers: markers.clone(),
+                markers: markers(plan, Some(spec), Role::TriggerAction(trigger))?,
                 delay: (delay_ms > 0).then(|| {
                     escape::exec_line(&[
                         Word::text("sleep"),
@@ -399,11 +383,11 @@ fn render_app(
     };
 
     if let Some(cron) = &spec.cron {
-        let timer = cron_timer_name(spec);
-        let service = timer.trim_end_matches(".timer").to_string() + ".service";
+        let timer = names::cron_timer(&spec.unit);
+        let service = names::cron_service(&spec.unit);
         let description = format!(
             "Restart {} on `{}` ({})",
-            spec.app, cron.expr, cron.description
+            spec.app, cron.schedule.expr, cron.schedule.description
         );
         files.push(rendered(
             timer,
@@ -413,20 +397,21 @@ fn render_app(
                 description: lit(&description, "the description", Some(spec))?,
                 source_path: source.to_string(),
                 group_target: group_target.to_string(),
-                markers: markers.clone(),
-                on_calendar: cron.on_calendar.clone(),
+                markers: markers(plan, Some(spec), Role::Trigger(Trigger::CronRestart))?,
+                on_calendar: calendar::on_calendar(&cron.schedule),
             },
         )?);
         files.push(restart_service(
             service,
             format!("Scheduled restart of {}", spec.app),
             0,
+            Trigger::CronRestart,
         )?);
     }
 
     if let Some(watch) = &spec.watch {
-        let path = watch_path_name(spec);
-        let service = path.trim_end_matches(".path").to_string() + ".service";
+        let path = names::watch_path(&spec.unit);
+        let service = names::watch_service(&spec.unit);
         let paths = watch
             .dirs
             .iter()
@@ -444,7 +429,7 @@ fn render_app(
                 )?,
                 source_path: source.to_string(),
                 group_target: group_target.to_string(),
-                markers: markers.clone(),
+                markers: markers(plan, Some(spec), Role::Trigger(Trigger::Watch))?,
                 paths,
             },
         )?);
@@ -452,6 +437,7 @@ fn render_app(
             service,
             format!("Restart {} after a file change", spec.app),
             watch.delay_ms,
+            Trigger::Watch,
         )?);
     }
     Ok(files)

@@ -14,8 +14,8 @@ use std::fmt::Write as _;
 
 use crate::plan::{Part, Word};
 
-/// The systemd specifier for a template unit's instance name.
-const INSTANCE_SPECIFIER: &str = "%i";
+/// The systemd specifier for a template unit's instance name, as written in unit files.
+pub const INSTANCE: &str = "%i";
 
 fn c_escape_into(out: &mut String, text: &str, dollar: bool) {
     for c in text.chars() {
@@ -42,7 +42,7 @@ pub fn exec_word(word: &Word) -> String {
     for part in &word.0 {
         match part {
             Part::Text(t) => c_escape_into(&mut out, t, true),
-            Part::Instance => out.push_str(INSTANCE_SPECIFIER),
+            Part::Instance => out.push_str(INSTANCE),
         }
     }
     out.push('"');
@@ -61,7 +61,7 @@ pub fn env_assignment(name: &str, value: &Word) -> String {
     for part in &value.0 {
         match part {
             Part::Text(t) => c_escape_into(&mut out, t, false),
-            Part::Instance => out.push_str(INSTANCE_SPECIFIER),
+            Part::Instance => out.push_str(INSTANCE),
         }
     }
     out.push('"');
@@ -80,7 +80,7 @@ pub fn literal(word: &Word) -> Option<String> {
                 }
                 out.push_str(&t.replace('%', "%%"));
             }
-            Part::Instance => out.push_str(INSTANCE_SPECIFIER),
+            Part::Instance => out.push_str(INSTANCE),
         }
     }
     // systemd trims surrounding whitespace from values.
@@ -111,6 +111,31 @@ pub fn bytes(n: u64) -> String {
         }
     }
     n.to_string()
+}
+
+/// Reads back a value systemd expands specifiers in: `%%` is `%`, and `%i` is `instance` (left
+/// as written when there is none).
+pub fn expand_specifiers(value: &str, instance: Option<&str>) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut chars = value.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.peek() {
+            Some('%') => {
+                chars.next();
+                out.push('%');
+            }
+            Some('i') if instance.is_some() => {
+                chars.next();
+                out.push_str(instance.unwrap_or_default());
+            }
+            _ => out.push('%'),
+        }
+    }
+    out
 }
 
 /// Reads back an `Exec*=` line written by `exec_line` (for `rgen logs` and `show`): C escapes and
@@ -230,6 +255,16 @@ mod tests {
             .collect();
         assert_eq!(parsed, expected);
         assert_eq!(parse_exec_line(&exec_line(&[w("50%")])), ["50%%"]);
+    }
+
+    #[test]
+    fn specifiers_expand() {
+        assert_eq!(
+            expand_specifiers("/l/out-%i.log", Some("2")),
+            "/l/out-2.log"
+        );
+        assert_eq!(expand_specifiers("100%%", None), "100%");
+        assert_eq!(expand_specifiers("a-%i", None), "a-%i");
     }
 
     #[test]

@@ -8,107 +8,16 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
 
-use super::changes::{ChangeSet, FileChange};
-use super::files::write_atomic;
-use super::inventory::InstalledFile;
-use crate::manager::systemd::{JobKind, JobOutcome, Systemd};
-use crate::plan::{Plan, Scope};
-use crate::render::systemd::group_target_name;
+use super::dbus::{Client, JobKind, JobOutcome};
+use super::{SystemdManager, names};
+use crate::apply::changes::ChangeSet;
+use crate::apply::files::write_atomic;
+use crate::apply::inventory::{InstalledUnit, Role};
+use crate::plan::{Plan, ServiceSpec};
+use crate::target::Scope;
 
-/// The units one app consists of, by role.
-#[derive(Clone, Debug, Default)]
-pub struct AppUnits {
-    /// Services to start and stop (instances for templates).
-    pub services: Vec<String>,
-    pub sockets: Vec<String>,
-    /// Timers and path units.
-    pub triggers: Vec<String>,
-    /// Every unit file name, for disabling.
-    pub files: Vec<String>,
-}
-
-impl AppUnits {
-    /// Classifies an app's unit files. `instances` expands `name@.service` templates.
-    pub fn from_files<'a>(
-        files: impl IntoIterator<Item = (&'a str, &'a str)>,
-        instances: Option<u32>,
-    ) -> AppUnits {
-        let mut u = AppUnits::default();
-        for (name, contents) in files {
-            u.files.push(name.to_string());
-            if let Some(base) = name.strip_suffix("@.service") {
-                for i in 0..instances.unwrap_or(1) {
-                    u.services.push(format!("{base}@{i}.service"));
-                }
-            } else if name.ends_with(".socket") {
-                u.sockets.push(name.to_string());
-            } else if name.ends_with(".timer") || name.ends_with(".path") {
-                u.triggers.push(name.to_string());
-            } else if name.ends_with(".service") && contents.contains("\n[Install]") {
-                // Services without [Install] are the oneshot helpers timers and path units run.
-                u.services.push(name.to_string());
-            }
-        }
-        u
-    }
-
-    /// Every unit that runs (instances rather than templates): what is enabled, stopped and
-    /// disabled.
-    pub fn runtime_units(&self) -> Vec<String> {
-        self.services
-            .iter()
-            .chain(&self.sockets)
-            .chain(&self.triggers)
-            .cloned()
-            .collect()
-    }
-}
-
-pub struct InstallOptions {
-    pub dry_run: bool,
-}
-
-/// Installs a compiled plan whose files and conflicts have been computed.
-pub fn install(
-    sd: Option<&Systemd>,
-    plan: &Plan,
-    set: &ChangeSet,
-    dir: &Path,
-    opts: &InstallOptions,
-    out: &mut dyn Write,
-) -> Result<()> {
-    if !set.conflicts.is_empty() {
-        for c in &set.conflicts {
-            writeln!(out, "refused: {c}")?;
-        }
-        bail!(
-            "nothing was installed: {} file{} in the way",
-            set.conflicts.len(),
-            if set.conflicts.len() == 1 {
-                " is"
-            } else {
-                "s are"
-            }
-        );
-    }
-
-    let group_target = group_target_name(&plan.group);
-    for f in &set.files {
-        match &f.change {
-            FileChange::Create => writeln!(out, "  + {}", f.path.display())?,
-            FileChange::Update { diff } => {
-                writeln!(out, "  ~ {}", f.path.display())?;
-                for line in diff.lines() {
-                    writeln!(out, "    {line}")?;
-                }
-            }
-            FileChange::Unchanged => writeln!(out, "  = {}", f.path.display())?,
-        }
-    }
-    for f in &set.stale {
-        writeln!(out, "  - {} (no longer needed)", f.path.display())?;
-    }
-
+/// What install will do, in the order it does it (a dry run prints this).
+pub fn actions(plan: &Plan, set: &ChangeSet) -> Vec<String> {
     let changed: BTreeSet<String> = set.changed_apps().into_iter().collect();
     let mut actions: Vec<String> = Vec::new();
     if !set.is_noop() {
@@ -122,15 +31,66 @@ pub fn install(
         };
         actions.push(format!("{verb}: {}", spec.app));
     }
-    actions.push(format!("enable at boot through {group_target}"));
-    if opts.dry_run {
-        writeln!(out, "dry run, nothing changed; would:")?;
-        for a in &actions {
-            writeln!(out, "  - {a}")?;
+    actions.push(format!(
+        "enable at boot through {}",
+        names::group_target(&plan.group)
+    ));
+    actions
+}
+
+/// The units of one app as rendered: what to start, in which role.
+struct AppUnits {
+    services: Vec<String>,
+    sockets: Vec<String>,
+    triggers: Vec<String>,
+}
+
+impl AppUnits {
+    fn of(spec: &ServiceSpec, set: &ChangeSet) -> AppUnits {
+        let mut units = AppUnits {
+            services: Vec::new(),
+            sockets: Vec::new(),
+            triggers: Vec::new(),
+        };
+        for f in set
+            .files
+            .iter()
+            .filter(|f| f.file.app.as_deref() == Some(&spec.app))
+        {
+            let name = &f.file.name;
+            if name == &names::service_file(&spec.unit, spec.instances.is_some()) {
+                units.services =
+                    names::runtime_services(name, spec.instances.as_ref().map(|i| i.count));
+            } else if name.ends_with(".socket") {
+                units.sockets.push(name.clone());
+            } else if name.ends_with(".timer") || name.ends_with(".path") {
+                units.triggers.push(name.clone());
+            }
         }
-        return Ok(());
+        units
     }
-    let sd = sd.context("no connection to the systemd manager")?;
+
+    fn runtime(&self) -> Vec<String> {
+        self.services
+            .iter()
+            .chain(&self.sockets)
+            .chain(&self.triggers)
+            .cloned()
+            .collect()
+    }
+}
+
+/// Installs a compiled plan whose files and conflicts have been computed and printed.
+pub fn install(
+    m: &SystemdManager,
+    plan: &Plan,
+    set: &ChangeSet,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let sd = &m.bus;
+    let dir = &m.dir;
+    let group_target = names::group_target(&plan.group);
+    let changed: BTreeSet<String> = set.changed_apps().into_iter().collect();
 
     // Files: log directories first, so the first start can open them.
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -141,14 +101,10 @@ pub fn install(
     }
     // Stale units go before their files.
     if !set.stale.is_empty() {
-        let stale_units = AppUnits::from_files(
-            set.stale
-                .iter()
-                .map(|f| (f.name.as_str(), f.contents.as_str())),
-            set.stale.iter().find_map(|f| f.marker.instances),
-        );
-        stop_units(sd, &stale_units.runtime_units())?;
-        sd.disable(&stale_units.files)?;
+        let runtime: Vec<String> = set.stale.iter().flat_map(|u| u.runtime.clone()).collect();
+        stop_units(sd, &runtime)?;
+        let files: Vec<String> = set.stale.iter().map(|u| u.name.clone()).collect();
+        sd.disable(&files)?;
         for f in &set.stale {
             std::fs::remove_file(&f.path)
                 .with_context(|| format!("cannot remove {}", f.path.display()))?;
@@ -166,17 +122,15 @@ pub fn install(
     let mut start_jobs: Vec<(JobKind, String)> = Vec::new();
     let mut socket_jobs: Vec<(JobKind, String)> = Vec::new();
     for spec in &plan.services {
-        let files: Vec<(&str, &str)> = set
-            .files
-            .iter()
-            .filter(|f| f.file.app.as_deref() == Some(&spec.app))
-            .map(|f| (f.file.name.as_str(), f.file.contents.as_str()))
-            .collect();
-        let units = AppUnits::from_files(files, spec.instances.as_ref().map(|i| i.count));
+        let units = AppUnits::of(spec, set);
         // Instances beyond the current count (after lowering `instances`) are retired.
-        if spec.instances.is_some() {
+        if let Some(pattern) = spec
+            .instances
+            .as_ref()
+            .and_then(|_| names::instance_pattern(&names::service_file(&spec.unit, true)))
+        {
             let extra: Vec<String> = sd
-                .list_units(&[format!("{}@*.service", spec.unit)])?
+                .list_units(&[pattern])?
                 .into_iter()
                 .map(|u| u.name)
                 .filter(|n| !units.services.contains(n))
@@ -187,10 +141,10 @@ pub fn install(
             }
         }
         if !spec.autostart {
-            sd.disable(&units.runtime_units())?;
+            sd.disable(&units.runtime())?;
             continue;
         }
-        enable.extend(units.runtime_units());
+        enable.extend(units.runtime());
         let kind = if changed.contains(&spec.app) {
             JobKind::Restart
         } else {
@@ -199,7 +153,7 @@ pub fn install(
         let socket_changed = set
             .files
             .iter()
-            .any(|f| units.sockets.contains(&f.file.name) && f.change != FileChange::Unchanged);
+            .any(|f| units.sockets.contains(&f.file.name) && f.change.reloads());
         if socket_changed {
             // A new listening address: stop the service, replace the socket, start again.
             stop_units(sd, &units.services)?;
@@ -221,9 +175,13 @@ pub fn install(
     let mut failures = failed(sd.run_jobs(&socket_jobs)?);
     failures.extend(failed(sd.run_jobs(&start_jobs)?));
     if !failures.is_empty() {
+        let installed = m.installed_apps();
         for f in &failures {
             writeln!(out, "failed: {} ({:?}): {}", f.unit, f.kind, f.result)?;
-            report_unit_failure(sd, &f.unit, out)?;
+            match installed.iter().find(|a| a.services().contains(&f.unit)) {
+                Some(app) => m.explain(&f.unit, app, out)?,
+                None => m.explain_unit(&f.unit, out)?,
+            }
         }
         bail!(
             "{} unit{} did not start",
@@ -244,53 +202,23 @@ pub fn install(
         started.join(", "),
         changed.len()
     )?;
-    if sd.scope == Scope::User {
-        ensure_linger(out)?;
+    if plan.target.scope == Scope::User {
+        ensure_linger(m, out)?;
     }
     Ok(())
 }
 
 fn failed(outcomes: Vec<JobOutcome>) -> Vec<JobOutcome> {
-    outcomes
-        .into_iter()
-        .filter(|o| o.result != "done")
-        .collect()
+    outcomes.into_iter().filter(|o| !o.done()).collect()
 }
 
-fn stop_units(sd: &Systemd, units: &[String]) -> Result<()> {
+pub fn stop_units(sd: &Client, units: &[String]) -> Result<()> {
     let jobs: Vec<(JobKind, String)> = units.iter().map(|u| (JobKind::Stop, u.clone())).collect();
     for o in sd.run_jobs(&jobs)? {
         // Stopping a unit that is not loaded is fine; anything else is worth knowing.
-        if o.result != "done" && !o.result.contains("not loaded") {
+        if !o.done() && !o.result.contains("not loaded") {
             bail!("could not stop {}: {}", o.unit, o.result);
         }
-    }
-    Ok(())
-}
-
-/// The unit's own account of a failure: its result and exit status over D-Bus, then its last
-/// log lines (the journal, or the log file the unit appends to).
-pub fn report_unit_failure(sd: &Systemd, unit: &str, out: &mut dyn Write) -> Result<()> {
-    use crate::manager::systemd::{prop_i32, prop_str};
-    if let Ok(units) = sd.units_by_name(&[unit.to_string()])
-        && let Some(u) = units.first()
-        && let Ok(props) = sd.properties(
-            std::slice::from_ref(&u.path),
-            &["org.freedesktop.systemd1.Service"],
-        )
-        && let Some(p) = props.first()
-    {
-        writeln!(
-            out,
-            "  {unit}: state {}/{}, result {}, exit status {}",
-            u.active_state,
-            u.sub_state,
-            prop_str(p, "Result").unwrap_or_default(),
-            prop_i32(p, "ExecMainStatus").unwrap_or_default()
-        )?;
-    }
-    for line in crate::observe::logs::last_lines(sd.scope, unit, 10) {
-        writeln!(out, "    {line}")?;
     }
     Ok(())
 }
@@ -337,13 +265,12 @@ fn lookup_group(name: &str) -> Option<u32> {
 }
 
 /// User services start at boot only for lingering users. Turn it on, or say clearly why not.
-fn ensure_linger(out: &mut dyn Write) -> Result<()> {
-    let uid = crate::plan::current_uid();
-    let user = crate::commands::user_name(uid);
-    if Path::new("/var/lib/systemd/linger").join(&user).exists() {
+fn ensure_linger(m: &SystemdManager, out: &mut dyn Write) -> Result<()> {
+    let user = &m.target.user_name;
+    if Path::new("/var/lib/systemd/linger").join(user).exists() {
         return Ok(());
     }
-    match Systemd::enable_linger(uid) {
+    match Client::enable_linger(m.target.uid) {
         Ok(()) => writeln!(
             out,
             "lingering enabled for `{user}`: the apps start at boot without a login"
@@ -356,72 +283,58 @@ fn ensure_linger(out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
-/// Removes apps: stop every unit, disable, delete every file rgen wrote for them, reload.
-pub fn uninstall(
-    sd: &Systemd,
-    dir: &Path,
-    files: &[InstalledFile],
-    out: &mut dyn Write,
-) -> Result<()> {
-    let mut by_app: std::collections::BTreeMap<(String, String), Vec<&InstalledFile>> =
-        Default::default();
-    for f in files {
-        if let Some(app) = &f.marker.app {
-            by_app
-                .entry((f.marker.group.clone(), app.clone()))
-                .or_default()
-                .push(f);
-        }
-    }
+/// Removes units: stop every one (triggers first), disable, delete every file, reload.
+pub fn uninstall(m: &SystemdManager, units: &[InstalledUnit], out: &mut dyn Write) -> Result<()> {
+    let sd = &m.bus;
     let mut runtime: Vec<String> = Vec::new();
     let mut unit_files: Vec<String> = Vec::new();
-    for ((_, app), app_files) in &by_app {
-        let units = AppUnits::from_files(
-            app_files
-                .iter()
-                .map(|f| (f.name.as_str(), f.contents.as_str())),
-            app_files.iter().find_map(|f| f.marker.instances),
-        );
-        runtime.extend(units.runtime_units());
+    let mut apps_seen: BTreeSet<String> = BTreeSet::new();
+    for u in units {
+        runtime.extend(u.runtime.iter().cloned());
+        unit_files.push(u.name.clone());
+        unit_files.extend(u.runtime.iter().cloned());
         // Every running instance, also those beyond the recorded count.
-        for tpl in units
-            .files
-            .iter()
-            .filter_map(|n| n.strip_suffix("@.service"))
+        if u.role == Role::App
+            && let Some(pattern) = names::instance_pattern(&u.name)
         {
-            for u in sd.list_units(&[format!("{tpl}@*.service")])? {
-                if !runtime.contains(&u.name) {
-                    runtime.push(u.name.clone());
+            for listed in sd.list_units(&[pattern])? {
+                if !runtime.contains(&listed.name) {
+                    runtime.push(listed.name.clone());
                 }
-                unit_files.push(u.name);
+                unit_files.push(listed.name);
             }
         }
-        unit_files.extend(units.files.clone());
-        unit_files.extend(units.runtime_units());
-        writeln!(out, "  - {app}")?;
+        if let Some(app) = &u.marker.app
+            && apps_seen.insert(app.clone())
+        {
+            writeln!(out, "  - {app}")?;
+        }
     }
-    // Triggers first, so nothing restarts an app while it is being stopped.
-    let (triggers, services): (Vec<String>, Vec<String>) = runtime
+    // Triggers and sockets first, so nothing starts an app while it is being stopped; the
+    // group's own target goes once its apps are gone.
+    let role_of = |name: &str| {
+        units
+            .iter()
+            .find(|u| u.runtime.iter().any(|r| r == name) || u.name == name)
+            .map(|u| u.role)
+    };
+    let (first, rest): (Vec<String>, Vec<String>) = runtime
         .into_iter()
-        .partition(|u| u.ends_with(".timer") || u.ends_with(".path") || u.ends_with(".socket"));
-    // The group's own target goes once its apps are gone.
-    let targets: Vec<String> = files
-        .iter()
-        .filter(|f| f.marker.app.is_none())
-        .map(|f| f.name.clone())
-        .collect();
-    stop_units(sd, &triggers)?;
+        .partition(|u| matches!(role_of(u), Some(Role::Trigger(_) | Role::Socket)));
+    let (targets, services): (Vec<String>, Vec<String>) = rest
+        .into_iter()
+        .partition(|u| role_of(u) == Some(Role::Group));
+    stop_units(sd, &first)?;
     stop_units(sd, &services)?;
     stop_units(sd, &targets)?;
-    unit_files.extend(targets);
     unit_files.sort();
     unit_files.dedup();
     sd.disable(&unit_files)?;
-    for f in files {
-        std::fs::remove_file(&f.path)
-            .with_context(|| format!("cannot remove {}", f.path.display()))?;
+    for u in units {
+        std::fs::remove_file(&u.path)
+            .with_context(|| format!("cannot remove {}", u.path.display()))?;
     }
-    remove_dangling_links(dir)?;
+    remove_dangling_links(&m.dir)?;
     sd.reload()?;
     sd.reset_failed(&services)?;
     Ok(())

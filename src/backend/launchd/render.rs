@@ -1,15 +1,16 @@
 //! `ServiceSpec` → launchd property lists, built as typed values with the `plist` crate (never as
-//! text), one job per app instance. No `cfg(target_os)`: this runs and is tested on Linux.
+//! text), one job per app instance. Pure. No `cfg(target_os)`: this runs and is tested on Linux.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{RenderError, RenderedFile};
-use crate::plan::{Backend, LogDest, Plan, RestartMode, Scope, ServiceSpec};
-
-/// Labels are `rgen.<name>` (`rgen.<name>.<instance>` for multi-instance apps).
-pub const LABEL_PREFIX: &str = "rgen.";
+use super::{calendar, names};
+use crate::apply::RenderedFile;
+use crate::backend::{RenderError, Rendered};
+use crate::diag::{Warning, WarningKind};
+use crate::plan::{LogDest, Plan, RestartMode, ServiceSpec};
+use crate::target::{Backend, Scope};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -24,7 +25,7 @@ pub enum KeepAlive {
 /// rgen's ownership marker and bookkeeping; launchd ignores keys it does not know.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct Marker {
+pub struct JobMarker {
     pub app: String,
     pub group: String,
     pub source: String,
@@ -38,6 +39,9 @@ pub struct Marker {
     pub namespace: Option<String>,
     /// What this job is for: `app`, `cron-restart` or `watch`.
     pub role: String,
+    /// Digest of the ecosystem file at install time, for `rgen status` drift.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub source_hash: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,39 +77,17 @@ pub struct Job {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub watch_paths: Option<Vec<String>>,
     #[serde(rename = "X-Rgen")]
-    pub marker: Marker,
-}
-
-pub fn label(spec: &ServiceSpec, instance: Option<u32>) -> String {
-    match instance {
-        Some(i) => format!("{LABEL_PREFIX}{}.{i}", spec.unit),
-        None => format!("{LABEL_PREFIX}{}", spec.unit),
-    }
-}
-
-/// Every launchd label of an app's own jobs (one per instance).
-pub fn app_labels(spec: &ServiceSpec) -> Vec<String> {
-    match &spec.instances {
-        Some(i) => (0..i.count).map(|n| label(spec, Some(n))).collect(),
-        None => vec![label(spec, None)],
-    }
-}
-
-/// The launchctl domain services of this scope live in, for `kickstart` from cron/watch jobs.
-pub fn domain(scope: Scope, uid: u32) -> String {
-    match scope {
-        Scope::System => "system".into(),
-        Scope::User => format!("gui/{uid}"),
-    }
+    pub marker: JobMarker,
 }
 
 fn seconds_ceil(ms: u64) -> u64 {
     ms.div_ceil(1000)
 }
 
-pub fn render(plan: &Plan) -> Result<Vec<RenderedFile>, RenderError> {
+pub fn render(plan: &Plan) -> Result<Rendered, RenderError> {
     debug_assert_eq!(plan.target.backend, Backend::Launchd);
     let mut files = Vec::new();
+    let mut warnings = Vec::new();
     for spec in &plan.services {
         let instances: Vec<Option<u32>> = match &spec.instances {
             Some(i) => (0..i.count).map(Some).collect(),
@@ -115,9 +97,16 @@ pub fn render(plan: &Plan) -> Result<Vec<RenderedFile>, RenderError> {
             files.push(file(app_job(plan, spec, *instance), spec)?);
         }
         if let Some(cron) = &spec.cron {
+            if let Some(limit) = calendar::limits(&cron.schedule) {
+                warnings.push(Warning {
+                    kind: WarningKind::LaunchdCronLimits,
+                    origin: spec.origin_of("cron_restart"),
+                    message: limit,
+                });
+            }
             let mut job = trigger_job(plan, spec, "cron-restart");
             job.start_calendar_interval = Some(
-                cron.launchd
+                calendar::intervals(&cron.schedule)
                     .iter()
                     .map(|entry| entry.iter().map(|(k, v)| (k.to_string(), *v)).collect())
                     .collect(),
@@ -136,11 +125,11 @@ pub fn render(plan: &Plan) -> Result<Vec<RenderedFile>, RenderError> {
             files.push(file(job, spec)?);
         }
     }
-    Ok(files)
+    Ok(Rendered { files, warnings })
 }
 
-fn marker(plan: &Plan, spec: &ServiceSpec, instance: Option<u32>, role: &str) -> Marker {
-    Marker {
+fn marker(plan: &Plan, spec: &ServiceSpec, instance: Option<u32>, role: &str) -> JobMarker {
+    JobMarker {
         app: spec.app.clone(),
         group: plan.group.clone(),
         source: plan.source.to_string_lossy().into_owned(),
@@ -149,6 +138,7 @@ fn marker(plan: &Plan, spec: &ServiceSpec, instance: Option<u32>, role: &str) ->
         instances: spec.instances.as_ref().map(|i| i.count.to_string()),
         namespace: (spec.namespace != "default").then(|| spec.namespace.clone()),
         role: role.into(),
+        source_hash: Some(plan.source_hash.clone()),
     }
 }
 
@@ -161,7 +151,7 @@ fn app_job(plan: &Plan, spec: &ServiceSpec, instance: Option<u32>) -> Job {
     };
     let restart = &spec.restart;
     Job {
-        label: label(spec, instance),
+        label: names::label(&spec.unit, instance),
         program_arguments: spec.argv.iter().map(|w| w.for_instance(instance)).collect(),
         working_directory: Some(spec.cwd.to_string_lossy().into_owned()),
         environment_variables: spec
@@ -194,16 +184,16 @@ fn app_job(plan: &Plan, spec: &ServiceSpec, instance: Option<u32>) -> Job {
 
 /// A helper job that restarts the app's jobs (`launchctl kickstart -k`) when launchd fires it.
 fn trigger_job(plan: &Plan, spec: &ServiceSpec, role: &str) -> Job {
-    let uid = crate::plan::current_uid();
-    let domain = domain(plan.target.scope, uid);
+    let domain = names::domain(plan.target.scope, plan.target.uid);
     let mut args = vec!["/bin/sh".to_string(), "-c".to_string()];
-    let kicks: Vec<String> = app_labels(spec)
-        .iter()
-        .map(|l| format!("/bin/launchctl kickstart -k {domain}/{l}"))
-        .collect();
+    let kicks: Vec<String> =
+        names::app_labels(&spec.unit, spec.instances.as_ref().map(|i| i.count))
+            .iter()
+            .map(|l| format!("/bin/launchctl kickstart -k {domain}/{l}"))
+            .collect();
     args.push(kicks.join("; "));
     Job {
-        label: format!("{}.{role}", label(spec, None)),
+        label: names::helper_label(&spec.unit, role),
         program_arguments: args,
         working_directory: None,
         environment_variables: BTreeMap::new(),

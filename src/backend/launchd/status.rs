@@ -1,0 +1,268 @@
+//! Status of installed apps on launchd: `launchctl print` for each job (state, pid, runs, last
+//! exit) and one `ps` for the rest — the app behind the shim, its uptime, and memory and CPU of
+//! the whole process tree.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use super::launchctl::{LastExit, Launchctl, ServiceInfo};
+use super::names;
+use crate::apply::inventory::InstalledApp;
+use crate::observe::status::{AppStatus, UnitStatus};
+
+pub fn collect(lc: &Launchctl, domain: &str, apps: &[&InstalledApp]) -> Result<Vec<AppStatus>> {
+    let table = process_table();
+    let mut out = Vec::new();
+    for app in apps {
+        let mut units = Vec::new();
+        for label in app.services() {
+            let info = lc.print(&names::service(domain, &label))?;
+            units.push(unit_status(&label, info.as_ref(), &table));
+        }
+        out.push(AppStatus::from_units(app, units));
+    }
+    Ok(out)
+}
+
+/// `launchctl print` in PM2's words. Unknown states are transitional, never an error.
+fn unit_status(label: &str, info: Option<&ServiceInfo>, table: &[Process]) -> UnitStatus {
+    let (active, sub, status) = match info {
+        None => ("inactive", "not loaded".to_string(), "stopped"),
+        Some(i) if i.running() => ("active", i.state.clone().unwrap_or_default(), "online"),
+        Some(i) => {
+            let state = i.state.clone().unwrap_or_default();
+            let status = match (&i.last_exit, state.as_str()) {
+                (_, "spawn scheduled") => "waiting restart",
+                (Some(LastExit::Code(0)) | Some(LastExit::Never) | None, _) => "stopped",
+                _ => "errored",
+            };
+            ("inactive", state, status)
+        }
+    };
+    let main_pid = info.and_then(|i| i.pid);
+    let behind = main_pid.map_or(Behind::Unknown, |p| behind(p, table));
+    let app = behind.app();
+    let tree = main_pid.map_or_else(Vec::new, |p| process_tree(p, table));
+    // launchd sees its job running while the shim sleeps the backoff delay.
+    let status = if behind == Behind::ShimWaiting {
+        "waiting restart"
+    } else {
+        status
+    };
+    UnitStatus {
+        unit: label.to_string(),
+        active_state: active.to_string(),
+        sub_state: sub,
+        status: status.to_string(),
+        pid: app
+            .map(|a| a.pid)
+            .or(main_pid.filter(|_| behind == Behind::Unknown)),
+        main_pid,
+        uptime_ms: app.map(|a| a.elapsed_ms),
+        // launchd counts spawns; the first one is not a restart.
+        restarts: info
+            .and_then(|i| i.runs)
+            .map(|r| r.saturating_sub(1))
+            .unwrap_or(0),
+        memory_bytes: Some(tree.iter().map(|p| p.rss_bytes).sum()).filter(|&b| b > 0),
+        cpu_ns: app.map(|_| tree.iter().map(|p| p.cpu_ns).sum()),
+        result: match info.and_then(|i| i.last_exit.as_ref()) {
+            Some(LastExit::Code(c)) => format!("exit {c}"),
+            Some(LastExit::Signal(s)) => format!("signal {s}"),
+            Some(LastExit::Reason(r)) => r.clone(),
+            Some(LastExit::Never) | None => String::new(),
+        },
+        exit_status: match info.and_then(|i| i.last_exit.as_ref()) {
+            Some(LastExit::Code(c)) => Some(*c),
+            _ => None,
+        },
+    }
+}
+
+/// One process as `ps` sees it.
+#[derive(Clone, Debug, PartialEq)]
+struct Process {
+    pid: u32,
+    ppid: u32,
+    rss_bytes: u64,
+    cpu_ns: u64,
+    elapsed_ms: u64,
+    command: String,
+}
+
+/// Every process, from `ps` (macOS has no /proc). The columns mean the same in BSD and procps
+/// `ps`; only the time formats differ, and [`clock_ms`] reads both.
+fn process_table() -> Vec<Process> {
+    let Ok(out) = std::process::Command::new("ps")
+        .args(["-A", "-o", "pid=,ppid=,rss=,time=,etime=,comm="])
+        .output()
+    else {
+        return Vec::new();
+    };
+    parse_process_table(&String::from_utf8_lossy(&out.stdout))
+}
+
+fn parse_process_table(text: &str) -> Vec<Process> {
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let pid = f.next()?.parse().ok()?;
+            let ppid = f.next()?.parse().ok()?;
+            let rss_bytes = f.next()?.parse::<u64>().ok()? * 1024;
+            let cpu_ns = clock_ms(f.next()?)? * 1_000_000;
+            let elapsed_ms = clock_ms(f.next()?)?;
+            // The command is last because it may contain spaces.
+            let command = f.collect::<Vec<_>>().join(" ");
+            Some(Process {
+                pid,
+                ppid,
+                rss_bytes,
+                cpu_ns,
+                elapsed_ms,
+                command,
+            })
+        })
+        .collect()
+}
+
+/// `ps` durations: `[[dd-]hh:]mm:ss[.cc]` (BSD `time` is `mm:ss.cc` with minutes past 59).
+fn clock_ms(text: &str) -> Option<u64> {
+    let (days, clock) = match text.split_once('-') {
+        Some((d, rest)) => (d.parse::<u64>().ok()?, rest),
+        None => (0, text),
+    };
+    let mut parts = clock.rsplit(':');
+    let seconds: f64 = parts.next()?.parse().ok()?;
+    let minutes: u64 = parts.next().map_or(Some(0), |m| m.parse().ok())?;
+    let hours: u64 = parts.next().map_or(Some(0), |h| h.parse().ok())?;
+    if parts.next().is_some() || !(0.0..=59.999).contains(&seconds) {
+        return None;
+    }
+    Some(((days * 24 + hours) * 60 + minutes) * 60_000 + (seconds * 1000.0).round() as u64)
+}
+
+/// What runs behind a launchd job's pid.
+#[derive(Debug, PartialEq)]
+enum Behind<'a> {
+    /// The pid is not in the process table (it just exited, or `ps` failed).
+    Unknown,
+    /// `rgen-shim` with the app as its first child.
+    Shim(&'a Process),
+    /// `rgen-shim` without a child: sleeping PM2's backoff delay before the next start.
+    ShimWaiting,
+    /// The job's own process is the app.
+    Plain(&'a Process),
+}
+
+impl<'a> Behind<'a> {
+    fn app(&self) -> Option<&'a Process> {
+        match self {
+            Behind::Shim(p) | Behind::Plain(p) => Some(p),
+            Behind::Unknown | Behind::ShimWaiting => None,
+        }
+    }
+}
+
+fn behind(launchd_pid: u32, table: &[Process]) -> Behind<'_> {
+    let Some(job) = table.iter().find(|p| p.pid == launchd_pid) else {
+        return Behind::Unknown;
+    };
+    let is_shim = Path::new(&job.command)
+        .file_name()
+        .is_some_and(|name| name == crate::shim_protocol::BIN);
+    if !is_shim {
+        return Behind::Plain(job);
+    }
+    match table.iter().find(|p| p.ppid == launchd_pid) {
+        Some(app) => Behind::Shim(app),
+        None => Behind::ShimWaiting,
+    }
+}
+
+/// A process and all its descendants (the shim, the app and its children).
+fn process_tree(root: u32, table: &[Process]) -> Vec<&Process> {
+    let mut tree = Vec::new();
+    let mut stack = vec![root];
+    while let Some(pid) = stack.pop() {
+        for p in table {
+            if p.pid == pid {
+                tree.push(p);
+            }
+            if p.ppid == pid {
+                stack.push(p.pid);
+            }
+        }
+    }
+    tree
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ps_durations_in_bsd_and_procps_formats() {
+        assert_eq!(clock_ms("0:00.05"), Some(50)); // BSD `time`
+        assert_eq!(clock_ms("125:03.50"), Some((125 * 60 + 3) * 1000 + 500));
+        assert_eq!(clock_ms("00:00:43"), Some(43_000)); // procps `time`
+        assert_eq!(clock_ms("03:47:15"), Some((3 * 3600 + 47 * 60 + 15) * 1000));
+        assert_eq!(clock_ms("2-01:00:00"), Some(49 * 3_600_000));
+        assert_eq!(clock_ms("12:34"), Some(754_000)); // `etime` under an hour
+        assert_eq!(clock_ms("-"), None);
+        assert_eq!(clock_ms("1:2:3:4"), None);
+        assert_eq!(clock_ms("00:75"), None);
+    }
+
+    #[test]
+    fn the_app_behind_the_shim_is_its_child() {
+        // `ps -A -o pid=,ppid=,rss=,time=,etime=,comm=` as macOS prints it (full paths in comm).
+        let table = parse_process_table(
+            "    1     0  9316   0:43.10 03:47:15 /sbin/launchd\n\
+             \x20 700     1  1200   0:00.02    05:00 /usr/local/bin/rgen-shim\n\
+             \x20 701   700 40000   0:02.50    04:58 /Users/me/.nvm/versions/node/v22.1.0/bin/node\n\
+             \x20 702   701  8000   0:00.50    04:57 /bin/sh\n\
+             \x20 800     1  3000   0:01.00    10:00 /usr/sbin/Some App Helper\n\
+             garbage line\n",
+        );
+        assert_eq!(table.len(), 5);
+        assert_eq!(table[4].command, "/usr/sbin/Some App Helper");
+        let Behind::Shim(app) = behind(700, &table) else {
+            panic!("the shim's child is the app");
+        };
+        assert_eq!((app.pid, app.elapsed_ms), (701, 298_000));
+        let tree = process_tree(700, &table);
+        assert_eq!(tree.iter().map(|p| p.rss_bytes).sum::<u64>(), 49_200 * 1024);
+        assert_eq!(tree.iter().map(|p| p.cpu_ns).sum::<u64>(), 3_020_000_000);
+        // Not a shim: the job's own process is the app.
+        assert!(matches!(behind(800, &table), Behind::Plain(p) if p.pid == 800));
+        assert_eq!(behind(999, &table), Behind::Unknown);
+    }
+
+    #[test]
+    fn a_shim_without_its_app_is_waiting_to_restart() {
+        let table = parse_process_table("  700     1  1200   0:00.02    00:03 rgen-shim\n");
+        let running = ServiceInfo {
+            state: Some("running".into()),
+            pid: Some(700),
+            runs: Some(4),
+            last_exit: Some(LastExit::Code(1)),
+            program: None,
+            path: None,
+        };
+        let unit = unit_status("rgen.api", Some(&running), &table);
+        assert_eq!(unit.status, "waiting restart");
+        assert_eq!((unit.pid, unit.main_pid), (None, Some(700)));
+        assert_eq!(unit.restarts, 3);
+    }
+
+    #[test]
+    fn this_machines_ps_is_understood() {
+        let table = process_table();
+        let me = table
+            .iter()
+            .find(|p| p.pid == std::process::id())
+            .expect("this test in the ps table");
+        assert!(me.rss_bytes > 0);
+    }
+}

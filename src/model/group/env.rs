@@ -1,0 +1,96 @@
+//! Group `env`: the environment PM2 would give the app — `deploy.<env>.env` < `env` <
+//! `env_<env>` — then `port`, and PM2's `PYTHONUNBUFFERED` for Python.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::diag::Origin;
+use crate::load::kind;
+use crate::load::{Canonical, RawEcosystem};
+use crate::model::fields::{Fields, scalar_to_string};
+
+/// The merged env layers, and the port the app listens on (`port`, else `env.PORT`).
+pub(crate) fn read(
+    f: &mut Fields<'_>,
+    raw: &RawEcosystem,
+    env_name: Option<&str>,
+) -> (BTreeMap<String, String>, Option<u16>) {
+    let file_origin = Origin::file(&raw.file);
+    let app = f.raw;
+    let origin = f.origin.clone();
+    let mut env = BTreeMap::new();
+    if let Some(env_name) = env_name
+        && let Some(Value::Object(d)) = raw.deploy.get(env_name)
+        && let Some(deploy_env) = d.get("env")
+    {
+        let o = file_origin.with_key(format!("deploy.{env_name}.env"));
+        env_object(f, &deploy_env.clone(), o, &mut env);
+    }
+    if let Some(e) = f.entry("env").map(|e| e.value.clone()) {
+        let o = f.origin_of("env");
+        env_object(f, &e, o, &mut env);
+    }
+    if let Some(env_name) = env_name
+        && let Some(overlay) = app
+            .entries
+            .iter()
+            .find(|e| matches!(&e.canonical, Canonical::EnvOverlay(n) if n == env_name))
+    {
+        let o = origin.with_key(app.key_path(&overlay.written));
+        env_object(f, &overlay.value.clone(), o, &mut env);
+    }
+    let port = match f.number("port") {
+        Some(p) if (1.0..=65535.0).contains(&p) && p.fract() == 0.0 => Some(p as u16),
+        Some(p) => {
+            f.fail(
+                "port",
+                format!("`port` must be a TCP port (1-65535), not {p}"),
+                None,
+            );
+            None
+        }
+        None => None,
+    };
+    if let Some(p) = port {
+        env.insert("PORT".into(), p.to_string());
+    }
+    let port = port.or_else(|| env.get("PORT").and_then(|p| p.parse().ok()));
+    (env, port)
+}
+
+fn env_object(
+    fields: &mut Fields<'_>,
+    value: &Value,
+    key_origin: Origin,
+    into: &mut BTreeMap<String, String>,
+) {
+    match value {
+        Value::Null => {}
+        Value::Object(map) => {
+            for (k, v) in map {
+                if k.is_empty() || k.contains('=') || k.chars().any(|c| c.is_control()) {
+                    fields
+                        .report
+                        .error(
+                            key_origin.clone(),
+                            format!("`{k}` cannot be an environment variable name"),
+                        )
+                        .hint("names must not be empty or contain `=` or control characters");
+                    continue;
+                }
+                // PM2 JSON-stringifies nested objects.
+                into.insert(k.clone(), scalar_to_string(v));
+            }
+        }
+        other => {
+            fields.report.error(
+                key_origin,
+                format!(
+                    "an env block must be an object of NAME: value, not {}",
+                    kind(other)
+                ),
+            );
+        }
+    }
+}

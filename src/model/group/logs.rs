@@ -1,0 +1,60 @@
+//! Group `logs`: `out_file`, `error_file`, `log_file`, `disable_logs`, `merge_logs`,
+//! `log_date_format`/`time`; paths resolved against `cwd` as PM2 does.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::load::kind;
+use crate::model::fields::Fields;
+use crate::model::{ExecMode, InstanceCount, LogTarget, Logs, resolve};
+use crate::shim_protocol::default;
+
+pub(crate) fn read(
+    f: &mut Fields<'_>,
+    cwd: &Path,
+    instances: &InstanceCount,
+    mode: ExecMode,
+) -> Logs {
+    let disable_logs = f.boolean("disable_logs").unwrap_or(false);
+    let log_path = |f: &mut Fields<'_>, key: &str| -> LogTarget {
+        match f.entry(key).map(|e| e.value.clone()) {
+            None | Some(Value::Null) | Some(Value::Bool(false)) => LogTarget::Default,
+            Some(Value::Bool(true)) => LogTarget::Default,
+            Some(Value::String(s)) if s == "/dev/null" || s == "NULL" => LogTarget::Null,
+            Some(Value::String(s)) if s.is_empty() => LogTarget::Default,
+            Some(Value::String(s)) => {
+                LogTarget::File(resolve::normalize(&cwd.join(resolve::expand_home(&s))))
+            }
+            Some(other) => {
+                let written = f.written(key);
+                f.fail(
+                    key,
+                    format!("`{written}` must be a file path, not {}", kind(&other)),
+                    None,
+                );
+                LogTarget::Default
+            }
+        }
+    };
+    let out = log_path(f, "out_file");
+    let err = log_path(f, "error_file");
+    let combined = match log_path(f, "log_file") {
+        LogTarget::File(p) => Some(p),
+        _ => None,
+    };
+    let date_format = match (f.string("log_date_format"), f.boolean("time")) {
+        (Some(fmt), _) => Some(fmt),
+        (None, Some(true)) => Some(default::PM2_TIME_FORMAT.to_string()),
+        _ => None,
+    };
+    let merge_logs = f.boolean("merge_logs");
+    Logs {
+        out: if disable_logs { LogTarget::Null } else { out },
+        err: if disable_logs { LogTarget::Null } else { err },
+        combined: if disable_logs { None } else { combined },
+        per_instance: !merge_logs
+            .unwrap_or(*instances == InstanceCount::Fixed(1) && mode == ExecMode::Fork),
+        date_format,
+    }
+}

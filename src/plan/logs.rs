@@ -1,0 +1,133 @@
+//! Logs (group `logs`): where stdout and stderr go, and when the shim must write the files itself
+//! — dated lines, a combined file next to split ones, or a manager that keeps files open forever
+//! (launchd) so only the shim can rotate them.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use super::{LogDest, LogPlan, ShimNeed, Word};
+use crate::diag::Problems;
+use crate::model::{App, LogTarget};
+use crate::shim_protocol as shimp;
+use crate::target::{Capabilities, DefaultLogs, Target};
+
+/// Log rotation by the shim where the manager keeps files open: pm2-logrotate's 10 MB.
+const SHIM_LOG_MAX_SIZE: u64 = 10 << 20;
+const SHIM_LOG_KEEP: u32 = 5;
+
+pub(super) struct Logs {
+    pub plan: LogPlan,
+    /// The shim's log options (`--stdout PATH`, …), when the shim writes the files.
+    pub shim_options: Vec<(&'static str, Word)>,
+}
+
+pub(super) fn has_split_files(app: &App) -> bool {
+    matches!(app.logs.out, LogTarget::File(_)) || matches!(app.logs.err, LogTarget::File(_))
+}
+
+pub(super) fn plan(
+    app: &App,
+    target: &Target,
+    caps: &Capabilities,
+    needs: &mut BTreeSet<ShimNeed>,
+    problems: &mut Problems,
+) -> Logs {
+    let per_instance = app.is_templated() && app.logs.per_instance;
+    let file_word = |p: &Path| -> Word {
+        if per_instance {
+            Word::instance_path(p)
+        } else {
+            Word::text(p.to_string_lossy())
+        }
+    };
+    let dest = |t: &LogTarget| match t {
+        LogTarget::Default => LogDest::Journal,
+        LogTarget::Null => LogDest::Null,
+        LogTarget::File(p) => LogDest::File(file_word(p)),
+    };
+    let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
+    for p in [&app.logs.out, &app.logs.err]
+        .into_iter()
+        .filter_map(|t| match t {
+            LogTarget::File(p) => Some(p),
+            _ => None,
+        })
+        .chain(app.logs.combined.iter())
+    {
+        if let Some(d) = p.parent() {
+            dirs.insert(d.to_path_buf());
+        }
+    }
+    let split = has_split_files(app);
+    let dated_files = app.logs.date_format.is_some() && (app.logs.combined.is_some() || split);
+    let (mut stdout, mut stderr) = (dest(&app.logs.out), dest(&app.logs.err));
+    if let Some(combined) = &app.logs.combined {
+        if split || dated_files {
+            needs.insert(ShimNeed::Logs);
+        } else {
+            stdout = LogDest::File(file_word(combined));
+            stderr = LogDest::File(file_word(combined));
+        }
+        if split {
+            super::warnings::announce_key(app, target, "log_file", problems);
+        }
+    }
+    if dated_files {
+        needs.insert(ShimNeed::Logs);
+    }
+    if let DefaultLogs::Files(default_dir) = &caps.default_logs {
+        // The manager drops output it is not given a path for; rgen's default keeps it.
+        for (dest, suffix) in [(&mut stdout, "out"), (&mut stderr, "error")] {
+            if *dest == LogDest::Journal {
+                let p = default_dir.join(format!("{}-{suffix}.log", app.unit));
+                dirs.insert(default_dir.clone());
+                *dest = LogDest::File(file_word(&p));
+            }
+        }
+    }
+    let any_file = matches!(stdout, LogDest::File(_)) || matches!(stderr, LogDest::File(_));
+    if caps.keeps_log_files_open && any_file {
+        needs.insert(ShimNeed::Logs);
+    }
+    let mut shim_options: Vec<(&'static str, Word)> = Vec::new();
+    if needs.contains(&ShimNeed::Logs) {
+        if let LogDest::File(w) = &stdout {
+            shim_options.push((shimp::opt::STDOUT, w.clone()));
+        }
+        if let LogDest::File(w) = &stderr {
+            shim_options.push((shimp::opt::STDERR, w.clone()));
+        }
+        if let Some(c) = &app.logs.combined {
+            shim_options.push((shimp::opt::COMBINED, file_word(c)));
+        }
+        if caps.keeps_log_files_open {
+            shim_options.push((
+                shimp::opt::LOG_MAX_SIZE,
+                Word::text(SHIM_LOG_MAX_SIZE.to_string()),
+            ));
+            shim_options.push((shimp::opt::LOG_KEEP, Word::text(SHIM_LOG_KEEP.to_string())));
+        }
+        if let Some(fmt) = &app.logs.date_format {
+            shim_options.push((shimp::opt::LOG_DATE_FORMAT, Word::text(fmt)));
+        }
+        // The shim owns the files; what it prints itself goes to the manager's log, or to its
+        // own small file where the manager has none.
+        let own = match &caps.default_logs {
+            DefaultLogs::Files(dir) => {
+                dirs.insert(dir.clone());
+                LogDest::File(file_word(&dir.join(format!("{}.rgen-shim.log", app.unit))))
+            }
+            DefaultLogs::Collected => LogDest::Journal,
+        };
+        stdout = own.clone();
+        stderr = own;
+    }
+    Logs {
+        plan: LogPlan {
+            stdout,
+            stderr,
+            dirs: dirs.into_iter().collect(),
+        },
+        shim_options,
+    }
+}

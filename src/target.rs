@@ -1,0 +1,168 @@
+//! What the generated files are for: the service manager, its scope, the machine facts rendering
+//! depends on, and what the manager does natively. `plan` asks [`Capabilities`] what the OS can
+//! do and puts the shim in front of an app for the rest; it never asks which manager it is.
+//!
+//! Everything here is plain data resolved once by `settings` (uid, user names, homes, the
+//! manager's version), so `plan` and `render` stay pure and render the same bytes for every
+//! user who runs them.
+
+use std::path::PathBuf;
+
+/// systemd gained `RestartSteps=`/`RestartMaxDelaySec=` in 254.
+pub const SYSTEMD_BACKOFF_VERSION: u32 = 254;
+/// Assumed when the installed systemd cannot be asked (Debian 12, RHEL 9.2+, AL2023).
+pub const DEFAULT_SYSTEMD_VERSION: u32 = 252;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Systemd,
+    Launchd,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Systemd => "systemd",
+            Backend::Launchd => "launchd",
+        }
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    User,
+    System,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::User => "user",
+            Scope::System => "system",
+        }
+    }
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Everything about the machine the files are for.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub backend: Backend,
+    pub scope: Scope,
+    pub systemd_version: u32,
+    pub cpus: u32,
+    /// Absolute path of `rgen-shim` as the services will see it.
+    pub shim: PathBuf,
+    /// The uid rgen runs as (launchd's `gui/<uid>` domain, lingering).
+    pub uid: u32,
+    /// The login name of `uid`.
+    pub user_name: String,
+    /// Who system-scope apps run as when the ecosystem does not say (`uid`/`user`): the user
+    /// behind sudo/doas, else the owner of the ecosystem file; `None` runs them as root.
+    pub invoking_user: Option<String>,
+    /// Home of the user the apps run as (launchd's default log directory lives there).
+    pub home: PathBuf,
+    /// `$XDG_CONFIG_HOME` of the user running rgen (the systemd user unit directory is below).
+    pub config_home: PathBuf,
+}
+
+/// Where an app's output goes when the ecosystem names no log file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DefaultLogs {
+    /// The manager collects it (the journal).
+    Collected,
+    /// Files in this directory, `<unit>-out.log` / `<unit>-error.log` (launchd would drop it).
+    Files(PathBuf),
+}
+
+/// What a manager does by itself. Every `false` is a job for the shim or a warning.
+#[derive(Clone, Debug)]
+pub struct Capabilities {
+    /// PM2's exponential backoff (systemd ≥ 254: `RestartSteps=`).
+    pub native_backoff: bool,
+    /// The kernel stops the app at its memory limit (`MemoryMax=`).
+    pub memory_limit: bool,
+    /// The manager holds a listening socket across restarts and hands it to instances.
+    pub socket_activation: bool,
+    /// Stops with a chosen signal and escalates to SIGKILL after a timeout (`KillSignal=`).
+    pub stop_signal: bool,
+    /// Waits for the app to say it is ready (`Type=notify`).
+    pub notify_readiness: bool,
+    /// Stops restarting an app that keeps crashing (`StartLimitBurst=`).
+    pub start_limit: bool,
+    /// Waits `restart_delay` after an exit before the next start (`RestartSec=`).
+    pub restart_delay: bool,
+    /// Any exit code can keep the app down (`RestartPreventExitStatus=`); launchd knows only 0.
+    pub any_exit_code_stops_restarts: bool,
+    /// The manager keeps log files open for the job's lifetime, so only a writer of rgen's
+    /// (the shim) can rotate them.
+    pub keeps_log_files_open: bool,
+    pub default_logs: DefaultLogs,
+    /// The manager's PATH, which the app's own directories go in front of.
+    pub base_path: &'static str,
+    /// The manager's own PATH is too short to run anything a user installed (launchd's is
+    /// `/usr/bin:/bin:/usr/sbin:/sbin`), so every job gets one.
+    pub always_set_path: bool,
+}
+
+const SYSTEMD_DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const LAUNCHD_BASE_PATH: &str = "/opt/homebrew/bin:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
+
+impl Target {
+    /// The one place that knows what each manager can do.
+    pub fn capabilities(&self) -> Capabilities {
+        match self.backend {
+            Backend::Systemd => Capabilities {
+                native_backoff: self.systemd_version >= SYSTEMD_BACKOFF_VERSION,
+                memory_limit: true,
+                socket_activation: true,
+                stop_signal: true,
+                notify_readiness: true,
+                start_limit: true,
+                restart_delay: true,
+                any_exit_code_stops_restarts: true,
+                keeps_log_files_open: false,
+                default_logs: DefaultLogs::Collected,
+                base_path: SYSTEMD_DEFAULT_PATH,
+                always_set_path: false,
+            },
+            Backend::Launchd => Capabilities {
+                native_backoff: false,
+                memory_limit: false,
+                socket_activation: false,
+                stop_signal: false,
+                notify_readiness: false,
+                start_limit: false,
+                // `ThrottleInterval` is a minimum gap between spawns, not a wait after an exit.
+                restart_delay: false,
+                any_exit_code_stops_restarts: false,
+                keeps_log_files_open: true,
+                default_logs: DefaultLogs::Files(self.home.join("Library/Logs/rgen")),
+                base_path: LAUNCHD_BASE_PATH,
+                always_set_path: true,
+            },
+        }
+    }
+
+    pub fn native_backoff(&self) -> bool {
+        self.capabilities().native_backoff
+    }
+
+    /// Whether `name` (a login name or a uid) is the user rgen runs as.
+    pub fn is_current_user(&self, name: &str) -> bool {
+        name == self.user_name || name == self.uid.to_string()
+    }
+}
