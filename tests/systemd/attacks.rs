@@ -32,7 +32,15 @@ type Case = (Suite, &'static str, fn() -> TestResult);
 /// The scenarios of one suite, of kind `attack` (so `attack` as a filter selects them all), those
 /// in [`EXPECTED_HOLES`] ignored.
 pub fn trials(suite: Suite) -> Vec<Trial> {
-    all()
+    let cases = all();
+    // A misspelt name here would run its scenario in CI instead of ignoring it.
+    for hole in EXPECTED_HOLES {
+        assert!(
+            cases.iter().any(|(_, name, _)| name == hole),
+            "EXPECTED_HOLES names `{hole}`, which is no scenario"
+        );
+    }
+    cases
         .into_iter()
         .filter(|(s, _, _)| *s == suite)
         .map(|(_, name, f)| {
