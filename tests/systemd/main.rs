@@ -9,6 +9,7 @@
 //! Without root or systemd-nspawn the tests are skipped with a message, unless
 //! `RGEN_REQUIRE_SYSTEMD=1` (as `tests/run-all` and CI set) makes that a failure.
 
+mod attacks;
 mod cases;
 mod support;
 
@@ -62,6 +63,7 @@ fn trials(suite: Suite) -> Vec<Trial> {
         .into_iter()
         .filter(|(s, _, _)| *s == suite)
         .map(|(_, name, f)| Trial::test(name, move || f().map_err(Into::into)))
+        .chain(attacks::trials(suite))
         .collect()
 }
 
