@@ -105,6 +105,10 @@ pub struct RenderTargetArgs {
     /// Render for this systemd version (default: the installed one, else 252)
     #[arg(long, value_name = "N")]
     pub systemd_version: Option<u32>,
+    /// System scope: run apps without `uid` as this user (default: the user behind sudo/doas,
+    /// else the ecosystem file's owner); `root` runs them as root
+    #[arg(long, value_name = "USER", env = "RGEN_RUN_AS")]
+    pub run_as: Option<String>,
 }
 
 #[derive(Args, Debug)]

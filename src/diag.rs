@@ -264,12 +264,39 @@ const ARROW: Style = AnsiColor::Blue.on_default().bold();
 const HINT: Style = AnsiColor::Cyan.on_default().bold();
 const BOLD: Style = Style::new().bold();
 
+/// Text from the user's files as it may reach a terminal: control characters (an escape
+/// sequence that clears the screen or retitles the window, a bell) are shown as `\u{1b}`
+/// escapes instead of being acted on.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| c.is_control() && c != '\n') {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
+}
+
 pub fn render_error(e: &InputError) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{ERROR}error{ERROR:#}{BOLD}: {}{BOLD:#}", e.message);
-    let _ = writeln!(out, "  {ARROW}-->{ARROW:#} {}", e.origin);
+    let _ = writeln!(
+        out,
+        "{ERROR}error{ERROR:#}{BOLD}: {}{BOLD:#}",
+        printable(&e.message)
+    );
+    let _ = writeln!(
+        out,
+        "  {ARROW}-->{ARROW:#} {}",
+        printable(&e.origin.to_string())
+    );
     if let Some(hint) = &e.hint {
-        let _ = writeln!(out, "  {HINT}hint{HINT:#}: {hint}");
+        let _ = writeln!(out, "  {HINT}hint{HINT:#}: {}", printable(hint));
     }
     out
 }
@@ -280,9 +307,13 @@ pub fn render_warning(w: &Warning) -> String {
         out,
         "{WARNING}warning[{}]{WARNING:#}{BOLD}: {}{BOLD:#}",
         w.kind.id(),
-        w.message
+        printable(&w.message)
     );
-    let _ = writeln!(out, "  {ARROW}-->{ARROW:#} {}", w.origin);
+    let _ = writeln!(
+        out,
+        "  {ARROW}-->{ARROW:#} {}",
+        printable(&w.origin.to_string())
+    );
     out
 }
 

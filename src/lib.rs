@@ -84,6 +84,19 @@ fn report_error(e: &anyhow::Error) -> i32 {
         diag::print_bad_input(bad);
         return 2;
     }
+    if let Some(render) = e.downcast_ref::<backend::RenderError>()
+        && render.origin.is_some()
+    {
+        diag::print_bad_input(
+            &backend::RenderError {
+                origin: render.origin.clone(),
+                message: render.message.clone(),
+                hint: render.hint.clone(),
+            }
+            .into_bad_input(),
+        );
+        return 2;
+    }
     let code = if e.downcast_ref::<backend::RenderError>().is_some() {
         2
     } else {
@@ -91,9 +104,13 @@ fn report_error(e: &anyhow::Error) -> i32 {
     };
     let mut err = anstream::stderr().lock();
     let red = anstyle::AnsiColor::Red.on_default().bold();
-    let _ = writeln!(err, "{red}error{red:#}: {e}");
+    let _ = writeln!(
+        err,
+        "{red}error{red:#}: {}",
+        diag::printable(&e.to_string())
+    );
     for cause in e.chain().skip(1) {
-        let _ = writeln!(err, "  caused by: {cause}");
+        let _ = writeln!(err, "  caused by: {}", diag::printable(&cause.to_string()));
     }
     if is_not_permitted(e)
         && let Some(hint) = commands::not_permitted_hint()

@@ -124,9 +124,10 @@ impl RenderSettings {
             target,
             out,
         } = args;
+        let source = SourceSettings::resolve(source);
         RenderSettings {
-            source: SourceSettings::resolve(source),
-            target: render_target(target),
+            target: render_target(target, &source),
+            source,
             out: out.clone(),
         }
     }
@@ -135,9 +136,10 @@ impl RenderSettings {
 impl CheckSettings {
     pub fn resolve(args: &cli::CheckArgs) -> CheckSettings {
         let cli::CheckArgs { source, target } = args;
+        let source = SourceSettings::resolve(source);
         CheckSettings {
-            source: SourceSettings::resolve(source),
-            target: render_target(target),
+            target: render_target(target, &source),
+            source,
         }
     }
 }
@@ -160,13 +162,15 @@ impl InstallSettings {
             target,
             dry_run,
         } = args;
+        let source = SourceSettings::resolve(source);
         let mut resolved = machine_target(&target.target);
         resolved.cpus = cpus();
+        resolved.invoking_user = run_as(target.run_as.as_deref(), &source);
         if let Some(v) = target.systemd_version {
             resolved.systemd_version = v;
         }
         InstallSettings {
-            source: SourceSettings::resolve(source),
+            source,
             target: resolved,
             version_given: target.systemd_version.is_some(),
             dry_run: *dry_run,
@@ -253,13 +257,43 @@ impl FlushSettings {
 }
 
 /// The target for rendering offline: the systemd version is the installed one unless given.
-fn render_target(args: &cli::RenderTargetArgs) -> Target {
+fn render_target(args: &cli::RenderTargetArgs, source: &SourceSettings) -> Target {
     let mut target = machine_target(&args.target);
     target.systemd_version = args
         .systemd_version
         .unwrap_or_else(installed_systemd_version);
     target.cpus = cpus();
+    target.invoking_user = run_as(args.run_as.as_deref(), source);
     target
+}
+
+/// Who system-scope apps without `uid` run as, decided the same way however root was obtained:
+/// `--run-as`; else the user behind `sudo` or `doas`; else the owner of the ecosystem file; else
+/// nobody is assumed (the plan refuses such an app and says how to choose). Run by a user
+/// rather than root, it is that user, who would install with sudo.
+fn run_as(flag: Option<&str>, source: &SourceSettings) -> Option<String> {
+    if let Some(user) = flag.filter(|u| !u.is_empty()) {
+        return Some(user.to_string());
+    }
+    let uid = current_uid();
+    if uid != 0 {
+        return Some(user_name(uid));
+    }
+    for var in ["SUDO_USER", "DOAS_USER"] {
+        if let Some(user) = std::env::var(var)
+            .ok()
+            .filter(|u| !u.is_empty() && u != "root")
+        {
+            return Some(user);
+        }
+    }
+    let file = match &source.file {
+        Some(f) => f.clone(),
+        None => crate::load::discover(&std::env::current_dir().ok()?).ok()?,
+    };
+    use std::os::unix::fs::MetadataExt as _;
+    let owner = std::fs::metadata(&file).ok()?.uid();
+    (owner != 0).then(|| user_name(owner))
 }
 
 /// The target as this machine and these flags describe it. The systemd version is the default
@@ -290,10 +324,13 @@ pub fn machine_target(args: &cli::TargetArgs) -> Target {
     } else {
         Scope::User
     };
+    // Verbs that render refine this with `run_as`; the others only need the home.
     let invoking_user = if uid == 0 {
-        std::env::var("SUDO_USER")
-            .ok()
-            .filter(|u| !u.is_empty() && u != "root")
+        ["SUDO_USER", "DOAS_USER"].iter().find_map(|var| {
+            std::env::var(var)
+                .ok()
+                .filter(|u| !u.is_empty() && u != "root")
+        })
     } else {
         None
     };

@@ -70,8 +70,9 @@ pub struct Target {
     pub uid: u32,
     /// The login name of `uid`.
     pub user_name: String,
-    /// Who system-scope apps run as when the ecosystem does not say (`uid`/`user`): the user
-    /// behind sudo/doas, else the owner of the ecosystem file; `None` runs them as root.
+    /// Who system-scope apps run as when the ecosystem does not say (`uid`/`user`): `--run-as`,
+    /// the user behind sudo/doas, else the owner of the ecosystem file. `Some("root")` runs them
+    /// as root; `None` means nobody was named, and such apps are refused.
     pub invoking_user: Option<String>,
     /// Home of the user the apps run as (launchd's default log directory lives there).
     pub home: PathBuf,
@@ -107,9 +108,16 @@ pub struct Capabilities {
     pub restart_delay: bool,
     /// Any exit code can keep the app down (`RestartPreventExitStatus=`); launchd knows only 0.
     pub any_exit_code_stops_restarts: bool,
+    /// Passes environment variables of any name; systemd only passes names of letters, digits
+    /// and `_` (`spring.datasource.password` is dropped with a log line).
+    pub any_env_name: bool,
     /// The manager keeps log files open for the job's lifetime, so only a writer of rgen's
     /// (the shim) can rotate them.
     pub keeps_log_files_open: bool,
+    /// The manager opens log files itself with root's privileges, following symlinks
+    /// (`StandardOutput=append:` in the system scope): a service user could point her log at
+    /// any root-owned file. The shim, running as the app's user, opens them instead.
+    pub opens_log_files_as_root: bool,
     pub default_logs: DefaultLogs,
     /// The manager's PATH, which the app's own directories go in front of.
     pub base_path: &'static str,
@@ -134,7 +142,9 @@ impl Target {
                 start_limit: true,
                 restart_delay: true,
                 any_exit_code_stops_restarts: true,
+                any_env_name: false,
                 keeps_log_files_open: false,
+                opens_log_files_as_root: self.scope == Scope::System,
                 default_logs: DefaultLogs::Collected,
                 base_path: SYSTEMD_DEFAULT_PATH,
                 always_set_path: false,
@@ -149,7 +159,9 @@ impl Target {
                 // `ThrottleInterval` is a minimum gap between spawns, not a wait after an exit.
                 restart_delay: false,
                 any_exit_code_stops_restarts: false,
+                any_env_name: true,
                 keeps_log_files_open: true,
+                opens_log_files_as_root: false,
                 default_logs: DefaultLogs::Files(self.home.join("Library/Logs/rgen")),
                 base_path: LAUNCHD_BASE_PATH,
                 always_set_path: true,

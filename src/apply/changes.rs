@@ -34,6 +34,9 @@ pub struct FilePlan {
     pub file: RenderedFile,
     pub path: PathBuf,
     pub change: FileChange,
+    /// The app would run as another user than it does now: `(was, will be)`, `None` for the
+    /// manager's own user (root).
+    pub identity: Option<(Option<String>, Option<String>)>,
 }
 
 #[derive(Clone, Debug)]
@@ -88,6 +91,7 @@ impl ChangeSet {
         let mut set = ChangeSet::default();
         for file in files {
             let path = dir.join(&file.name);
+            let mut identity = None;
             let exists = path.symlink_metadata().is_ok();
             let is_file = path
                 .symlink_metadata()
@@ -117,6 +121,13 @@ impl ChangeSet {
                             });
                             continue;
                         }
+                        if let Existing::Ours(new) =
+                            backend.read_back(&file.name, &path, file.contents.as_bytes())
+                            && new.role == super::inventory::Role::App
+                            && new.run_as != old.run_as
+                        {
+                            identity = Some((old.run_as.clone(), new.run_as.clone()));
+                        }
                         if old.contents == file.contents {
                             FileChange::Unchanged
                         } else if backend.same_but_bookkeeping(&old.contents, &file.contents) {
@@ -133,6 +144,7 @@ impl ChangeSet {
                 file: file.clone(),
                 path,
                 change,
+                identity,
             });
         }
         let rendered_apps: Vec<&str> = files.iter().filter_map(|f| f.app.as_deref()).collect();

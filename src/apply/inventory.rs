@@ -105,6 +105,8 @@ pub struct InstalledUnit {
     /// Where each runtime unit's output goes.
     pub logs: Vec<LogSource>,
     pub shimmed: bool,
+    /// Who the manager runs it as (`User=`, `UserName`); `None` is the manager's own user.
+    pub run_as: Option<String>,
     /// The manager's settings that say how the app runs (`User=`, `Restart=`, `KeepAlive`, …),
     /// as the file has them, for `rgen show`.
     pub settings: Vec<(String, String)>,

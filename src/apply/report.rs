@@ -44,6 +44,18 @@ pub fn print_changes(set: &ChangeSet, out: &mut dyn Write) -> Result<()> {
     for f in &set.stale {
         writeln!(out, "  - {} (no longer needed)", f.path.display())?;
     }
+    for f in &set.files {
+        if let Some((was, will)) = &f.identity {
+            let who = |u: &Option<String>| u.clone().unwrap_or_else(|| "root".into());
+            writeln!(
+                out,
+                "  ! {} will run as `{}` instead of `{}`",
+                f.file.app.as_deref().unwrap_or(&f.file.name),
+                who(will),
+                who(was)
+            )?;
+        }
+    }
     Ok(())
 }
 

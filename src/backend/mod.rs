@@ -19,7 +19,7 @@ use anyhow::Result;
 use crate::apply::RenderedFile;
 use crate::apply::changes::{ChangeSet, Conflict};
 use crate::apply::inventory::{InstalledApp, InstalledUnit, ReadBack};
-use crate::diag::Warning;
+use crate::diag::{BadInput, Origin, Warning};
 use crate::observe::status::AppStatus;
 use crate::plan::Plan;
 use crate::target::{Backend, Target};
@@ -48,26 +48,35 @@ pub fn is_generated(contents: &[u8]) -> bool {
             .is_some_and(|l| l.starts_with(&format!("# {HEADER_PREFIX}")))
 }
 
-/// A value the manager's file format cannot hold, found while rendering.
+/// A value the manager's file format cannot hold, found while rendering; reported like any
+/// other input error, with the file, app and key.
 #[derive(Debug)]
 pub struct RenderError {
-    pub app: Option<String>,
+    pub origin: Option<Origin>,
     pub message: String,
+    pub hint: Option<String>,
 }
 
 impl RenderError {
     pub fn template(e: askama::Error) -> Self {
         RenderError {
-            app: None,
+            origin: None,
             message: format!("template error (a bug in rgen): {e}"),
+            hint: None,
         }
+    }
+
+    /// As an input error, for `diag` to print.
+    pub fn into_bad_input(self) -> BadInput {
+        let origin = self.origin.unwrap_or_default();
+        BadInput::single(origin, self.message, self.hint)
     }
 }
 
 impl std::fmt::Display for RenderError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.app {
-            Some(app) => write!(f, "app `{app}`: {}", self.message),
+        match &self.origin {
+            Some(origin) => write!(f, "{origin}: {}", self.message),
             None => f.write_str(&self.message),
         }
     }

@@ -68,12 +68,54 @@ pub fn compile(
     warnings.extend(w);
     let rendered = renderer.render(&plan)?;
     warnings.extend(rendered.warnings);
+    refuse_shared_files(&ecosystem, &rendered.files, &warnings)?;
     Ok(Compiled {
         ecosystem,
         plan,
         files: rendered.files,
         warnings,
     })
+}
+
+/// Two apps whose files would have the same name (`web`'s cron helper and an app called
+/// `web-cron-restart`): the second would silently replace the first.
+fn refuse_shared_files(
+    ecosystem: &Ecosystem,
+    files: &[RenderedFile],
+    warnings: &[Warning],
+) -> Result<(), diag::BadInput> {
+    let mut owner: std::collections::BTreeMap<&str, Option<&str>> = Default::default();
+    let mut problems = diag::Problems {
+        warnings: warnings.to_vec(),
+        ..Default::default()
+    };
+    for f in files {
+        match owner.get(f.name.as_str()) {
+            Some(first) if *first != f.app.as_deref() => {
+                let app = f.app.as_deref().unwrap_or("the group");
+                let origin = ecosystem
+                    .apps
+                    .iter()
+                    .find(|a| Some(a.name.as_str()) == f.app.as_deref())
+                    .map(|a| a.origin_of("name"))
+                    .unwrap_or_else(|| diag::Origin::file(&ecosystem.file));
+                problems
+                    .error(
+                        origin,
+                        format!(
+                            "`{app}` and `{}` both need the file {}",
+                            first.unwrap_or("the group"),
+                            f.name
+                        ),
+                    )
+                    .hint("rename one of the apps");
+            }
+            _ => {
+                owner.insert(&f.name, f.app.as_deref());
+            }
+        }
+    }
+    problems.finish(()).map(|_| ())
 }
 
 pub fn print_warnings(warnings: &[Warning]) {

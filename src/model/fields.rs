@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use super::text::{Shape, problem};
 use super::values;
 use crate::diag::{Origin, Problems};
 use crate::load::{RawApp, RawEntry, kind};
@@ -117,6 +118,24 @@ impl Fields<'_> {
             return None;
         }
         Some(n as u64)
+    }
+
+    /// A string that must also fit `shape` (see `text`); an unfit one is reported and dropped.
+    pub fn shaped(&mut self, key: &str, shape: Shape) -> Option<String> {
+        let value = self.string(key)?;
+        self.fits(key, &value, shape).then_some(value)
+    }
+
+    /// Reports `value` (of `key`) if it cannot be used as `shape`.
+    pub fn fits(&mut self, key: &str, value: &str, shape: Shape) -> bool {
+        match problem(value, shape) {
+            None => true,
+            Some((why, hint)) => {
+                let written = self.written(key);
+                self.fail(key, format!("`{written}` {why}"), Some(hint));
+                false
+            }
+        }
     }
 
     /// PM2 splits a string shell-like when the key also takes a list.

@@ -7,6 +7,7 @@ pub mod cron;
 mod fields;
 mod group;
 pub mod resolve;
+pub mod text;
 mod validate;
 pub mod values;
 

@@ -69,6 +69,7 @@ mod tests {
                 app_argv: Vec::new(),
                 logs: Vec::new(),
                 shimmed: false,
+                run_as: None,
                 settings: Vec::new(),
             }],
         }

@@ -6,10 +6,34 @@ use std::collections::BTreeMap;
 
 use super::instances::Sharing;
 use super::{Part, Word};
+use crate::diag::Problems;
 use crate::model::App;
+use crate::model::text::systemd_env_name;
 use crate::target::Capabilities;
 
-pub(super) fn plan(app: &App, caps: &Capabilities, sharing: &Sharing) -> BTreeMap<String, Word> {
+pub(super) fn plan(
+    app: &App,
+    caps: &Capabilities,
+    sharing: &Sharing,
+    problems: &mut Problems,
+) -> BTreeMap<String, Word> {
+    if !caps.any_env_name {
+        let names = app.env.keys().map(|k| (k, "env"));
+        let instance = sharing
+            .templated
+            .then_some((&app.instance_var, "instance_var"));
+        let increment = app.increment_var.as_ref().map(|v| (v, "increment_var"));
+        for (name, key) in names.chain(instance).chain(increment) {
+            if !systemd_env_name(name) {
+                problems
+                    .error(
+                        app.origin_of(key),
+                        format!("systemd cannot pass the environment variable `{name}`"),
+                    )
+                    .hint("systemd only passes names of letters, digits and `_` not starting with a digit; rename it (`spring.datasource.password` → `SPRING_DATASOURCE_PASSWORD`, which Spring reads too)");
+            }
+        }
+    }
     let mut env: BTreeMap<String, Word> = app
         .env
         .iter()

@@ -86,7 +86,7 @@ pub(super) fn plan(
         }
     }
     let any_file = matches!(stdout, LogDest::File(_)) || matches!(stderr, LogDest::File(_));
-    if caps.keeps_log_files_open && any_file {
+    if (caps.keeps_log_files_open || caps.opens_log_files_as_root) && any_file {
         needs.insert(ShimNeed::Logs);
     }
     let mut shim_options: Vec<(&'static str, Word)> = Vec::new();

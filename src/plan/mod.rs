@@ -202,7 +202,7 @@ fn plan_app(
     let sharing = instances::plan(app, target, &caps, problems)?;
     needs.extend(shim::needs(app, &caps, &sharing));
     let logs = logs::plan(app, target, &caps, &mut needs, problems);
-    let mut env = env::plan(app, &caps, &sharing);
+    let mut env = env::plan(app, &caps, &sharing, problems);
     let readiness = readiness::plan(app, &caps, &needs, &restart, &sharing);
     let stop = readiness::stop(app, &needs);
     let argv = shim::command(app, target, &caps, &needs, &sharing, &restart, &logs);

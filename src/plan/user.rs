@@ -24,7 +24,23 @@ pub(super) fn run_as(
             None
         }
         (Scope::User, _) => Some(None),
-        (Scope::System, Some(u)) => Some(Some(u.clone())),
-        (Scope::System, None) => Some(target.invoking_user.clone()),
+        (Scope::System, Some(u)) => Some(as_unit_user(u)),
+        (Scope::System, None) => match &target.invoking_user {
+            Some(u) => Some(as_unit_user(u)),
+            None => {
+                problems
+                    .error(
+                        app.origin_of("uid"),
+                        format!("who should `{}` run as? rgen was not run through sudo or doas, and the ecosystem file belongs to root", app.name),
+                    )
+                    .hint("set `uid: 'NAME'` on the app (`uid: 'root'` to run it as root), or pass `--run-as NAME` (or RGEN_RUN_AS); rgen never picks root by itself");
+                None
+            }
+        },
     }
+}
+
+/// Root is the manager's own user: no `User=` line.
+fn as_unit_user(user: &str) -> Option<String> {
+    (user != "root" && user != "0").then(|| user.to_string())
 }

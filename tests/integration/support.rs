@@ -24,7 +24,9 @@ pub fn rgen() -> Command {
         .env("HOME", "/home/rgen-test")
         .env("RGEN_SHIM", shim())
         .env("NO_COLOR", "1")
-        .env("LANG", "C.UTF-8");
+        .env("LANG", "C.UTF-8")
+        // Snapshots of system units are the same whoever runs the tests.
+        .env("RGEN_RUN_AS", "root");
     cmd
 }
 
@@ -70,6 +72,10 @@ pub fn settings() -> insta::Settings {
     s.set_prepend_module_to_snapshot(false);
     s.add_filter(&regex_escape(&shim().to_string_lossy()), "[SHIM]");
     s.add_filter(&regex_escape(&repo().to_string_lossy()), "[REPO]");
+    // launchd's per-user domain names the uid running the tests.
+    // SAFETY: getuid has no preconditions.
+    let uid = unsafe { libc::getuid() };
+    s.add_filter(&format!(r"\b(gui|user)/{uid}\b"), "$1/[UID]");
     s
 }
 

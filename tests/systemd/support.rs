@@ -77,6 +77,8 @@ pub fn rgen_env(args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Out {
         .env("PATH", PATH)
         .env("RGEN_SHIM", env!("CARGO_BIN_EXE_rgen-shim"))
         .env("NO_COLOR", "1")
+        // The scenarios' files are root's; their apps run as root, as they say.
+        .env("RGEN_RUN_AS", "root")
         .env_remove("SUDO_USER");
     for (k, v) in env {
         cmd.env(k, v);

@@ -70,6 +70,7 @@ pub fn read_back(name: &str, path: &Path, bytes: &[u8]) -> Existing {
         runtime: vec![label],
         shimmed: shim_args::is_shim(&argv),
         app_argv: app_argv.to_vec(),
+        run_as: job.user_name.clone(),
         settings: shown_settings(&job),
         argv,
         logs,

@@ -211,16 +211,53 @@ fn trigger_job(plan: &Plan, spec: &ServiceSpec, role: &str) -> Job {
     }
 }
 
+/// XML 1.0 cannot hold most control characters, not even escaped; a value with one would make
+/// the whole plist unreadable to launchd.
+fn xml_unfit(text: &str) -> bool {
+    text.chars()
+        .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+}
+
+/// Refuses a job whose strings XML cannot carry, naming the key they come from.
+fn check_xml(job: &Job, spec: &ServiceSpec) -> Result<(), RenderError> {
+    let fields = job
+        .program_arguments
+        .iter()
+        .map(|a| ("args", a))
+        .chain(job.working_directory.iter().map(|d| ("cwd", d)))
+        .chain(
+            job.environment_variables
+                .iter()
+                .flat_map(|(k, v)| [("env", k), ("env", v)]),
+        )
+        .chain(job.standard_out_path.iter().map(|p| ("out_file", p)))
+        .chain(job.standard_error_path.iter().map(|p| ("error_file", p)));
+    for (key, text) in fields {
+        if xml_unfit(text) {
+            return Err(RenderError {
+                origin: Some(spec.origin_of(key)),
+                message: format!(
+                    "{text:?} has a control character, which a launchd property list cannot hold"
+                ),
+                hint: Some("remove the control character from the value".into()),
+            });
+        }
+    }
+    Ok(())
+}
+
 fn file(job: Job, spec: &ServiceSpec) -> Result<RenderedFile, RenderError> {
+    check_xml(&job, spec)?;
     let mut buf = Vec::new();
-    plist::to_writer_xml(&mut buf, &job).map_err(|e| RenderError {
-        app: Some(spec.app.clone()),
-        message: format!("cannot build the property list: {e}"),
-    })?;
-    let mut contents = String::from_utf8(buf).map_err(|e| RenderError {
-        app: Some(spec.app.clone()),
-        message: format!("property list is not UTF-8: {e}"),
-    })?;
+    let broken = |what: String| RenderError {
+        origin: Some(spec.origin.clone()),
+        message: what,
+        hint: None,
+    };
+    plist::to_writer_xml(&mut buf, &job)
+        .map_err(|e| broken(format!("cannot build the property list: {e}")))?;
+    let mut contents =
+        String::from_utf8(buf).map_err(|e| broken(format!("property list is not UTF-8: {e}")))?;
     if !contents.ends_with('\n') {
         contents.push('\n');
     }

@@ -83,8 +83,9 @@ pub fn literal(word: &Word) -> Option<String> {
             Part::Instance => out.push_str(INSTANCE),
         }
     }
-    // systemd trims surrounding whitespace from values.
-    if out.trim() != out {
+    // systemd trims surrounding whitespace from values, and a trailing backslash continues the
+    // line into the next one.
+    if out.trim() != out || out.ends_with('\\') {
         return None;
     }
     Some(out)

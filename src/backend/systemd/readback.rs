@@ -59,6 +59,9 @@ pub fn read_back(name: &str, path: &Path, bytes: &[u8]) -> Existing {
             .collect(),
         logs,
         shimmed,
+        run_as: unit
+            .get("Service", "User")
+            .map(|u| expand_specifiers(u, None)),
         settings: shown_settings(&unit),
     }))
 }

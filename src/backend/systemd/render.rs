@@ -124,23 +124,40 @@ fn service_units(spec: &ServiceSpec) -> Vec<String> {
     )
 }
 
-fn lit(text: &str, what: &str, spec: Option<&ServiceSpec>) -> Result<String, RenderError> {
-    escape::literal_text(text).ok_or_else(|| RenderError {
-        app: spec.map(|s| s.app.clone()),
-        message: format!(
-            "{what} {text:?} has a line break or surrounding spaces, which a unit file cannot hold"
-        ),
+/// The key a value rendered as `what` comes from, for the error's origin.
+fn key_of(what: &str) -> Option<&'static str> {
+    Some(match what {
+        "the app name" | "the description" | "the name" => "name",
+        "the namespace" => "namespace",
+        "the working directory" => "cwd",
+        "the user" => "uid",
+        "the group" => "gid",
+        "the out_file" => "out_file",
+        "the error_file" => "error_file",
+        "a watched path" => "watch",
+        _ => return None,
     })
 }
 
-fn lit_word(word: &Word, what: &str, spec: &ServiceSpec) -> Result<String, RenderError> {
-    escape::literal(word).ok_or_else(|| RenderError {
-        app: Some(spec.app.clone()),
+fn unwritable(what: &str, shown: &str, spec: Option<&ServiceSpec>) -> RenderError {
+    RenderError {
+        origin: spec.map(|s| match key_of(what) {
+            Some(key) => s.origin_of(key),
+            None => s.origin.clone(),
+        }),
         message: format!(
-            "{what} {:?} has a line break or surrounding spaces, which a unit file cannot hold",
-            word.for_instance(None)
+            "{what} {shown:?} has a control character, surrounding spaces or a trailing backslash, which a unit file line cannot hold"
         ),
-    })
+        hint: Some("remove them from the value".into()),
+    }
+}
+
+fn lit(text: &str, what: &str, spec: Option<&ServiceSpec>) -> Result<String, RenderError> {
+    escape::literal_text(text).ok_or_else(|| unwritable(what, text, spec))
+}
+
+fn lit_word(word: &Word, what: &str, spec: &ServiceSpec) -> Result<String, RenderError> {
+    escape::literal(word).ok_or_else(|| unwritable(what, &word.for_instance(None), Some(spec)))
 }
 
 fn markers(
@@ -179,6 +196,32 @@ fn markers(
     Ok(out)
 }
 
+/// systemd refuses to load a unit with a line of 1 MiB or more (`LONG_LINE_MAX`).
+const LONG_LINE_MAX: usize = 1 << 20;
+
+/// A line systemd would refuse, attributed to the key that made it long.
+fn check_lines(file: &RenderedFile, spec: &ServiceSpec) -> Result<(), RenderError> {
+    let Some(line) = file.contents.lines().find(|l| l.len() >= LONG_LINE_MAX) else {
+        return Ok(());
+    };
+    let key = if line.starts_with("ExecStart=") {
+        "args"
+    } else if line.starts_with("Environment=") {
+        "env"
+    } else {
+        "name"
+    };
+    Err(RenderError {
+        origin: Some(spec.origin_of(key)),
+        message: format!(
+            "{} would hold a line of {} bytes; systemd refuses unit lines of 1 MiB or more",
+            file.name,
+            line.len()
+        ),
+        hint: Some("pass large data in a file rather than on the command line".into()),
+    })
+}
+
 pub fn render(plan: &Plan) -> Result<Vec<RenderedFile>, RenderError> {
     debug_assert_eq!(plan.target.backend, Backend::Systemd);
     let source = lit(&plan.source.to_string_lossy(), "the ecosystem path", None)?;
@@ -215,7 +258,11 @@ pub fn render(plan: &Plan) -> Result<Vec<RenderedFile>, RenderError> {
     )?);
 
     for spec in &plan.services {
-        files.extend(render_app(plan, spec, &header, &source, &group_target)?);
+        let app_files = render_app(plan, spec, &header, &source, &group_target)?;
+        for f in &app_files {
+            check_lines(f, spec)?;
+        }
+        files.extend(app_files);
     }
     Ok(files)
 }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::diag::WarningKind;
 use crate::model::fields::Fields;
 use crate::model::resolve::{self, FileNature, Interpreter, InterpreterKind, SearchPath};
+use crate::model::text::Shape;
 
 /// The resolved command of an app.
 pub(crate) struct Command {
@@ -50,6 +51,9 @@ pub(crate) fn cwd(f: &mut Fields<'_>, file_dir: &Path) -> PathBuf {
         Some(c) => resolve::normalize(&file_dir.join(resolve::expand_home(&c))),
         None => file_dir.to_path_buf(),
     };
+    if !f.fits("cwd", &cwd.to_string_lossy(), Shape::Path) {
+        return cwd;
+    }
     if !cwd.is_dir() {
         f.fail(
             "cwd",
@@ -74,6 +78,26 @@ pub(crate) fn read(
 ) -> Command {
     let mut args = f.words("args").unwrap_or_default();
     let node_args = f.words("node_args").unwrap_or_default();
+    for (key, words) in [("args", &args), ("node_args", &node_args)] {
+        for w in words {
+            if !f.fits(key, w, Shape::Arg) {
+                break;
+            }
+        }
+    }
+    if !f.fits("script", script_text, Shape::Arg) {
+        return Command {
+            script: PathBuf::new(),
+            interpreter: Interpreter {
+                kind: InterpreterKind::None,
+                path: None,
+            },
+            argv: Vec::new(),
+            launcher: None,
+            args,
+            path_prepend: Vec::new(),
+        };
+    }
     let interpreter_name = f.string("exec_interpreter");
     let (script, interpreter, argv, launcher) = resolve_command(
         f,

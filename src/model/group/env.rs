@@ -9,6 +9,7 @@ use crate::diag::Origin;
 use crate::load::kind;
 use crate::load::{Canonical, RawEcosystem};
 use crate::model::fields::{Fields, scalar_to_string};
+use crate::model::text::{Shape, problem};
 
 /// The merged env layers, and the port the app listens on (`port`, else `env.PORT`).
 pub(crate) fn read(
@@ -80,7 +81,15 @@ fn env_object(
                     continue;
                 }
                 // PM2 JSON-stringifies nested objects.
-                into.insert(k.clone(), scalar_to_string(v));
+                let value = scalar_to_string(v);
+                if let Some((why, hint)) = problem(&format!("{k}={value}"), Shape::Arg) {
+                    fields
+                        .report
+                        .error(key_origin.clone(), format!("the value of `{k}` {why}"))
+                        .hint(hint);
+                    continue;
+                }
+                into.insert(k.clone(), value);
             }
         }
         other => {

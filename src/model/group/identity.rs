@@ -6,6 +6,7 @@ use std::path::Path;
 use crate::diag::{Origin, WarningKind};
 use crate::load::RawApp;
 use crate::model::fields::Fields;
+use crate::model::text::Shape;
 
 pub(crate) struct Identity {
     pub name: String,
@@ -54,7 +55,12 @@ pub(crate) fn read(
         );
     }
     f.origin = file_origin.with_app(&name);
-    let namespace = f.string("namespace").unwrap_or_else(|| "default".into());
+    if !f.fits("name", &name, Shape::Line) {
+        return None;
+    }
+    let namespace = f
+        .shaped("namespace", Shape::Line)
+        .unwrap_or_else(|| "default".into());
     Some(Identity {
         name,
         unit,
@@ -74,15 +80,16 @@ pub fn default_group(file: &Path) -> String {
     if g.is_empty() { "apps".into() } else { g }
 }
 
-/// Unit names and launchd labels: ASCII letters, digits, `_`, `.`, `-`. Everything else is `-`.
+/// Unit names and launchd labels: ASCII letters, digits, `_`, `.`, `-`; everything else is `-`.
+/// A leading `.` would hide the files (rgen skips dot files as temporary) and a leading `-`
+/// reads as an option to `systemctl`/`launchctl`, so either becomes `_`.
 pub fn sanitize_name(name: &str) -> String {
     name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
-                c
-            } else {
-                '-'
-            }
+        .enumerate()
+        .map(|(i, c)| match c {
+            '.' | '-' if i == 0 => '_',
+            c if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') => c,
+            _ => '-',
         })
         .collect()
 }

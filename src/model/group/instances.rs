@@ -9,6 +9,10 @@ use crate::model::resolve::InterpreterKind;
 use crate::model::{ExecMode, InstanceCount};
 use crate::shim_protocol::default;
 
+/// The most instances of one app: each is a unit, and far beyond a machine's cores they only
+/// cost memory.
+pub const MAX_INSTANCES: u32 = 1024;
+
 pub(crate) struct Instances {
     pub mode: ExecMode,
     pub instances: InstanceCount,
@@ -36,6 +40,16 @@ pub(crate) fn read(
             }
             Some(0.0) => Some(InstanceCount::Max),
             Some(n) if n < 0.0 => Some(InstanceCount::CpusMinus((-n) as u32)),
+            Some(n) if n > f64::from(MAX_INSTANCES) => {
+                f.fail(
+                    "instances",
+                    format!(
+                        "`instances` is {n}, more than rgen runs for one app ({MAX_INSTANCES})"
+                    ),
+                    Some("use `max` for one per CPU".into()),
+                );
+                None
+            }
             Some(n) => Some(InstanceCount::Fixed(n as u32)),
             None => None,
         },

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::load::kind;
 use crate::model::fields::Fields;
+use crate::model::text::Shape;
 use crate::model::{ExecMode, InstanceCount, LogTarget, Logs, resolve};
 use crate::shim_protocol::default;
 
@@ -24,7 +25,19 @@ pub(crate) fn read(
             Some(Value::String(s)) if s == "/dev/null" || s == "NULL" => LogTarget::Null,
             Some(Value::String(s)) if s.is_empty() => LogTarget::Default,
             Some(Value::String(s)) => {
-                LogTarget::File(resolve::normalize(&cwd.join(resolve::expand_home(&s))))
+                let path = resolve::normalize(&cwd.join(resolve::expand_home(&s)));
+                if !f.fits(key, &path.to_string_lossy(), Shape::Path) {
+                    return LogTarget::Default;
+                }
+                if let Some(tree) = system_tree(&path) {
+                    f.fail(
+                        key,
+                        format!("`{}` is inside {tree}, where an app's log file has no place", f.written(key)),
+                        Some("write logs under the app's directory or /var/log/<app>; rgen never creates files in system configuration trees".into()),
+                    );
+                    return LogTarget::Default;
+                }
+                LogTarget::File(path)
             }
             Some(other) => {
                 let written = f.written(key);
@@ -57,4 +70,40 @@ pub(crate) fn read(
             .unwrap_or(*instances == InstanceCount::Fixed(1) && mode == ExecMode::Fork),
         date_format,
     }
+}
+
+/// Trees whose files configure or are the system: a log file there could rewrite a unit, a cron
+/// job or a device. `/var/log`, `/srv`, `/home`, `/opt` and `/tmp` are fine.
+const SYSTEM_TREES: &[&str] = &[
+    "/etc",
+    "/usr",
+    "/boot",
+    "/proc",
+    "/sys",
+    "/dev",
+    "/run/systemd",
+    "/lib",
+    "/lib64",
+    "/bin",
+    "/sbin",
+    "/var/lib/systemd",
+    "/System",
+    "/Library/LaunchDaemons",
+    "/Library/LaunchAgents",
+];
+
+fn system_tree(path: &Path) -> Option<&'static str> {
+    let home_agents = path
+        .components()
+        .collect::<Vec<_>>()
+        .windows(2)
+        .any(|w| w[0].as_os_str() == "Library" && w[1].as_os_str() == "LaunchAgents");
+    if home_agents {
+        return Some("a LaunchAgents directory");
+    }
+    let user_units = path.to_string_lossy().contains("/.config/systemd/");
+    if user_units {
+        return Some("a systemd unit directory");
+    }
+    SYSTEM_TREES.iter().find(|t| path.starts_with(t)).copied()
 }

@@ -10,6 +10,7 @@ use crate::diag::WarningKind;
 use crate::load::kind;
 use crate::model::cron::{self, CronSchedule};
 use crate::model::fields::Fields;
+use crate::model::text::Shape;
 use crate::model::{Watch, resolve};
 
 /// How many directories one watch may cover; more would be a recursive watch in disguise.
@@ -56,6 +57,11 @@ pub(crate) fn watch(f: &mut Fields<'_>, cwd: &Path) -> Option<Watch> {
         }),
     };
     let paths = paths?;
+    for p in &paths {
+        if !f.fits("watch", &p.to_string_lossy(), Shape::Path) {
+            return None;
+        }
+    }
     let ignore = f.words("ignore_watch").unwrap_or_default();
     let mut dirs = Vec::new();
     for p in &paths {

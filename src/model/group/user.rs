@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use crate::load::kind;
 use crate::model::fields::Fields;
+use crate::model::text::user_problem;
 
 /// `(uid, gid)` as written: names or numbers.
 pub(crate) fn read(f: &mut Fields<'_>) -> (Option<String>, Option<String>) {
@@ -34,6 +35,18 @@ pub(crate) fn read(f: &mut Fields<'_>) -> (Option<String>, Option<String>) {
             None
         }
     };
+    for (key, value) in [("uid", &user), ("gid", &group)] {
+        if let Some(v) = value
+            && let Some(why) = user_problem(v)
+        {
+            let written = f.written(key);
+            f.fail(
+                key,
+                format!("`{written}` {why}"),
+                Some("give an existing user's name or uid (`id -u NAME` prints it)".into()),
+            );
+        }
+    }
     (user, group)
 }
 
