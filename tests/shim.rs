@@ -945,17 +945,21 @@ fn logs_rotate_by_size_and_keep_n() {
         &[("LINES", "40")],
     );
     assert!(st.success());
-    let read = |suffix: &str| fs::read_to_string(format!("{o}{suffix}"));
-    assert!(read(".3").is_err(), "only 2 rotated files are kept");
+    let rotated = rotated_logs(w.dir.path(), "out");
+    assert_eq!(
+        rotated.len(),
+        2,
+        "only 2 rotated files are kept: {rotated:?}"
+    );
     let mut kept = String::new();
-    for suffix in [".2", ".1", ""] {
-        let part = read(suffix).unwrap_or_else(|e| panic!("{o}{suffix}: {e}"));
+    for part in rotated.iter().chain([&out]) {
+        let text = fs::read_to_string(part).unwrap_or_else(|e| panic!("{part:?}: {e}"));
         assert!(
-            !part.is_empty() && part.len() <= 100,
-            "{suffix}: {}",
-            part.len()
+            !text.is_empty() && text.len() <= 100,
+            "{part:?}: {}",
+            text.len()
         );
-        kept.push_str(&part);
+        kept.push_str(&text);
     }
     // What is kept is an unbroken tail of the output, newest line last.
     let numbers: Vec<u32> = kept
@@ -1141,4 +1145,467 @@ fn reports_own_memory_while_supervising() {
     assert!(!field("VmRSS:").is_empty());
     shim.term();
     shim.wait();
+}
+
+// ---- log rotation: nothing lost, nothing twice ----
+
+/// An app printing numbered lines as fast as it can, one write(2) per line as `console.log`
+/// does: `$TAG<n>` for n in 0..$LINES, then exit $EXIT (default 0).
+const FLOOD_PY: &str = r#"
+import os, sys
+n = int(os.environ.get("LINES", "1000"))
+tag = os.environ.get("TAG", "")
+out = sys.stdout
+for i in range(n):
+    out.write(f"{tag}{i}\n")
+    out.flush()
+sys.exit(int(os.environ.get("EXIT", "0")))
+"#;
+
+impl World {
+    /// Writes a script into the test's directory and returns its path.
+    fn script(&self, name: &str, body: &str) -> String {
+        let p = self.path(name);
+        fs::write(&p, body).expect("write script");
+        p.to_string_lossy().into_owned()
+    }
+}
+
+/// Rotated files of `<dir>/<stem>.log` (pm2-logrotate names, `.log` or `.log.gz`), oldest first.
+fn rotated_logs(dir: &Path, stem: &str) -> Vec<PathBuf> {
+    let prefix = format!("{stem}__");
+    let mut files: Vec<(std::time::SystemTime, PathBuf)> = fs::read_dir(dir)
+        .expect("read_dir")
+        .flatten()
+        .filter(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            n.starts_with(&prefix) && (n.ends_with(".log") || n.ends_with(".log.gz"))
+        })
+        .map(|e| {
+            (
+                e.metadata().and_then(|m| m.modified()).expect("mtime"),
+                e.path(),
+            )
+        })
+        .collect();
+    files.sort();
+    files.into_iter().map(|(_, p)| p).collect()
+}
+
+/// Logical rotated files right now (a `.log` being compressed and its `.gz` count once).
+fn rotated_count(dir: &Path, stem: &str) -> usize {
+    let prefix = format!("{stem}__");
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(&prefix))
+                .filter_map(|n| {
+                    let n = n.strip_suffix(".gz").unwrap_or(&n).to_owned();
+                    n.ends_with(".log").then_some(n)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names.dedup();
+    names.len()
+}
+
+fn read_log(p: &Path) -> String {
+    let bytes = fs::read(p).unwrap_or_else(|e| panic!("{p:?}: {e}"));
+    if p.extension().is_some_and(|e| e == "gz") {
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(&bytes[..])
+            .read_to_string(&mut text)
+            .unwrap_or_else(|e| panic!("{p:?} is not a whole gzip file: {e}"));
+        text
+    } else {
+        String::from_utf8(bytes).expect("utf-8")
+    }
+}
+
+/// Every line of the live file and its rotated files.
+fn all_lines(dir: &Path, stem: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    for p in rotated_logs(dir, stem)
+        .into_iter()
+        .chain([dir.join(format!("{stem}.log"))])
+    {
+        lines.extend(read_log(&p).lines().map(str::to_owned));
+    }
+    lines
+}
+
+/// Asserts that `lines` hold `<tag><n>` exactly once for every n in 0..count of every tag.
+fn assert_each_once(lines: &[String], tags: &[&str], count: u32) {
+    let mut seen = std::collections::BTreeMap::new();
+    for l in lines {
+        *seen.entry(l.as_str()).or_insert(0u32) += 1;
+    }
+    let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).take(5).collect();
+    assert!(twice.is_empty(), "duplicated lines: {twice:?}");
+    for tag in tags {
+        let missing: Vec<u32> = (0..count)
+            .filter(|i| !seen.contains_key(format!("{tag}{i}").as_str()))
+            .take(5)
+            .collect();
+        assert!(missing.is_empty(), "lost lines of `{tag}`: {missing:?}…");
+    }
+    assert_eq!(
+        lines.len(),
+        tags.len() * count as usize,
+        "unexpected extra lines"
+    );
+}
+
+fn no_temp_files(dir: &Path) {
+    let temps: Vec<String> = fs::read_dir(dir)
+        .expect("read_dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".gz.tmp"))
+        .collect();
+    assert!(temps.is_empty(), "{temps:?}");
+}
+
+#[test]
+fn size_rotation_under_a_flood_loses_and_duplicates_no_line() {
+    const LINES: u32 = 120_000;
+    const MAX: u64 = 48 * 1024;
+    for compress in [false, true] {
+        let w = World::new();
+        let flood = w.script("flood.py", FLOOD_PY);
+        let out = w.path("out.log");
+        let mut args = vec![
+            "--stdout",
+            out.to_str().unwrap(),
+            "--log-max-size",
+            "48K",
+            "--log-retain",
+            "all",
+        ];
+        if compress {
+            args.push("--log-compress");
+        }
+        args.extend(["--", PYTHON, &flood]);
+        let lines = LINES.to_string();
+        let (st, err) = w.run("flood", &args, &[("LINES", &lines)]);
+        assert!(st.success(), "{st:?} {err}");
+        let rotated = rotated_logs(w.dir.path(), "out");
+        assert!(rotated.len() >= 5, "only {} rotations", rotated.len());
+        for p in &rotated {
+            let gz = p.extension().is_some_and(|e| e == "gz");
+            assert_eq!(gz, compress, "{p:?}");
+            let size = read_log(p).len() as u64;
+            assert!(size > 0 && size <= MAX, "{p:?} holds {size} bytes");
+        }
+        no_temp_files(w.dir.path());
+        assert_each_once(&all_lines(w.dir.path(), "out"), &[""], LINES);
+    }
+}
+
+#[test]
+fn retain_keeps_at_most_n_rotated_files_at_any_moment() {
+    const LINES: u32 = 100_000;
+    let w = World::new();
+    let flood = w.script("flood.py", FLOOD_PY);
+    let out = w.path("out.log");
+    let mut shim = w.spawn(
+        "retain",
+        &[
+            "--stdout",
+            out.to_str().unwrap(),
+            "--log-max-size",
+            "16K",
+            "--log-retain",
+            "3",
+            "--log-compress",
+            "--",
+            PYTHON,
+            &flood,
+        ],
+        &[("LINES", &LINES.to_string())],
+    );
+    let mut most = 0;
+    let status = loop {
+        most = most.max(rotated_count(w.dir.path(), "out"));
+        if let Some(st) = shim.child.try_wait().expect("try_wait") {
+            break st;
+        }
+    };
+    assert!(status.success(), "{}", shim.stderr());
+    assert!(most <= 3, "saw {most} rotated files");
+    assert_eq!(rotated_count(w.dir.path(), "out"), 3);
+    // What is kept is an unbroken tail of the output, each line once.
+    let mut numbers: Vec<u32> = all_lines(w.dir.path(), "out")
+        .iter()
+        .map(|l| l.parse().expect("number"))
+        .collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers.last(), Some(&(LINES - 1)));
+    assert!(
+        numbers.windows(2).all(|p| p[1] == p[0] + 1),
+        "a gap or a duplicate"
+    );
+}
+
+#[test]
+fn a_cron_interval_rotates_small_files_too() {
+    let w = World::new();
+    let ticker = w.script(
+        "ticker.sh",
+        "i=0\nwhile :; do echo \"$i\"; i=$((i + 1)); sleep 0.02; done\n",
+    );
+    let out = w.path("out.log");
+    let mut shim = w.spawn(
+        "cron",
+        &[
+            "--stdout",
+            out.to_str().unwrap(),
+            "--log-rotate-interval",
+            "* * * * * *",
+            "--log-retain",
+            "all",
+            "--",
+            SH,
+            &ticker,
+        ],
+        &[],
+    );
+    wait_until("two time-triggered rotations", || {
+        (rotated_logs(w.dir.path(), "out").len() >= 2).then_some(())
+    });
+    shim.term();
+    shim.wait();
+    let rotated = rotated_logs(w.dir.path(), "out");
+    // The default dateFormat: `out__YYYY-MM-DD_HH-mm-ss.log`.
+    let name = rotated[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let shape = "out__dddd-dd-dd_dd-dd-dd.log";
+    assert!(
+        name.len() == shape.len()
+            && name.chars().zip(shape.chars()).all(|(c, s)| if s == 'd' {
+                c.is_ascii_digit()
+            } else {
+                c == s
+            }),
+        "{name}"
+    );
+    let mut numbers: Vec<u32> = all_lines(w.dir.path(), "out")
+        .iter()
+        .map(|l| l.parse().expect("number"))
+        .collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers.first(), Some(&0));
+    assert!(
+        numbers.windows(2).all(|p| p[1] == p[0] + 1),
+        "a gap or a duplicate"
+    );
+}
+
+/// Each run of the app appends `r<k>-<n>` lines (k counted in a file) and crashes, the last one
+/// exits 0: restarts happen while rotations and compressions are under way.
+const RUNS_PY: &str = r#"
+import os, sys
+runs = os.environ["RUNS_FILE"]
+k = len(open(runs).read().splitlines()) if os.path.exists(runs) else 0
+open(runs, "a").write(f"{os.getpid()}\n")
+for i in range(int(os.environ["LINES"])):
+    sys.stdout.write(f"r{k}-{i}\n")
+    sys.stdout.flush()
+sys.exit(0 if k + 1 >= int(os.environ["RUN_COUNT"]) else 1)
+"#;
+
+#[test]
+fn app_restarts_in_the_middle_of_rotations_lose_nothing() {
+    const LINES: u32 = 30_000;
+    let w = World::new();
+    let runs_py = w.script("runs.py", RUNS_PY);
+    let out = w.path("out.log");
+    let runs = w.path("runs");
+    let env = [
+        ("RUNS_FILE", runs.to_str().unwrap()),
+        ("LINES", &LINES.to_string()),
+        ("RUN_COUNT", "4"),
+    ];
+    let rotation = [
+        "--stdout",
+        out.to_str().unwrap(),
+        "--log-max-size",
+        "32K",
+        "--log-retain",
+        "all",
+        "--log-compress",
+    ];
+    // Restarted by the shim itself: runs 0..3.
+    let mut args: Vec<&str> = rotation.to_vec();
+    args.extend([
+        "--autorestart",
+        "--stop-exit-codes",
+        "0",
+        "--",
+        PYTHON,
+        &runs_py,
+    ]);
+    let (st, err) = w.run("inproc", &args, &env);
+    assert!(st.success(), "{err}");
+    // Restarted as a service manager would: a new shim per run, runs 4..7 (exit 0 each).
+    let env2 = [env[0], env[1], ("RUN_COUNT", "0")];
+    let mut args: Vec<&str> = rotation.to_vec();
+    args.extend(["--", PYTHON, &runs_py]);
+    for i in 0..4 {
+        let (st, err) = w.run(&format!("oneshot{i}"), &args, &env2);
+        assert!(st.success(), "{err}");
+    }
+    no_temp_files(w.dir.path());
+    let tags: Vec<String> = (0..8).map(|k| format!("r{k}-")).collect();
+    let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
+    assert_each_once(&all_lines(w.dir.path(), "out"), &tags, LINES);
+}
+
+#[test]
+fn two_shims_writing_one_file_rotate_it_without_losing_lines() {
+    const LINES: u32 = 60_000;
+    let w = World::new();
+    let flood = w.script("flood.py", FLOOD_PY);
+    let all = w.path("all.log");
+    let lines = LINES.to_string();
+    let args = [
+        "--combined",
+        all.to_str().unwrap(),
+        "--log-max-size",
+        "32K",
+        "--log-retain",
+        "all",
+        "--log-compress",
+        "--",
+        PYTHON,
+        &flood,
+    ];
+    let mut a = w.spawn("a", &args, &[("LINES", &lines), ("TAG", "a")]);
+    let mut b = w.spawn("b", &args, &[("LINES", &lines), ("TAG", "b")]);
+    assert!(a.wait().success(), "{}", a.stderr());
+    assert!(b.wait().success(), "{}", b.stderr());
+    no_temp_files(w.dir.path());
+    assert!(rotated_logs(w.dir.path(), "all").len() >= 5);
+    assert_each_once(&all_lines(w.dir.path(), "all"), &["a", "b"], LINES);
+}
+
+#[test]
+fn symlinks_and_special_files_are_refused_as_log_paths() {
+    let w = World::new();
+    let target = w.path("target");
+    let link = w.path("out.log");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let (st, err) = w.run(
+        "symlink",
+        &[
+            "--stdout",
+            link.to_str().unwrap(),
+            "--",
+            SH,
+            "-c",
+            "echo hi",
+        ],
+        &[],
+    );
+    assert_eq!(st.code(), Some(1), "{err}");
+    assert!(err.contains("is a symbolic link"), "{err}");
+    assert!(!target.exists(), "the symlink was followed");
+
+    let fifo = w.path("fifo.log");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: valid C string.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let (st, err) = w.run(
+        "fifo",
+        &[
+            "--stdout",
+            fifo.to_str().unwrap(),
+            "--",
+            SH,
+            "-c",
+            "echo hi",
+        ],
+        &[],
+    );
+    assert_eq!(st.code(), Some(1), "{err}");
+    assert!(err.contains("FIFO"), "{err}");
+
+    // PM2 users write /dev/null to throw output away: accepted, never rotated.
+    let (st, err) = w.run(
+        "null",
+        &[
+            "--stdout",
+            "/dev/null",
+            "--log-max-size",
+            "1",
+            "--",
+            SH,
+            "-c",
+            "echo hi; echo there",
+        ],
+        &[],
+    );
+    assert!(st.success(), "{err}");
+
+    // A new file is created 0640 (less the umask).
+    let out = w.path("new.log");
+    let (st, _) = w.run(
+        "mode",
+        &["--stdout", out.to_str().unwrap(), "--", SH, "-c", "echo hi"],
+        &[],
+    );
+    assert!(st.success());
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode & !0o640, 0, "{mode:o}");
+}
+
+#[test]
+fn a_log_emptied_in_place_is_written_from_its_new_end() {
+    let w = World::new();
+    let ticker = w.script(
+        "ticker.sh",
+        "i=0\nwhile :; do echo \"$i\"; i=$((i + 1)); sleep 0.01; done\n",
+    );
+    let out = w.path("out.log");
+    let mut shim = w.spawn(
+        "flush",
+        &[
+            "--stdout",
+            out.to_str().unwrap(),
+            "--log-max-size",
+            "1M",
+            "--",
+            SH,
+            &ticker,
+        ],
+        &[],
+    );
+    wait_until("some lines", || {
+        (fs::read_to_string(&out).ok()?.lines().count() >= 5).then_some(())
+    });
+    // What `rgen flush` does.
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&out)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    wait_until("lines after the flush", || {
+        (fs::read_to_string(&out).ok()?.lines().count() >= 3).then_some(())
+    });
+    shim.term();
+    shim.wait();
+    let bytes = fs::read(&out).unwrap();
+    assert!(
+        !bytes.contains(&0),
+        "a hole of NULs: the shim wrote at its old offset"
+    );
+    assert!(rotated_logs(w.dir.path(), "out").is_empty());
 }
