@@ -1609,3 +1609,161 @@ fn a_log_emptied_in_place_is_written_from_its_new_end() {
     );
     assert!(rotated_logs(w.dir.path(), "out").is_empty());
 }
+
+// ---- --autorestart: PM2's restart rules inside the shim ----
+
+/// Appends its pid to $RUNS_FILE, then exits with $CRASH_CODE (default 1).
+const COUNTED_CRASH_SH: &str = "echo $$ >> \"$RUNS_FILE\"\nexit \"${CRASH_CODE:-1}\"\n";
+
+fn runs(path: &Path) -> usize {
+    fs::read_to_string(path).map_or(0, |t| t.lines().count())
+}
+
+#[test]
+fn a_crash_loop_errors_out_after_max_restarts() {
+    let w = World::new();
+    let crash = w.script("crash.sh", COUNTED_CRASH_SH);
+    let runs_file = w.path("runs");
+    let status = w.path("status.json");
+    let env = [("RUNS_FILE", runs_file.to_str().unwrap())];
+    let args = |stay_down: bool| {
+        let mut a = vec![
+            "--name",
+            "loop",
+            "--autorestart",
+            "--max-restarts",
+            "3",
+            "--status-file",
+            status.to_str().unwrap(),
+        ];
+        if stay_down {
+            // What launchd (KeepAlive {SuccessfulExit: false}) needs to leave it down.
+            a.extend(["--stay-down-exit-code", "0"]);
+        }
+        a.extend(["--", SH, crash.as_str()]);
+        a
+    };
+    let (st, err) = w.run("loop", &args(true), &env);
+    assert_eq!(st.code(), Some(0), "{err}");
+    assert!(err.contains("too many unstable restarts"), "{err}");
+    // PM2: the third unstable exit reaches max_restarts 3; the app ran three times.
+    assert_eq!(runs(&runs_file), 3);
+    let s = w.read_json("status.json");
+    assert_eq!(s["state"], "errored", "{s}");
+    assert_eq!(s["restarts"], 2, "{s}");
+    assert_eq!(s["last_exit"]["code"], 1, "{s}");
+
+    // Without --stay-down-exit-code the shim exits as the app did (a container's orchestrator
+    // sees the failure).
+    fs::remove_file(&runs_file).unwrap();
+    let (st, _) = w.run("loop2", &args(false), &env);
+    assert_eq!(st.code(), Some(1));
+    assert_eq!(runs(&runs_file), 3);
+}
+
+#[test]
+fn restart_delay_waits_after_each_exit_and_stop_exit_codes_stay_down() {
+    let w = World::new();
+    let crash = w.script("crash.sh", COUNTED_CRASH_SH);
+    let runs_file = w.path("runs");
+    let status = w.path("status.json");
+    let mut shim = w.spawn(
+        "delay",
+        &[
+            "--name",
+            "delay",
+            "--autorestart",
+            "--restart-delay",
+            "300",
+            "--status-file",
+            status.to_str().unwrap(),
+            "--",
+            SH,
+            &crash,
+        ],
+        &[("RUNS_FILE", runs_file.to_str().unwrap())],
+    );
+    wait_until("waiting-restart", || {
+        let s = fs::read_to_string(&status).ok()?;
+        s.contains("\"waiting-restart\"").then_some(())
+    });
+    let first_runs = runs(&runs_file);
+    wait_until("the next run", || {
+        (runs(&runs_file) > first_runs).then_some(())
+    });
+    let err = shim.wait_stderr("in 300ms (restart_delay)");
+    assert!(!err.contains("unstable"), "{err}");
+    shim.term();
+    let st = shim.wait();
+    assert_eq!(
+        st.code(),
+        Some(0),
+        "stopped while waiting: {}",
+        shim.stderr()
+    );
+    assert_eq!(w.read_json("status.json")["state"], "stopped");
+
+    // stop_exit_codes: an exit with 0 leaves it down; the shim exits with that code.
+    fs::remove_file(&runs_file).unwrap();
+    let (st, err) = w.run(
+        "stay",
+        &[
+            "--autorestart",
+            "--stop-exit-codes",
+            "0,3",
+            "--",
+            SH,
+            &crash,
+        ],
+        &[
+            ("RUNS_FILE", runs_file.to_str().unwrap()),
+            ("CRASH_CODE", "3"),
+        ],
+    );
+    assert_eq!(st.code(), Some(3), "{err}");
+    assert_eq!(runs(&runs_file), 1);
+    assert!(err.contains("stop exit code"), "{err}");
+}
+
+#[test]
+fn exponential_backoff_inside_one_shim() {
+    let w = World::new();
+    let crash = w.script("crash.sh", COUNTED_CRASH_SH);
+    let runs_file = w.path("runs");
+    let mut shim = w.spawn(
+        "backoff",
+        &[
+            "--name",
+            "bo",
+            "--autorestart",
+            "--max-restarts",
+            "100",
+            "--backoff-initial",
+            "20",
+            "--restart-delay",
+            "5000",
+            "--",
+            SH,
+            &crash,
+        ],
+        &[
+            ("RUNS_FILE", runs_file.to_str().unwrap()),
+            ("RGEN_SHIM_BACKOFF_CAP_MS", "50"),
+        ],
+    );
+    let err = shim.wait_stderr("in 50ms (exponential backoff)");
+    shim.term();
+    shim.wait();
+    let delays: Vec<u64> = err
+        .lines()
+        .filter_map(|l| {
+            l.split(" in ")
+                .nth(1)?
+                .strip_suffix("ms (exponential backoff)")?
+                .parse()
+                .ok()
+        })
+        .collect();
+    // PM2: exp_backoff_restart_delay replaces restart_delay; ×1.5 floored; capped.
+    assert_eq!(delays[..4], [20, 30, 45, 50], "{err}");
+}
