@@ -1767,3 +1767,132 @@ fn exponential_backoff_inside_one_shim() {
     // PM2: exp_backoff_restart_delay replaces restart_delay; ×1.5 floored; capped.
     assert_eq!(delays[..4], [20, 30, 45, 50], "{err}");
 }
+
+// ---- graceful restart, and no app outliving its shim ----
+
+/// Records `start <pid> old=<gone|alive>` (the previous pid in $EVENTS, checked through /proc)
+/// and `stop <pid>` on SIGINT, which it takes its time over; with IGNORE_INT it ignores SIGINT.
+const EVENTS_SH: &str = r#"
+prev=$(sed -n 's/^start \([0-9]*\).*/\1/p' "$EVENTS" 2>/dev/null | tail -n 1)
+state=gone
+if [ -n "$prev" ] && [ -r "/proc/$prev/stat" ]; then
+  s=$(sed 's/.*) \(.\).*/\1/' "/proc/$prev/stat")
+  [ "$s" != Z ] && [ "$s" != X ] && state=alive
+fi
+echo "start $$ old=$state" >> "$EVENTS"
+if [ -n "$IGNORE_INT" ]; then
+  trap '' INT
+else
+  trap 'sleep 0.2; echo "stop $$" >> "$EVENTS"; exit 0' INT
+fi
+while :; do sleep 0.05; done
+"#;
+
+fn events(path: &Path) -> Vec<String> {
+    fs::read_to_string(path)
+        .map(|t| t.lines().map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+fn starts(path: &Path) -> usize {
+    events(path)
+        .iter()
+        .filter(|l| l.starts_with("start"))
+        .count()
+}
+
+#[test]
+fn the_restart_signal_replaces_the_app_only_after_it_is_gone() {
+    for ignore_int in [false, true] {
+        let w = World::new();
+        let app_sh = w.script("events.sh", EVENTS_SH);
+        let ev = w.path("events");
+        let mut env = vec![("EVENTS", ev.to_str().unwrap())];
+        if ignore_int {
+            env.push(("IGNORE_INT", "1"));
+        }
+        let mut shim = w.spawn(
+            "restart",
+            &[
+                "--name",
+                "r",
+                "--autorestart",
+                "--kill-timeout",
+                "300",
+                "--",
+                SH,
+                &app_sh,
+            ],
+            &env,
+        );
+        wait_until("the first start", || (starts(&ev) == 1).then_some(()));
+        signal(shim.pid(), libc::SIGURG);
+        wait_until("the second start", || (starts(&ev) == 2).then_some(()));
+        let e = events(&ev);
+        assert!(e.last().unwrap().ends_with("old=gone"), "{e:?}");
+        if !ignore_int {
+            assert!(e[1].starts_with("stop "), "{e:?}");
+        } else {
+            assert!(
+                shim.stderr().contains("sending SIGKILL"),
+                "{}",
+                shim.stderr()
+            );
+        }
+        shim.term();
+        shim.wait();
+    }
+
+    // Without --autorestart: stop the app, exit 75 for the manager to start the shim again.
+    let w = World::new();
+    let app_sh = w.script("events.sh", EVENTS_SH);
+    let ev = w.path("events");
+    let mut shim = w.spawn(
+        "oneshot",
+        &["--", SH, &app_sh],
+        &[("EVENTS", ev.to_str().unwrap())],
+    );
+    wait_until("the start", || (starts(&ev) == 1).then_some(()));
+    signal(shim.pid(), libc::SIGURG);
+    assert_eq!(shim.wait().code(), Some(75));
+    assert!(events(&ev)[1].starts_with("stop "));
+}
+
+#[test]
+fn an_app_left_by_a_killed_shim_is_stopped_before_the_next_starts() {
+    let w = World::new();
+    let app_sh = w.script("events.sh", EVENTS_SH);
+    let ev = w.path("events");
+    let pid_file = w.path("app.pid");
+    let args = [
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        "--kill-timeout",
+        "2000",
+        "--",
+        SH,
+        &app_sh,
+    ];
+    // As on macOS: nothing takes the app down with the shim.
+    let env = [
+        ("EVENTS", ev.to_str().unwrap()),
+        ("RGEN_SHIM_NO_PDEATHSIG", "1"),
+    ];
+    let mut first = w.spawn("first", &args, &env);
+    wait_until("the first start", || (starts(&ev) == 1).then_some(()));
+    let old: u32 = wait_until("the pid file", || {
+        fs::read_to_string(&pid_file).ok()?.trim().parse().ok()
+    });
+    signal(first.pid(), libc::SIGKILL);
+    first.wait();
+    assert!(running(old), "the orphan is the point of this test");
+    let mut second = w.spawn("second", &args, &env);
+    wait_until("the second start", || (starts(&ev) == 2).then_some(()));
+    let e = events(&ev);
+    assert_eq!(e[1], format!("stop {old}"), "{e:?}");
+    assert!(e[2].ends_with("old=gone"), "{e:?}");
+    assert!(second.stderr().contains("still running without its shim"));
+    second.term();
+    second.wait();
+    assert!(!pid_file.exists(), "removed once the app is gone");
+}
