@@ -1896,3 +1896,147 @@ fn an_app_left_by_a_killed_shim_is_stopped_before_the_next_starts() {
     second.wait();
     assert!(!pid_file.exists(), "removed once the app is gone");
 }
+
+// ---- as a container's PID 1 (the pm2-runtime role) ----
+
+/// Records `start`, `hup` and `int` (then exit 3; ignored with IGNORE_INT) in $EVENTS, and
+/// orphans a grandchild that records `orphan <pid>`, lives a moment and exits: PID 1 must reap it.
+const PID1_APP_SH: &str = r#"
+echo start >> "$EVENTS"
+trap 'echo hup >> "$EVENTS"' HUP
+if [ -n "$IGNORE_INT" ]; then trap '' INT; else trap 'echo int >> "$EVENTS"; exit 3' INT; fi
+( sh -c 'echo "orphan $$" >> "$EVENTS"; sleep 0.2; echo orphan-done >> "$EVENTS"' & )
+[ -n "$EXIT_CODE" ] && { sleep 0.5; exit "$EXIT_CODE"; }
+while :; do sleep 0.05; done
+"#;
+
+impl World {
+    /// The shim as PID 1 of a fresh PID namespace (needs root).
+    fn spawn_pid1(&self, label: &str, args: &[&str], env: &[(&str, &str)]) -> Shim {
+        let stderr = self.path(&format!("{label}.err"));
+        let mut unshare = Command::new("unshare");
+        unshare
+            .args(["--pid", "--fork", "--mount-proc", SHIM])
+            .args(args)
+            .envs(env.iter().copied())
+            .env("XDG_RUNTIME_DIR", self.dir.path())
+            .env_remove("NOTIFY_SOCKET")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&stderr).expect("stderr file"));
+        Shim {
+            child: unshare.spawn().expect("spawn unshare"),
+            stderr,
+        }
+    }
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// The shim's pid (in our namespace): the only child of `unshare --fork`.
+fn pid1_of(unshare: &Shim) -> u32 {
+    let u = unshare.pid();
+    wait_until("the shim under unshare", || {
+        fs::read_to_string(format!("/proc/{u}/task/{u}/children"))
+            .ok()?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    })
+}
+
+fn zombie_children(pid: u32) -> Vec<u32> {
+    let Ok(text) = fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")) else {
+        return Vec::new();
+    };
+    text.split_whitespace()
+        .filter_map(|c| c.parse().ok())
+        .filter(|&c: &u32| {
+            fs::read_to_string(format!("/proc/{c}/stat")).is_ok_and(|s| {
+                s.rfind(')')
+                    .and_then(|i| s[i + 1..].split_whitespace().next())
+                    .is_some_and(|st| st == "Z")
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn as_pid1_it_forwards_signals_reaps_orphans_and_exits_like_the_app() {
+    if !is_root() {
+        eprintln!("skipped: unshare --pid needs root");
+        return;
+    }
+    let w = World::new();
+    let app_sh = w.script("pid1.sh", PID1_APP_SH);
+    let ev = w.path("events");
+    let ready = w.path("ready");
+    let args = [
+        "--name",
+        "web",
+        "--ready-file",
+        ready.to_str().unwrap(),
+        "--kill-timeout",
+        "300",
+        "--",
+        SH,
+        &app_sh,
+    ];
+    let env = [("EVENTS", ev.to_str().unwrap())];
+    let has = |what: &str| events(&ev).iter().any(|l| l == what);
+
+    // Signals reach the app; the orphan is reaped; SIGTERM stops it with SIGINT, and the
+    // container exits with the app's code.
+    let mut c = w.spawn_pid1("pid1", &args, &env);
+    let shim = pid1_of(&c);
+    wait_until("the orphan to finish", || has("orphan-done").then_some(()));
+    wait_until("the orphan to be reaped", || {
+        zombie_children(shim).is_empty().then_some(())
+    });
+    assert_eq!(
+        fs::read_to_string(&ready).unwrap().trim(),
+        "2",
+        "the app is pid 2 inside"
+    );
+    signal(shim, libc::SIGHUP);
+    wait_until("the forwarded SIGHUP", || has("hup").then_some(()));
+    signal(shim, libc::SIGTERM);
+    let st = c.wait();
+    assert_eq!(st.code(), Some(3), "{}", c.stderr());
+    assert!(has("int"));
+    assert!(!ready.exists(), "the ready file goes with the app");
+
+    // An app that ignores SIGINT is SIGKILLed after kill_timeout.
+    fs::remove_file(&ev).unwrap();
+    let mut c = w.spawn_pid1("pid1-kill", &args, &[env[0], ("IGNORE_INT", "1")]);
+    let shim = pid1_of(&c);
+    wait_until("the start", || has("start").then_some(()));
+    signal(shim, libc::SIGTERM);
+    let st = c.wait();
+    assert!(
+        st.code() == Some(128 + libc::SIGKILL) || st.signal() == Some(libc::SIGKILL),
+        "{st:?} {}",
+        c.stderr()
+    );
+    assert!(c.stderr().contains("sending SIGKILL"), "{}", c.stderr());
+
+    // An app that exits on its own: its code is the container's.
+    fs::remove_file(&ev).unwrap();
+    let mut c = w.spawn_pid1("pid1-exit", &args, &[env[0], ("EXIT_CODE", "7")]);
+    assert_eq!(c.wait().code(), Some(7), "{}", c.stderr());
+
+    // With --autorestart, PM2's restarts happen in the container, and giving up exits non-zero.
+    let crash = w.script("crash.sh", COUNTED_CRASH_SH);
+    let runs_file = w.path("runs");
+    let mut c = w.spawn_pid1(
+        "pid1-loop",
+        &["--autorestart", "--max-restarts", "2", "--", SH, &crash],
+        &[("RUNS_FILE", runs_file.to_str().unwrap())],
+    );
+    assert_eq!(c.wait().code(), Some(1), "{}", c.stderr());
+    assert_eq!(runs(&runs_file), 2);
+}
