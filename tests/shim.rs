@@ -2040,3 +2040,99 @@ fn as_pid1_it_forwards_signals_reaps_orphans_and_exits_like_the_app() {
     assert_eq!(c.wait().code(), Some(1), "{}", c.stderr());
     assert_eq!(runs(&runs_file), 2);
 }
+
+#[test]
+fn the_shim_log_is_its_own_file_and_rotates() {
+    let w = World::new();
+    let crash = w.script("crash.sh", COUNTED_CRASH_SH);
+    let runs_file = w.path("runs");
+    let shim_log = w.path("api.rgen-shim.log");
+    let mut shim = w.spawn(
+        "own",
+        &[
+            "--name",
+            "api",
+            "--shim-log",
+            shim_log.to_str().unwrap(),
+            "--log-max-size",
+            "400",
+            "--log-retain",
+            "2",
+            "--autorestart",
+            "--max-restarts",
+            "1000",
+            "--restart-delay",
+            "20",
+            "--",
+            SH,
+            &crash,
+        ],
+        &[("RUNS_FILE", runs_file.to_str().unwrap())],
+    );
+    wait_until("two rotated shim logs", || {
+        (rotated_logs(w.dir.path(), "api.rgen-shim").len() >= 2).then_some(())
+    });
+    shim.term();
+    shim.wait();
+    assert_eq!(shim.stderr(), "", "messages go to the shim log, not stderr");
+    let text = fs::read_to_string(&shim_log).unwrap();
+    let line = text.lines().last().expect("a message");
+    // `YYYY-MM-DDTHH:mm:ss: rgen-shim[api]: …`, as PM2's `time: true` lines.
+    assert!(
+        line.len() > 21
+            && line.as_bytes()[10] == b'T'
+            && line[19..].starts_with(": rgen-shim[api]: "),
+        "{line}"
+    );
+    assert!(rotated_logs(w.dir.path(), "api.rgen-shim").len() <= 2);
+}
+
+#[test]
+fn restart_and_rotation_options_are_checked() {
+    let w = World::new();
+    for (args, needle) in [
+        (
+            &["--restart-delay", "5", "--", SH][..],
+            "needs `--autorestart`",
+        ),
+        (
+            &["--max-restarts", "5", "--", SH][..],
+            "needs `--autorestart`",
+        ),
+        (&["--log-compress", "--", SH][..], "needs `--stdout`"),
+        (
+            &[
+                "--stdout",
+                "/tmp/x.log",
+                "--log-rotate-interval",
+                "every day",
+                "--",
+                SH,
+            ][..],
+            "expects a cron expression",
+        ),
+        (
+            &[
+                "--stdout",
+                "/tmp/x.log",
+                "--log-rotate-date-format",
+                "YYYY/MM",
+                "--",
+                SH,
+            ][..],
+            "without `/`",
+        ),
+        (
+            &["--autorestart", "--stop-exit-codes", "0,x", "--", SH][..],
+            "exit codes",
+        ),
+        (
+            &["--stdout", "/tmp/x.log", "--log-retain", "-1", "--", SH][..],
+            "or `all`",
+        ),
+    ] {
+        let (st, err) = w.run("usage", args, &[]);
+        assert_eq!(st.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}

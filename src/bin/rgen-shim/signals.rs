@@ -184,3 +184,21 @@ pub fn die_of(sig: libc::c_int) -> ! {
     // number we do not know might): fall back to the shell convention.
     std::process::exit(128 + sig)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::cli::parse_signal;
+    use crate::shim_protocol::signal;
+
+    #[test]
+    fn the_protocol_names_the_signals_the_shim_handles() {
+        assert_eq!(parse_signal(signal::RESTART), Ok(super::RESTART));
+        for name in signal::STOP.iter().chain(&signal::FORWARDED) {
+            let n = parse_signal(name).expect(name);
+            assert!(super::HANDLED.contains(&n), "{name}");
+        }
+        for name in signal::FORWARDED {
+            assert!(super::FORWARDED.contains(&parse_signal(name).unwrap()));
+        }
+    }
+}
