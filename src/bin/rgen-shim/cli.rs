@@ -111,7 +111,45 @@ Runs PROGRAM (an absolute path) under the PM2 behaviours systemd/launchd lack.
 ";
 
 pub fn parse(argv: Vec<OsString>) -> Result<Parsed, String> {
-    let mut o = Options {
+    let mut o = defaults();
+    let mut seen = Seen::default();
+    let mut it = argv.into_iter().skip(1);
+    let mut program = None;
+    while let Some(arg) = it.next() {
+        let bytes = arg.as_bytes();
+        if bytes == END_OF_OPTIONS.as_bytes() {
+            program = it.next();
+            o.args = it.by_ref().collect();
+            break;
+        }
+        if bytes == b"--help" || bytes == b"-h" {
+            return Ok(Parsed::Help);
+        }
+        if bytes == b"--version" {
+            return Ok(Parsed::Version);
+        }
+        // `--opt=value` is accepted as well as `--opt value`.
+        let (key, inline) = match bytes.iter().position(|&b| b == b'=') {
+            Some(i) if bytes.starts_with(b"--") => (
+                String::from_utf8_lossy(&bytes[..i]).into_owned(),
+                Some(OsStr::from_bytes(&bytes[i + 1..]).to_owned()),
+            ),
+            _ => (arg.to_string_lossy().into_owned(), None),
+        };
+        set_option(&mut o, &key, inline, &mut it, &mut seen)?;
+    }
+    validate(o, program, &seen).map(|o| Parsed::Run(Box::new(o)))
+}
+
+/// Options given that only mean something with another one; checked once all are read.
+#[derive(Default)]
+struct Seen {
+    instance_var: bool,
+    given: Vec<&'static str>,
+}
+
+fn defaults() -> Options {
+    Options {
         name: String::new(),
         kill_signal: libc::SIGINT,
         kill_timeout: Duration::from_millis(default::KILL_TIMEOUT_MS),
@@ -152,125 +190,110 @@ pub fn parse(argv: Vec<OsString>) -> Result<Parsed, String> {
         ready_file: None,
         program: OsString::new(),
         args: Vec::new(),
-    };
-    let mut instance_var_given = false;
-    // Options that only mean something with another one; checked once everything is read.
-    let mut given: Vec<&'static str> = Vec::new();
-    let mut it = argv.into_iter().skip(1);
-    let mut program = None;
+    }
+}
 
-    while let Some(arg) = it.next() {
-        let bytes = arg.as_bytes();
-        if bytes == END_OF_OPTIONS.as_bytes() {
-            program = it.next();
-            o.args = it.by_ref().collect();
-            break;
+fn set_option(
+    o: &mut Options,
+    key: &str,
+    inline: Option<OsString>,
+    it: &mut impl Iterator<Item = OsString>,
+    seen: &mut Seen,
+) -> Result<(), String> {
+    let flag = |inline: &Option<OsString>| match inline {
+        Some(_) => Err(format!("`{key}` takes no value")),
+        None => Ok(true),
+    };
+    let mut value = || -> Result<OsString, String> {
+        match inline.clone().or_else(|| it.next()) {
+            Some(v) => Ok(v),
+            None => Err(format!("`{key}` needs a value")),
         }
-        if bytes == b"--help" || bytes == b"-h" {
-            return Ok(Parsed::Help);
+    };
+    match key {
+        opt::NAME => o.name = utf8(key, value()?)?,
+        opt::KILL_SIGNAL => o.kill_signal = parse_signal(&utf8(key, value()?)?)?,
+        opt::KILL_TIMEOUT => o.kill_timeout = millis(key, value()?)?,
+        opt::NO_TREEKILL => o.treekill = !flag(&inline)?,
+        opt::SHUTDOWN_WITH_MESSAGE => o.shutdown_with_message = flag(&inline)?,
+        opt::IPC => o.ipc = flag(&inline)?,
+        opt::WAIT_READY => o.wait_ready = flag(&inline)?,
+        opt::LISTEN_TIMEOUT => o.listen_timeout = millis(key, value()?)?,
+        opt::READY_ON_LISTEN => o.ready_on_listen = flag(&inline)?,
+        opt::LISTEN => o.listen = Some(parse_listen(&utf8(key, value()?)?)?),
+        opt::NODE_PRELOAD => o.node_preload = flag(&inline)?,
+        opt::INSTANCE => o.instance = Some(number(key, value()?)?),
+        opt::INSTANCE_VAR => {
+            o.instance_var = env_name(key, value()?)?;
+            seen.instance_var = true;
         }
-        if bytes == b"--version" {
-            return Ok(Parsed::Version);
+        opt::INCREMENT_VAR => o.increment_var = Some(env_name(key, value()?)?),
+        opt::BACKOFF_INITIAL => o.backoff_initial = Some(number(key, value()?)?),
+        opt::STATE_DIR => o.state_dir = Some(path(key, value()?)?),
+        opt::MAX_MEMORY => o.max_memory = Some(bytes_size(key, value()?)?),
+        opt::MEMORY_POLL_MS => o.memory_poll = millis(key, value()?)?,
+        opt::STDOUT => o.stdout = Some(path(key, value()?)?),
+        opt::STDERR => o.stderr = Some(path(key, value()?)?),
+        opt::COMBINED => o.combined = Some(path(key, value()?)?),
+        opt::LOG_DATE_FORMAT => o.log_date_format = Some(utf8(key, value()?)?),
+        opt::LOG_MAX_SIZE => o.log_max_size = Some(bytes_size(key, value()?)?),
+        opt::LOG_RETAIN | opt::LOG_KEEP => {
+            o.log_retain = retain(key, value()?)?;
+            seen.given.push(opt::LOG_RETAIN);
         }
-        // `--opt=value` is accepted as well as `--opt value`.
-        let (key, inline) = match bytes.iter().position(|&b| b == b'=') {
-            Some(i) if bytes.starts_with(b"--") => (
-                String::from_utf8_lossy(&bytes[..i]).into_owned(),
-                Some(OsStr::from_bytes(&bytes[i + 1..]).to_owned()),
-            ),
-            _ => (arg.to_string_lossy().into_owned(), None),
-        };
-        let key = key.as_str();
-        let flag = |inline: &Option<OsString>| match inline {
-            Some(_) => Err(format!("`{key}` takes no value")),
-            None => Ok(true),
-        };
-        let mut value = || -> Result<OsString, String> {
-            match inline.clone().or_else(|| it.next()) {
-                Some(v) => Ok(v),
-                None => Err(format!("`{key}` needs a value")),
-            }
-        };
-        match key {
-            opt::NAME => o.name = utf8(key, value()?)?,
-            opt::KILL_SIGNAL => o.kill_signal = parse_signal(&utf8(key, value()?)?)?,
-            opt::KILL_TIMEOUT => o.kill_timeout = millis(key, value()?)?,
-            opt::NO_TREEKILL => o.treekill = !flag(&inline)?,
-            opt::SHUTDOWN_WITH_MESSAGE => o.shutdown_with_message = flag(&inline)?,
-            opt::IPC => o.ipc = flag(&inline)?,
-            opt::WAIT_READY => o.wait_ready = flag(&inline)?,
-            opt::LISTEN_TIMEOUT => o.listen_timeout = millis(key, value()?)?,
-            opt::READY_ON_LISTEN => o.ready_on_listen = flag(&inline)?,
-            opt::LISTEN => o.listen = Some(parse_listen(&utf8(key, value()?)?)?),
-            opt::NODE_PRELOAD => o.node_preload = flag(&inline)?,
-            opt::INSTANCE => o.instance = Some(number(key, value()?)?),
-            opt::INSTANCE_VAR => {
-                o.instance_var = env_name(key, value()?)?;
-                instance_var_given = true;
-            }
-            opt::INCREMENT_VAR => o.increment_var = Some(env_name(key, value()?)?),
-            opt::BACKOFF_INITIAL => o.backoff_initial = Some(number(key, value()?)?),
-            opt::STATE_DIR => o.state_dir = Some(path(key, value()?)?),
-            opt::MAX_MEMORY => o.max_memory = Some(bytes_size(key, value()?)?),
-            opt::MEMORY_POLL_MS => o.memory_poll = millis(key, value()?)?,
-            opt::STDOUT => o.stdout = Some(path(key, value()?)?),
-            opt::STDERR => o.stderr = Some(path(key, value()?)?),
-            opt::COMBINED => o.combined = Some(path(key, value()?)?),
-            opt::LOG_DATE_FORMAT => o.log_date_format = Some(utf8(key, value()?)?),
-            opt::LOG_MAX_SIZE => o.log_max_size = Some(bytes_size(key, value()?)?),
-            opt::LOG_RETAIN | opt::LOG_KEEP => {
-                o.log_retain = retain(key, value()?)?;
-                given.push(opt::LOG_RETAIN);
-            }
-            opt::LOG_COMPRESS => {
-                o.log_compress = flag(&inline)?;
-                given.push(opt::LOG_COMPRESS);
-            }
-            opt::LOG_ROTATE_DATE_FORMAT => {
-                o.log_rotate_date_format = file_date_format(key, value()?)?;
-                given.push(opt::LOG_ROTATE_DATE_FORMAT);
-            }
-            opt::LOG_ROTATE_INTERVAL => {
-                let expr = utf8(key, value()?)?;
-                o.log_rotate_interval = Some(crate::clock::parse_cron(&expr).map_err(|e| {
+        opt::LOG_COMPRESS => {
+            o.log_compress = flag(&inline)?;
+            seen.given.push(opt::LOG_COMPRESS);
+        }
+        opt::LOG_ROTATE_DATE_FORMAT => {
+            o.log_rotate_date_format = file_date_format(key, value()?)?;
+            seen.given.push(opt::LOG_ROTATE_DATE_FORMAT);
+        }
+        opt::LOG_ROTATE_INTERVAL => {
+            let expr = utf8(key, value()?)?;
+            o.log_rotate_interval = Some(crate::clock::parse_cron(&expr).map_err(|e| {
                     format!("`{key}` expects a cron expression (5 fields, or 6 with seconds first), got `{expr}`: {e}")
                 })?);
-            }
-            opt::LOG_WORKER_INTERVAL => {
-                o.log_worker_interval = millis(key, value()?)?;
-                given.push(opt::LOG_WORKER_INTERVAL);
-            }
-            opt::SHIM_LOG => o.shim_log = Some(path(key, value()?)?),
-            opt::STATUS_FILE => o.status_file = Some(path(key, value()?)?),
-            opt::AUTORESTART => o.autorestart = flag(&inline)?,
-            opt::RESTART_DELAY => {
-                o.restart_delay = millis(key, value()?)?;
-                given.push(opt::RESTART_DELAY);
-            }
-            opt::MIN_UPTIME => {
-                o.min_uptime = millis(key, value()?)?;
-                given.push(opt::MIN_UPTIME);
-            }
-            opt::MAX_RESTARTS => {
-                o.max_restarts = u32::try_from(number(key, value()?)?)
-                    .map_err(|_| format!("`{key}` is too large"))?;
-                given.push(opt::MAX_RESTARTS);
-            }
-            opt::STOP_EXIT_CODES => {
-                o.stop_exit_codes = exit_codes(key, value()?)?;
-                given.push(opt::STOP_EXIT_CODES);
-            }
-            opt::STAY_DOWN_EXIT_CODE => {
-                o.stay_down_exit_code = Some(exit_code(key, &utf8(key, value()?)?)?);
-                given.push(opt::STAY_DOWN_EXIT_CODE);
-            }
-            opt::PID_FILE => o.pid_file = Some(path(key, value()?)?),
-            opt::READY_FILE => o.ready_file = Some(path(key, value()?)?),
-            _ if key.starts_with('-') => return Err(format!("unknown option `{key}`")),
-            _ => return Err(format!("expected `--` before the program, found `{key}`")),
         }
+        opt::LOG_WORKER_INTERVAL => {
+            o.log_worker_interval = millis(key, value()?)?;
+            seen.given.push(opt::LOG_WORKER_INTERVAL);
+        }
+        opt::SHIM_LOG => o.shim_log = Some(path(key, value()?)?),
+        opt::STATUS_FILE => o.status_file = Some(path(key, value()?)?),
+        opt::AUTORESTART => o.autorestart = flag(&inline)?,
+        opt::RESTART_DELAY => {
+            o.restart_delay = millis(key, value()?)?;
+            seen.given.push(opt::RESTART_DELAY);
+        }
+        opt::MIN_UPTIME => {
+            o.min_uptime = millis(key, value()?)?;
+            seen.given.push(opt::MIN_UPTIME);
+        }
+        opt::MAX_RESTARTS => {
+            o.max_restarts = u32::try_from(number(key, value()?)?)
+                .map_err(|_| format!("`{key}` is too large"))?;
+            seen.given.push(opt::MAX_RESTARTS);
+        }
+        opt::STOP_EXIT_CODES => {
+            o.stop_exit_codes = exit_codes(key, value()?)?;
+            seen.given.push(opt::STOP_EXIT_CODES);
+        }
+        opt::STAY_DOWN_EXIT_CODE => {
+            o.stay_down_exit_code = Some(exit_code(key, &utf8(key, value()?)?)?);
+            seen.given.push(opt::STAY_DOWN_EXIT_CODE);
+        }
+        opt::PID_FILE => o.pid_file = Some(path(key, value()?)?),
+        opt::READY_FILE => o.ready_file = Some(path(key, value()?)?),
+        _ if key.starts_with('-') => return Err(format!("unknown option `{key}`")),
+        _ => return Err(format!("expected `--` before the program, found `{key}`")),
     }
+    Ok(())
+}
 
+fn validate(mut o: Options, program: Option<OsString>, seen: &Seen) -> Result<Options, String> {
+    let given = &seen.given;
+    let instance_var_given = seen.instance_var;
     let Some(program) = program else {
         return Err("missing `-- PROGRAM [ARG...]`".into());
     };
@@ -364,7 +387,7 @@ pub fn parse(argv: Vec<OsString>) -> Result<Parsed, String> {
     if o.log_max_size == Some(0) {
         return Err(format!("`{}` must be above 0", opt::LOG_MAX_SIZE));
     }
-    Ok(Parsed::Run(Box::new(o)))
+    Ok(o)
 }
 
 fn utf8(key: &str, v: OsString) -> Result<String, String> {
