@@ -945,17 +945,21 @@ fn logs_rotate_by_size_and_keep_n() {
         &[("LINES", "40")],
     );
     assert!(st.success());
-    let read = |suffix: &str| fs::read_to_string(format!("{o}{suffix}"));
-    assert!(read(".3").is_err(), "only 2 rotated files are kept");
+    let rotated = rotated_logs(w.dir.path(), "out");
+    assert_eq!(
+        rotated.len(),
+        2,
+        "only 2 rotated files are kept: {rotated:?}"
+    );
     let mut kept = String::new();
-    for suffix in [".2", ".1", ""] {
-        let part = read(suffix).unwrap_or_else(|e| panic!("{o}{suffix}: {e}"));
+    for part in rotated.iter().chain([&out]) {
+        let text = fs::read_to_string(part).unwrap_or_else(|e| panic!("{part:?}: {e}"));
         assert!(
-            !part.is_empty() && part.len() <= 100,
-            "{suffix}: {}",
-            part.len()
+            !text.is_empty() && text.len() <= 100,
+            "{part:?}: {}",
+            text.len()
         );
-        kept.push_str(&part);
+        kept.push_str(&text);
     }
     // What is kept is an unbroken tail of the output, newest line last.
     let numbers: Vec<u32> = kept
@@ -1141,4 +1145,994 @@ fn reports_own_memory_while_supervising() {
     assert!(!field("VmRSS:").is_empty());
     shim.term();
     shim.wait();
+}
+
+// ---- log rotation: nothing lost, nothing twice ----
+
+/// An app printing numbered lines as fast as it can, one write(2) per line as `console.log`
+/// does: `$TAG<n>` for n in 0..$LINES, then exit $EXIT (default 0).
+const FLOOD_PY: &str = r#"
+import os, sys
+n = int(os.environ.get("LINES", "1000"))
+tag = os.environ.get("TAG", "")
+out = sys.stdout
+for i in range(n):
+    out.write(f"{tag}{i}\n")
+    out.flush()
+sys.exit(int(os.environ.get("EXIT", "0")))
+"#;
+
+impl World {
+    /// Writes a script into the test's directory and returns its path.
+    fn script(&self, name: &str, body: &str) -> String {
+        let p = self.path(name);
+        fs::write(&p, body).expect("write script");
+        p.to_string_lossy().into_owned()
+    }
+}
+
+/// Rotated files of `<dir>/<stem>.log` (pm2-logrotate names, `.log` or `.log.gz`), oldest first.
+fn rotated_logs(dir: &Path, stem: &str) -> Vec<PathBuf> {
+    let prefix = format!("{stem}__");
+    let mut files: Vec<(std::time::SystemTime, PathBuf)> = fs::read_dir(dir)
+        .expect("read_dir")
+        .flatten()
+        .filter(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            n.starts_with(&prefix) && (n.ends_with(".log") || n.ends_with(".log.gz"))
+        })
+        .map(|e| {
+            (
+                e.metadata().and_then(|m| m.modified()).expect("mtime"),
+                e.path(),
+            )
+        })
+        .collect();
+    files.sort();
+    files.into_iter().map(|(_, p)| p).collect()
+}
+
+/// Logical rotated files right now (a `.log` being compressed and its `.gz` count once).
+fn rotated_count(dir: &Path, stem: &str) -> usize {
+    let prefix = format!("{stem}__");
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(&prefix))
+                .filter_map(|n| {
+                    let n = n.strip_suffix(".gz").unwrap_or(&n).to_owned();
+                    n.ends_with(".log").then_some(n)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names.dedup();
+    names.len()
+}
+
+fn read_log(p: &Path) -> String {
+    let bytes = fs::read(p).unwrap_or_else(|e| panic!("{p:?}: {e}"));
+    if p.extension().is_some_and(|e| e == "gz") {
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(&bytes[..])
+            .read_to_string(&mut text)
+            .unwrap_or_else(|e| panic!("{p:?} is not a whole gzip file: {e}"));
+        text
+    } else {
+        String::from_utf8(bytes).expect("utf-8")
+    }
+}
+
+/// Every line of the live file and its rotated files.
+fn all_lines(dir: &Path, stem: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    for p in rotated_logs(dir, stem)
+        .into_iter()
+        .chain([dir.join(format!("{stem}.log"))])
+    {
+        lines.extend(read_log(&p).lines().map(str::to_owned));
+    }
+    lines
+}
+
+/// Asserts that `lines` hold `<tag><n>` exactly once for every n in 0..count of every tag.
+fn assert_each_once(lines: &[String], tags: &[&str], count: u32) {
+    let mut seen = std::collections::BTreeMap::new();
+    for l in lines {
+        *seen.entry(l.as_str()).or_insert(0u32) += 1;
+    }
+    let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).take(5).collect();
+    assert!(twice.is_empty(), "duplicated lines: {twice:?}");
+    for tag in tags {
+        let missing: Vec<u32> = (0..count)
+            .filter(|i| !seen.contains_key(format!("{tag}{i}").as_str()))
+            .take(5)
+            .collect();
+        assert!(missing.is_empty(), "lost lines of `{tag}`: {missing:?}…");
+    }
+    assert_eq!(
+        lines.len(),
+        tags.len() * count as usize,
+        "unexpected extra lines"
+    );
+}
+
+fn no_temp_files(dir: &Path) {
+    let temps: Vec<String> = fs::read_dir(dir)
+        .expect("read_dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".gz.tmp"))
+        .collect();
+    assert!(temps.is_empty(), "{temps:?}");
+}
+
+#[test]
+fn size_rotation_under_a_flood_loses_and_duplicates_no_line() {
+    const LINES: u32 = 120_000;
+    const MAX: u64 = 48 * 1024;
+    for compress in [false, true] {
+        let w = World::new();
+        let flood = w.script("flood.py", FLOOD_PY);
+        let out = w.path("out.log");
+        let mut args = vec![
+            "--stdout",
+            out.to_str().unwrap(),
+            "--log-max-size",
+            "48K",
+            "--log-retain",
+            "all",
+        ];
+        if compress {
+            args.push("--log-compress");
+        }
+        args.extend(["--", PYTHON, &flood]);
+        let lines = LINES.to_string();
+        let (st, err) = w.run("flood", &args, &[("LINES", &lines)]);
+        assert!(st.success(), "{st:?} {err}");
+        let rotated = rotated_logs(w.dir.path(), "out");
+        assert!(rotated.len() >= 5, "only {} rotations", rotated.len());
+        for p in &rotated {
+            let gz = p.extension().is_some_and(|e| e == "gz");
+            assert_eq!(gz, compress, "{p:?}");
+            let size = read_log(p).len() as u64;
+            assert!(size > 0 && size <= MAX, "{p:?} holds {size} bytes");
+        }
+        no_temp_files(w.dir.path());
+        assert_each_once(&all_lines(w.dir.path(), "out"), &[""], LINES);
+    }
+}
+
+#[test]
+fn retain_keeps_at_most_n_rotated_files_at_any_moment() {
+    const LINES: u32 = 100_000;
+    let w = World::new();
+    let flood = w.script("flood.py", FLOOD_PY);
+    let out = w.path("out.log");
+    let mut shim = w.spawn(
+        "retain",
+        &[
+            "--stdout",
+            out.to_str().unwrap(),
+            "--log-max-size",
+            "16K",
+            "--log-retain",
+            "3",
+            "--log-compress",
+            "--",
+            PYTHON,
+            &flood,
+        ],
+        &[("LINES", &LINES.to_string())],
+    );
+    let mut most = 0;
+    let status = loop {
+        most = most.max(rotated_count(w.dir.path(), "out"));
+        if let Some(st) = shim.child.try_wait().expect("try_wait") {
+            break st;
+        }
+    };
+    assert!(status.success(), "{}", shim.stderr());
+    assert!(most <= 3, "saw {most} rotated files");
+    assert_eq!(rotated_count(w.dir.path(), "out"), 3);
+    // What is kept is an unbroken tail of the output, each line once.
+    let mut numbers: Vec<u32> = all_lines(w.dir.path(), "out")
+        .iter()
+        .map(|l| l.parse().expect("number"))
+        .collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers.last(), Some(&(LINES - 1)));
+    assert!(
+        numbers.windows(2).all(|p| p[1] == p[0] + 1),
+        "a gap or a duplicate"
+    );
+}
+
+#[test]
+fn a_cron_interval_rotates_small_files_too() {
+    let w = World::new();
+    let ticker = w.script(
+        "ticker.sh",
+        "i=0\nwhile :; do echo \"$i\"; i=$((i + 1)); sleep 0.02; done\n",
+    );
+    let out = w.path("out.log");
+    let mut shim = w.spawn(
+        "cron",
+        &[
+            "--stdout",
+            out.to_str().unwrap(),
+            "--log-rotate-interval",
+            "* * * * * *",
+            "--log-retain",
+            "all",
+            "--",
+            SH,
+            &ticker,
+        ],
+        &[],
+    );
+    wait_until("two time-triggered rotations", || {
+        (rotated_logs(w.dir.path(), "out").len() >= 2).then_some(())
+    });
+    shim.term();
+    shim.wait();
+    let rotated = rotated_logs(w.dir.path(), "out");
+    // The default dateFormat: `out__YYYY-MM-DD_HH-mm-ss.log`.
+    let name = rotated[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let shape = "out__dddd-dd-dd_dd-dd-dd.log";
+    assert!(
+        name.len() == shape.len()
+            && name.chars().zip(shape.chars()).all(|(c, s)| if s == 'd' {
+                c.is_ascii_digit()
+            } else {
+                c == s
+            }),
+        "{name}"
+    );
+    let mut numbers: Vec<u32> = all_lines(w.dir.path(), "out")
+        .iter()
+        .map(|l| l.parse().expect("number"))
+        .collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers.first(), Some(&0));
+    assert!(
+        numbers.windows(2).all(|p| p[1] == p[0] + 1),
+        "a gap or a duplicate"
+    );
+}
+
+/// Each run of the app appends `r<k>-<n>` lines (k counted in a file) and crashes, the last one
+/// exits 0: restarts happen while rotations and compressions are under way.
+const RUNS_PY: &str = r#"
+import os, sys
+runs = os.environ["RUNS_FILE"]
+k = len(open(runs).read().splitlines()) if os.path.exists(runs) else 0
+open(runs, "a").write(f"{os.getpid()}\n")
+for i in range(int(os.environ["LINES"])):
+    sys.stdout.write(f"r{k}-{i}\n")
+    sys.stdout.flush()
+sys.exit(0 if k + 1 >= int(os.environ["RUN_COUNT"]) else 1)
+"#;
+
+#[test]
+fn app_restarts_in_the_middle_of_rotations_lose_nothing() {
+    const LINES: u32 = 30_000;
+    let w = World::new();
+    let runs_py = w.script("runs.py", RUNS_PY);
+    let out = w.path("out.log");
+    let runs = w.path("runs");
+    let env = [
+        ("RUNS_FILE", runs.to_str().unwrap()),
+        ("LINES", &LINES.to_string()),
+        ("RUN_COUNT", "4"),
+    ];
+    let rotation = [
+        "--stdout",
+        out.to_str().unwrap(),
+        "--log-max-size",
+        "32K",
+        "--log-retain",
+        "all",
+        "--log-compress",
+    ];
+    // Restarted by the shim itself: runs 0..3.
+    let mut args: Vec<&str> = rotation.to_vec();
+    args.extend([
+        "--autorestart",
+        "--stop-exit-codes",
+        "0",
+        "--",
+        PYTHON,
+        &runs_py,
+    ]);
+    let (st, err) = w.run("inproc", &args, &env);
+    assert!(st.success(), "{err}");
+    // Restarted as a service manager would: a new shim per run, runs 4..7 (exit 0 each).
+    let env2 = [env[0], env[1], ("RUN_COUNT", "0")];
+    let mut args: Vec<&str> = rotation.to_vec();
+    args.extend(["--", PYTHON, &runs_py]);
+    for i in 0..4 {
+        let (st, err) = w.run(&format!("oneshot{i}"), &args, &env2);
+        assert!(st.success(), "{err}");
+    }
+    no_temp_files(w.dir.path());
+    let tags: Vec<String> = (0..8).map(|k| format!("r{k}-")).collect();
+    let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
+    assert_each_once(&all_lines(w.dir.path(), "out"), &tags, LINES);
+}
+
+#[test]
+fn two_shims_writing_one_file_rotate_it_without_losing_lines() {
+    const LINES: u32 = 60_000;
+    let w = World::new();
+    let flood = w.script("flood.py", FLOOD_PY);
+    let all = w.path("all.log");
+    let lines = LINES.to_string();
+    let args = [
+        "--combined",
+        all.to_str().unwrap(),
+        "--log-max-size",
+        "32K",
+        "--log-retain",
+        "all",
+        "--log-compress",
+        "--",
+        PYTHON,
+        &flood,
+    ];
+    let mut a = w.spawn("a", &args, &[("LINES", &lines), ("TAG", "a")]);
+    let mut b = w.spawn("b", &args, &[("LINES", &lines), ("TAG", "b")]);
+    assert!(a.wait().success(), "{}", a.stderr());
+    assert!(b.wait().success(), "{}", b.stderr());
+    no_temp_files(w.dir.path());
+    assert!(rotated_logs(w.dir.path(), "all").len() >= 5);
+    assert_each_once(&all_lines(w.dir.path(), "all"), &["a", "b"], LINES);
+}
+
+#[test]
+fn symlinks_and_special_files_are_refused_as_log_paths() {
+    let w = World::new();
+    let target = w.path("target");
+    let link = w.path("out.log");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let (st, err) = w.run(
+        "symlink",
+        &[
+            "--stdout",
+            link.to_str().unwrap(),
+            "--",
+            SH,
+            "-c",
+            "echo hi",
+        ],
+        &[],
+    );
+    assert_eq!(st.code(), Some(1), "{err}");
+    assert!(err.contains("is a symbolic link"), "{err}");
+    assert!(!target.exists(), "the symlink was followed");
+
+    let fifo = w.path("fifo.log");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: valid C string.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let (st, err) = w.run(
+        "fifo",
+        &[
+            "--stdout",
+            fifo.to_str().unwrap(),
+            "--",
+            SH,
+            "-c",
+            "echo hi",
+        ],
+        &[],
+    );
+    assert_eq!(st.code(), Some(1), "{err}");
+    assert!(err.contains("FIFO"), "{err}");
+
+    // PM2 users write /dev/null to throw output away: accepted, never rotated.
+    let (st, err) = w.run(
+        "null",
+        &[
+            "--stdout",
+            "/dev/null",
+            "--log-max-size",
+            "1",
+            "--",
+            SH,
+            "-c",
+            "echo hi; echo there",
+        ],
+        &[],
+    );
+    assert!(st.success(), "{err}");
+
+    // A new file is created 0640 (less the umask).
+    let out = w.path("new.log");
+    let (st, _) = w.run(
+        "mode",
+        &["--stdout", out.to_str().unwrap(), "--", SH, "-c", "echo hi"],
+        &[],
+    );
+    assert!(st.success());
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode & !0o640, 0, "{mode:o}");
+}
+
+#[test]
+fn a_log_emptied_in_place_is_written_from_its_new_end() {
+    let w = World::new();
+    let ticker = w.script(
+        "ticker.sh",
+        "i=0\nwhile :; do echo \"$i\"; i=$((i + 1)); sleep 0.01; done\n",
+    );
+    let out = w.path("out.log");
+    let mut shim = w.spawn(
+        "flush",
+        &[
+            "--stdout",
+            out.to_str().unwrap(),
+            "--log-max-size",
+            "1M",
+            "--",
+            SH,
+            &ticker,
+        ],
+        &[],
+    );
+    wait_until("some lines", || {
+        (fs::read_to_string(&out).ok()?.lines().count() >= 5).then_some(())
+    });
+    // What `rgen flush` does.
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&out)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    wait_until("lines after the flush", || {
+        (fs::read_to_string(&out).ok()?.lines().count() >= 3).then_some(())
+    });
+    shim.term();
+    shim.wait();
+    let bytes = fs::read(&out).unwrap();
+    assert!(
+        !bytes.contains(&0),
+        "a hole of NULs: the shim wrote at its old offset"
+    );
+    assert!(rotated_logs(w.dir.path(), "out").is_empty());
+}
+
+// ---- --autorestart: PM2's restart rules inside the shim ----
+
+/// Appends its pid to $RUNS_FILE, then exits with $CRASH_CODE (default 1).
+const COUNTED_CRASH_SH: &str = "echo $$ >> \"$RUNS_FILE\"\nexit \"${CRASH_CODE:-1}\"\n";
+
+fn runs(path: &Path) -> usize {
+    fs::read_to_string(path).map_or(0, |t| t.lines().count())
+}
+
+#[test]
+fn a_crash_loop_errors_out_after_max_restarts() {
+    let w = World::new();
+    let crash = w.script("crash.sh", COUNTED_CRASH_SH);
+    let runs_file = w.path("runs");
+    let status = w.path("status.json");
+    let env = [("RUNS_FILE", runs_file.to_str().unwrap())];
+    let args = |stay_down: bool| {
+        let mut a = vec![
+            "--name",
+            "loop",
+            "--autorestart",
+            "--max-restarts",
+            "3",
+            "--status-file",
+            status.to_str().unwrap(),
+        ];
+        if stay_down {
+            // What launchd (KeepAlive {SuccessfulExit: false}) needs to leave it down.
+            a.extend(["--stay-down-exit-code", "0"]);
+        }
+        a.extend(["--", SH, crash.as_str()]);
+        a
+    };
+    let (st, err) = w.run("loop", &args(true), &env);
+    assert_eq!(st.code(), Some(0), "{err}");
+    assert!(err.contains("too many unstable restarts"), "{err}");
+    // PM2: the third unstable exit reaches max_restarts 3; the app ran three times.
+    assert_eq!(runs(&runs_file), 3);
+    let s = w.read_json("status.json");
+    assert_eq!(s["state"], "errored", "{s}");
+    assert_eq!(s["restarts"], 2, "{s}");
+    assert_eq!(s["last_exit"]["code"], 1, "{s}");
+
+    // Without --stay-down-exit-code the shim exits as the app did (a container's orchestrator
+    // sees the failure).
+    fs::remove_file(&runs_file).unwrap();
+    let (st, _) = w.run("loop2", &args(false), &env);
+    assert_eq!(st.code(), Some(1));
+    assert_eq!(runs(&runs_file), 3);
+}
+
+#[test]
+fn restart_delay_waits_after_each_exit_and_stop_exit_codes_stay_down() {
+    let w = World::new();
+    let crash = w.script("crash.sh", COUNTED_CRASH_SH);
+    let runs_file = w.path("runs");
+    let status = w.path("status.json");
+    let mut shim = w.spawn(
+        "delay",
+        &[
+            "--name",
+            "delay",
+            "--autorestart",
+            "--restart-delay",
+            "300",
+            "--status-file",
+            status.to_str().unwrap(),
+            "--",
+            SH,
+            &crash,
+        ],
+        &[("RUNS_FILE", runs_file.to_str().unwrap())],
+    );
+    wait_until("waiting-restart", || {
+        let s = fs::read_to_string(&status).ok()?;
+        s.contains("\"waiting-restart\"").then_some(())
+    });
+    let first_runs = runs(&runs_file);
+    wait_until("the next run", || {
+        (runs(&runs_file) > first_runs).then_some(())
+    });
+    let err = shim.wait_stderr("in 300ms (restart_delay)");
+    assert!(!err.contains("unstable"), "{err}");
+    shim.term();
+    let st = shim.wait();
+    assert_eq!(
+        st.code(),
+        Some(0),
+        "stopped while waiting: {}",
+        shim.stderr()
+    );
+    assert_eq!(w.read_json("status.json")["state"], "stopped");
+
+    // stop_exit_codes: an exit with 0 leaves it down; the shim exits with that code.
+    fs::remove_file(&runs_file).unwrap();
+    let (st, err) = w.run(
+        "stay",
+        &[
+            "--autorestart",
+            "--stop-exit-codes",
+            "0,3",
+            "--",
+            SH,
+            &crash,
+        ],
+        &[
+            ("RUNS_FILE", runs_file.to_str().unwrap()),
+            ("CRASH_CODE", "3"),
+        ],
+    );
+    assert_eq!(st.code(), Some(3), "{err}");
+    assert_eq!(runs(&runs_file), 1);
+    assert!(err.contains("stop exit code"), "{err}");
+}
+
+#[test]
+fn exponential_backoff_inside_one_shim() {
+    let w = World::new();
+    let crash = w.script("crash.sh", COUNTED_CRASH_SH);
+    let runs_file = w.path("runs");
+    let mut shim = w.spawn(
+        "backoff",
+        &[
+            "--name",
+            "bo",
+            "--autorestart",
+            "--max-restarts",
+            "100",
+            "--backoff-initial",
+            "20",
+            "--restart-delay",
+            "5000",
+            "--",
+            SH,
+            &crash,
+        ],
+        &[
+            ("RUNS_FILE", runs_file.to_str().unwrap()),
+            ("RGEN_SHIM_BACKOFF_CAP_MS", "50"),
+        ],
+    );
+    let err = shim.wait_stderr("in 50ms (exponential backoff)");
+    shim.term();
+    shim.wait();
+    let delays: Vec<u64> = err
+        .lines()
+        .filter_map(|l| {
+            l.split(" in ")
+                .nth(1)?
+                .strip_suffix("ms (exponential backoff)")?
+                .parse()
+                .ok()
+        })
+        .collect();
+    // PM2: exp_backoff_restart_delay replaces restart_delay; ×1.5 floored; capped.
+    assert_eq!(delays[..4], [20, 30, 45, 50], "{err}");
+}
+
+// ---- graceful restart, and no app outliving its shim ----
+
+/// Records `start <pid> old=<gone|alive>` (the previous pid in $EVENTS, checked through /proc)
+/// and `stop <pid>` on SIGINT, which it takes its time over; with IGNORE_INT it ignores SIGINT.
+const EVENTS_SH: &str = r#"
+prev=$(sed -n 's/^start \([0-9]*\).*/\1/p' "$EVENTS" 2>/dev/null | tail -n 1)
+state=gone
+if [ -n "$prev" ] && [ -r "/proc/$prev/stat" ]; then
+  s=$(sed 's/.*) \(.\).*/\1/' "/proc/$prev/stat")
+  [ "$s" != Z ] && [ "$s" != X ] && state=alive
+fi
+echo "start $$ old=$state" >> "$EVENTS"
+if [ -n "$IGNORE_INT" ]; then
+  trap '' INT
+else
+  trap 'sleep 0.2; echo "stop $$" >> "$EVENTS"; exit 0' INT
+fi
+while :; do sleep 0.05; done
+"#;
+
+fn events(path: &Path) -> Vec<String> {
+    fs::read_to_string(path)
+        .map(|t| t.lines().map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+fn starts(path: &Path) -> usize {
+    events(path)
+        .iter()
+        .filter(|l| l.starts_with("start"))
+        .count()
+}
+
+#[test]
+fn the_restart_signal_replaces_the_app_only_after_it_is_gone() {
+    for ignore_int in [false, true] {
+        let w = World::new();
+        let app_sh = w.script("events.sh", EVENTS_SH);
+        let ev = w.path("events");
+        let mut env = vec![("EVENTS", ev.to_str().unwrap())];
+        if ignore_int {
+            env.push(("IGNORE_INT", "1"));
+        }
+        let mut shim = w.spawn(
+            "restart",
+            &[
+                "--name",
+                "r",
+                "--autorestart",
+                "--kill-timeout",
+                "300",
+                "--",
+                SH,
+                &app_sh,
+            ],
+            &env,
+        );
+        wait_until("the first start", || (starts(&ev) == 1).then_some(()));
+        signal(shim.pid(), libc::SIGURG);
+        wait_until("the second start", || (starts(&ev) == 2).then_some(()));
+        let e = events(&ev);
+        assert!(e.last().unwrap().ends_with("old=gone"), "{e:?}");
+        if !ignore_int {
+            assert!(e[1].starts_with("stop "), "{e:?}");
+        } else {
+            assert!(
+                shim.stderr().contains("sending SIGKILL"),
+                "{}",
+                shim.stderr()
+            );
+        }
+        shim.term();
+        shim.wait();
+    }
+
+    // Without --autorestart: stop the app, exit 75 for the manager to start the shim again.
+    let w = World::new();
+    let app_sh = w.script("events.sh", EVENTS_SH);
+    let ev = w.path("events");
+    let mut shim = w.spawn(
+        "oneshot",
+        &["--", SH, &app_sh],
+        &[("EVENTS", ev.to_str().unwrap())],
+    );
+    wait_until("the start", || (starts(&ev) == 1).then_some(()));
+    signal(shim.pid(), libc::SIGURG);
+    assert_eq!(shim.wait().code(), Some(75));
+    assert!(events(&ev)[1].starts_with("stop "));
+}
+
+#[test]
+fn an_app_left_by_a_killed_shim_is_stopped_before_the_next_starts() {
+    let w = World::new();
+    let app_sh = w.script("events.sh", EVENTS_SH);
+    let ev = w.path("events");
+    let pid_file = w.path("app.pid");
+    let args = [
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        "--kill-timeout",
+        "2000",
+        "--",
+        SH,
+        &app_sh,
+    ];
+    // As on macOS: nothing takes the app down with the shim.
+    let env = [
+        ("EVENTS", ev.to_str().unwrap()),
+        ("RGEN_SHIM_NO_PDEATHSIG", "1"),
+    ];
+    let mut first = w.spawn("first", &args, &env);
+    wait_until("the first start", || (starts(&ev) == 1).then_some(()));
+    let old: u32 = wait_until("the pid file", || {
+        fs::read_to_string(&pid_file).ok()?.trim().parse().ok()
+    });
+    signal(first.pid(), libc::SIGKILL);
+    first.wait();
+    assert!(running(old), "the orphan is the point of this test");
+    let mut second = w.spawn("second", &args, &env);
+    wait_until("the second start", || (starts(&ev) == 2).then_some(()));
+    let e = events(&ev);
+    assert_eq!(e[1], format!("stop {old}"), "{e:?}");
+    assert!(e[2].ends_with("old=gone"), "{e:?}");
+    assert!(second.stderr().contains("still running without its shim"));
+    second.term();
+    second.wait();
+    assert!(!pid_file.exists(), "removed once the app is gone");
+}
+
+// ---- as a container's PID 1 (the pm2-runtime role) ----
+
+/// Records `start`, `hup` and `int` (then exit 3; ignored with IGNORE_INT) in $EVENTS, and
+/// orphans a grandchild that records `orphan <pid>`, lives a moment and exits: PID 1 must reap it.
+const PID1_APP_SH: &str = r#"
+echo start >> "$EVENTS"
+trap 'echo hup >> "$EVENTS"' HUP
+if [ -n "$IGNORE_INT" ]; then trap '' INT; else trap 'echo int >> "$EVENTS"; exit 3' INT; fi
+( sh -c 'echo "orphan $$" >> "$EVENTS"; sleep 0.2; echo orphan-done >> "$EVENTS"' & )
+[ -n "$EXIT_CODE" ] && { sleep 0.5; exit "$EXIT_CODE"; }
+while :; do sleep 0.05; done
+"#;
+
+impl World {
+    /// The shim as PID 1 of a fresh PID namespace (needs root).
+    fn spawn_pid1(&self, label: &str, args: &[&str], env: &[(&str, &str)]) -> Shim {
+        let stderr = self.path(&format!("{label}.err"));
+        let mut unshare = Command::new("unshare");
+        unshare
+            .args(["--pid", "--fork", "--mount-proc", SHIM])
+            .args(args)
+            .envs(env.iter().copied())
+            .env("XDG_RUNTIME_DIR", self.dir.path())
+            .env_remove("NOTIFY_SOCKET")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&stderr).expect("stderr file"));
+        Shim {
+            child: unshare.spawn().expect("spawn unshare"),
+            stderr,
+        }
+    }
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// The shim's pid (in our namespace): the only child of `unshare --fork`.
+fn pid1_of(unshare: &Shim) -> u32 {
+    let u = unshare.pid();
+    wait_until("the shim under unshare", || {
+        fs::read_to_string(format!("/proc/{u}/task/{u}/children"))
+            .ok()?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    })
+}
+
+fn zombie_children(pid: u32) -> Vec<u32> {
+    let Ok(text) = fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")) else {
+        return Vec::new();
+    };
+    text.split_whitespace()
+        .filter_map(|c| c.parse().ok())
+        .filter(|&c: &u32| {
+            fs::read_to_string(format!("/proc/{c}/stat")).is_ok_and(|s| {
+                s.rfind(')')
+                    .and_then(|i| s[i + 1..].split_whitespace().next())
+                    .is_some_and(|st| st == "Z")
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn as_pid1_it_forwards_signals_reaps_orphans_and_exits_like_the_app() {
+    if !is_root() {
+        eprintln!("skipped: unshare --pid needs root");
+        return;
+    }
+    let w = World::new();
+    let app_sh = w.script("pid1.sh", PID1_APP_SH);
+    let ev = w.path("events");
+    let ready = w.path("ready");
+    let args = [
+        "--name",
+        "web",
+        "--ready-file",
+        ready.to_str().unwrap(),
+        "--kill-timeout",
+        "300",
+        "--",
+        SH,
+        &app_sh,
+    ];
+    let env = [("EVENTS", ev.to_str().unwrap())];
+    let has = |what: &str| events(&ev).iter().any(|l| l == what);
+
+    // Signals reach the app; the orphan is reaped; SIGTERM stops it with SIGINT, and the
+    // container exits with the app's code.
+    let mut c = w.spawn_pid1("pid1", &args, &env);
+    let shim = pid1_of(&c);
+    wait_until("the orphan to finish", || has("orphan-done").then_some(()));
+    wait_until("the orphan to be reaped", || {
+        zombie_children(shim).is_empty().then_some(())
+    });
+    assert_eq!(
+        fs::read_to_string(&ready).unwrap().trim(),
+        "2",
+        "the app is pid 2 inside"
+    );
+    signal(shim, libc::SIGHUP);
+    wait_until("the forwarded SIGHUP", || has("hup").then_some(()));
+    signal(shim, libc::SIGTERM);
+    let st = c.wait();
+    assert_eq!(st.code(), Some(3), "{}", c.stderr());
+    assert!(has("int"));
+    assert!(!ready.exists(), "the ready file goes with the app");
+
+    // An app that ignores SIGINT is SIGKILLed after kill_timeout.
+    fs::remove_file(&ev).unwrap();
+    let mut c = w.spawn_pid1("pid1-kill", &args, &[env[0], ("IGNORE_INT", "1")]);
+    let shim = pid1_of(&c);
+    wait_until("the start", || has("start").then_some(()));
+    signal(shim, libc::SIGTERM);
+    let st = c.wait();
+    assert!(
+        st.code() == Some(128 + libc::SIGKILL) || st.signal() == Some(libc::SIGKILL),
+        "{st:?} {}",
+        c.stderr()
+    );
+    assert!(c.stderr().contains("sending SIGKILL"), "{}", c.stderr());
+
+    // An app that exits on its own: its code is the container's.
+    fs::remove_file(&ev).unwrap();
+    let mut c = w.spawn_pid1("pid1-exit", &args, &[env[0], ("EXIT_CODE", "7")]);
+    assert_eq!(c.wait().code(), Some(7), "{}", c.stderr());
+
+    // With --autorestart, PM2's restarts happen in the container, and giving up exits non-zero.
+    let crash = w.script("crash.sh", COUNTED_CRASH_SH);
+    let runs_file = w.path("runs");
+    let mut c = w.spawn_pid1(
+        "pid1-loop",
+        &["--autorestart", "--max-restarts", "2", "--", SH, &crash],
+        &[("RUNS_FILE", runs_file.to_str().unwrap())],
+    );
+    assert_eq!(c.wait().code(), Some(1), "{}", c.stderr());
+    assert_eq!(runs(&runs_file), 2);
+}
+
+#[test]
+fn the_shim_log_is_its_own_file_and_rotates() {
+    let w = World::new();
+    let crash = w.script("crash.sh", COUNTED_CRASH_SH);
+    let runs_file = w.path("runs");
+    let shim_log = w.path("api.rgen-shim.log");
+    let mut shim = w.spawn(
+        "own",
+        &[
+            "--name",
+            "api",
+            "--shim-log",
+            shim_log.to_str().unwrap(),
+            "--log-max-size",
+            "400",
+            "--log-retain",
+            "2",
+            "--autorestart",
+            "--max-restarts",
+            "1000",
+            "--restart-delay",
+            "20",
+            "--",
+            SH,
+            &crash,
+        ],
+        &[("RUNS_FILE", runs_file.to_str().unwrap())],
+    );
+    wait_until("two rotated shim logs", || {
+        (rotated_logs(w.dir.path(), "api.rgen-shim").len() >= 2).then_some(())
+    });
+    shim.term();
+    shim.wait();
+    assert_eq!(shim.stderr(), "", "messages go to the shim log, not stderr");
+    let text = fs::read_to_string(&shim_log).unwrap();
+    let line = text.lines().last().expect("a message");
+    // `YYYY-MM-DDTHH:mm:ss: rgen-shim[api]: …`, as PM2's `time: true` lines.
+    assert!(
+        line.len() > 21
+            && line.as_bytes()[10] == b'T'
+            && line[19..].starts_with(": rgen-shim[api]: "),
+        "{line}"
+    );
+    assert!(rotated_logs(w.dir.path(), "api.rgen-shim").len() <= 2);
+}
+
+#[test]
+fn restart_and_rotation_options_are_checked() {
+    let w = World::new();
+    for (args, needle) in [
+        (
+            &["--restart-delay", "5", "--", SH][..],
+            "needs `--autorestart`",
+        ),
+        (
+            &["--max-restarts", "5", "--", SH][..],
+            "needs `--autorestart`",
+        ),
+        (&["--log-compress", "--", SH][..], "needs `--stdout`"),
+        (
+            &[
+                "--stdout",
+                "/tmp/x.log",
+                "--log-rotate-interval",
+                "every day",
+                "--",
+                SH,
+            ][..],
+            "expects a cron expression",
+        ),
+        (
+            &[
+                "--stdout",
+                "/tmp/x.log",
+                "--log-rotate-date-format",
+                "YYYY/MM",
+                "--",
+                SH,
+            ][..],
+            "without `/`",
+        ),
+        (
+            &["--autorestart", "--stop-exit-codes", "0,x", "--", SH][..],
+            "exit codes",
+        ),
+        (
+            &["--stdout", "/tmp/x.log", "--log-retain", "-1", "--", SH][..],
+            "or `all`",
+        ),
+    ] {
+        let (st, err) = w.run("usage", args, &[]);
+        assert_eq!(st.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
 }

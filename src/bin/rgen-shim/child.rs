@@ -12,6 +12,7 @@ use crate::signals::{self, SigSet};
 use crate::sys;
 
 /// The child's environment, in order, editable before it is frozen into `envp`.
+#[derive(Clone)]
 pub struct Env {
     vars: Vec<(OsString, OsString)>,
 }
@@ -55,6 +56,8 @@ pub struct Spawn {
     pub listen_pid: bool,
     /// (descriptor, number it must have in the child).
     pub fds: Vec<(OwnedFd, RawFd)>,
+    /// Linux: the app gets SIGKILL when the shim dies (off only to test what macOS lacks).
+    pub parent_death_signal: bool,
 }
 
 pub enum SpawnError {
@@ -139,8 +142,8 @@ impl Spawn {
         // SAFETY: getpid cannot fail.
         let parent = unsafe { libc::getpid() };
         let old = signals::block_all();
-        // SAFETY: the shim is single-threaded; the child only calls async-signal-safe functions
-        // on memory prepared above, then execs or _exits.
+        // SAFETY: the child only calls async-signal-safe functions on memory prepared above,
+        // then execs or _exits (the compression thread, if any, holds no lock it needs).
         let pid = unsafe { libc::fork() };
         if pid == 0 {
             // SAFETY: see above.
@@ -153,6 +156,7 @@ impl Spawn {
                     &plan,
                     err_wr.as_raw_fd(),
                     parent,
+                    self.parent_death_signal,
                     orig_mask,
                 )
             }
@@ -210,6 +214,7 @@ unsafe fn child(
     plan: &[(RawFd, RawFd)],
     err_fd: RawFd,
     parent: libc::pid_t,
+    parent_death_signal: bool,
     orig_mask: &SigSet,
 ) -> ! {
     // SAFETY: all calls below are async-signal-safe and touch only memory prepared before fork.
@@ -219,7 +224,7 @@ unsafe fn child(
         // Own process group, so the whole app tree can be signalled without hitting the shim.
         libc::setpgid(0, 0);
         #[cfg(target_os = "linux")]
-        {
+        if parent_death_signal {
             // `kill -9` of the shim must not leave the app running unsupervised.
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
             if libc::getppid() != parent {
@@ -227,7 +232,7 @@ unsafe fn child(
             }
         }
         #[cfg(not(target_os = "linux"))]
-        let _ = parent;
+        let _ = (parent, parent_death_signal);
         for &(src, dst) in plan {
             // dup2 leaves FD_CLOEXEC clear on dst; src stays CLOEXEC and vanishes at exec.
             if libc::dup2(src, dst) < 0 {

@@ -32,8 +32,22 @@ pub struct Options {
     pub combined: Option<PathBuf>,
     pub log_date_format: Option<String>,
     pub log_max_size: Option<u64>,
-    pub log_keep: u32,
+    /// None: keep every rotated file.
+    pub log_retain: Option<u32>,
+    pub log_compress: bool,
+    pub log_rotate_date_format: String,
+    pub log_rotate_interval: Option<croner::Cron>,
+    pub log_worker_interval: Duration,
+    pub shim_log: Option<PathBuf>,
     pub status_file: Option<PathBuf>,
+    pub autorestart: bool,
+    pub restart_delay: Duration,
+    pub min_uptime: Duration,
+    pub max_restarts: u32,
+    pub stop_exit_codes: Vec<i32>,
+    pub stay_down_exit_code: Option<i32>,
+    pub pid_file: Option<PathBuf>,
+    pub ready_file: Option<PathBuf>,
     pub program: OsString,
     pub args: Vec<OsString>,
 }
@@ -76,13 +90,66 @@ Runs PROGRAM (an absolute path) under the PM2 behaviours systemd/launchd lack.
   --stdout PATH, --stderr PATH, --combined PATH
                             append the app's output to these files
   --log-date-format FMT     prefix lines with a day.js-style timestamp
-  --log-max-size BYTES      rotate logs by rename above this size
-  --log-keep N              rotated files to keep (default 30)
+  --log-max-size BYTES      rotate a log before it would grow past BYTES
+  --log-retain N|all        rotated files kept per log (default 30; alias --log-keep)
+  --log-compress            gzip rotated files (.log.gz)
+  --log-rotate-date-format FMT
+                            date in rotated names (default YYYY-MM-DD_HH-mm-ss)
+  --log-rotate-interval CRON
+                            also rotate at these times (5 or 6 cron fields)
+  --log-worker-interval MS  how often the clock is checked for CRON (default 30000)
+  --shim-log PATH           the shim's own messages go to PATH (rotated like the logs)
   --status-file PATH        JSON status, rewritten on each state change
+  --autorestart             restart the app when it exits (PM2 autorestart)
+  --restart-delay MS        wait MS after an exit before restarting (PM2 restart_delay)
+  --min-uptime MS           shorter runs are unstable (default 1000)
+  --max-restarts N          give up after N unstable restarts (default 16)
+  --stop-exit-codes C,C     exit codes after which the app stays down
+  --stay-down-exit-code N   the shim's exit status when it leaves the app down
+  --pid-file PATH           record the app's pid; stop a leftover one at start
+  --ready-file PATH         exists while the app is ready
 ";
 
 pub fn parse(argv: Vec<OsString>) -> Result<Parsed, String> {
-    let mut o = Options {
+    let mut o = defaults();
+    let mut seen = Seen::default();
+    let mut it = argv.into_iter().skip(1);
+    let mut program = None;
+    while let Some(arg) = it.next() {
+        let bytes = arg.as_bytes();
+        if bytes == END_OF_OPTIONS.as_bytes() {
+            program = it.next();
+            o.args = it.by_ref().collect();
+            break;
+        }
+        if bytes == b"--help" || bytes == b"-h" {
+            return Ok(Parsed::Help);
+        }
+        if bytes == b"--version" {
+            return Ok(Parsed::Version);
+        }
+        // `--opt=value` is accepted as well as `--opt value`.
+        let (key, inline) = match bytes.iter().position(|&b| b == b'=') {
+            Some(i) if bytes.starts_with(b"--") => (
+                String::from_utf8_lossy(&bytes[..i]).into_owned(),
+                Some(OsStr::from_bytes(&bytes[i + 1..]).to_owned()),
+            ),
+            _ => (arg.to_string_lossy().into_owned(), None),
+        };
+        set_option(&mut o, &key, inline, &mut it, &mut seen)?;
+    }
+    validate(o, program, &seen).map(|o| Parsed::Run(Box::new(o)))
+}
+
+/// Options given that only mean something with another one; checked once all are read.
+#[derive(Default)]
+struct Seen {
+    instance_var: bool,
+    given: Vec<&'static str>,
+}
+
+fn defaults() -> Options {
+    Options {
         name: String::new(),
         kill_signal: libc::SIGINT,
         kill_timeout: Duration::from_millis(default::KILL_TIMEOUT_MS),
@@ -106,84 +173,127 @@ pub fn parse(argv: Vec<OsString>) -> Result<Parsed, String> {
         combined: None,
         log_date_format: None,
         log_max_size: None,
-        log_keep: default::LOG_KEEP,
+        log_retain: Some(default::LOG_RETAIN),
+        log_compress: false,
+        log_rotate_date_format: default::LOG_ROTATE_DATE_FORMAT.to_owned(),
+        log_rotate_interval: None,
+        log_worker_interval: Duration::from_millis(default::LOG_WORKER_INTERVAL_MS),
+        shim_log: None,
         status_file: None,
+        autorestart: false,
+        restart_delay: Duration::ZERO,
+        min_uptime: Duration::from_millis(default::MIN_UPTIME_MS),
+        max_restarts: default::MAX_RESTARTS,
+        stop_exit_codes: Vec::new(),
+        stay_down_exit_code: None,
+        pid_file: None,
+        ready_file: None,
         program: OsString::new(),
         args: Vec::new(),
-    };
-    let mut instance_var_given = false;
-    let mut it = argv.into_iter().skip(1);
-    let mut program = None;
-
-    while let Some(arg) = it.next() {
-        let bytes = arg.as_bytes();
-        if bytes == END_OF_OPTIONS.as_bytes() {
-            program = it.next();
-            o.args = it.by_ref().collect();
-            break;
-        }
-        if bytes == b"--help" || bytes == b"-h" {
-            return Ok(Parsed::Help);
-        }
-        if bytes == b"--version" {
-            return Ok(Parsed::Version);
-        }
-        // `--opt=value` is accepted as well as `--opt value`.
-        let (key, inline) = match bytes.iter().position(|&b| b == b'=') {
-            Some(i) if bytes.starts_with(b"--") => (
-                String::from_utf8_lossy(&bytes[..i]).into_owned(),
-                Some(OsStr::from_bytes(&bytes[i + 1..]).to_owned()),
-            ),
-            _ => (arg.to_string_lossy().into_owned(), None),
-        };
-        let key = key.as_str();
-        let flag = |inline: &Option<OsString>| match inline {
-            Some(_) => Err(format!("`{key}` takes no value")),
-            None => Ok(true),
-        };
-        let mut value = || -> Result<OsString, String> {
-            match inline.clone().or_else(|| it.next()) {
-                Some(v) => Ok(v),
-                None => Err(format!("`{key}` needs a value")),
-            }
-        };
-        match key {
-            opt::NAME => o.name = utf8(key, value()?)?,
-            opt::KILL_SIGNAL => o.kill_signal = parse_signal(&utf8(key, value()?)?)?,
-            opt::KILL_TIMEOUT => o.kill_timeout = millis(key, value()?)?,
-            opt::NO_TREEKILL => o.treekill = !flag(&inline)?,
-            opt::SHUTDOWN_WITH_MESSAGE => o.shutdown_with_message = flag(&inline)?,
-            opt::IPC => o.ipc = flag(&inline)?,
-            opt::WAIT_READY => o.wait_ready = flag(&inline)?,
-            opt::LISTEN_TIMEOUT => o.listen_timeout = millis(key, value()?)?,
-            opt::READY_ON_LISTEN => o.ready_on_listen = flag(&inline)?,
-            opt::LISTEN => o.listen = Some(parse_listen(&utf8(key, value()?)?)?),
-            opt::NODE_PRELOAD => o.node_preload = flag(&inline)?,
-            opt::INSTANCE => o.instance = Some(number(key, value()?)?),
-            opt::INSTANCE_VAR => {
-                o.instance_var = env_name(key, value()?)?;
-                instance_var_given = true;
-            }
-            opt::INCREMENT_VAR => o.increment_var = Some(env_name(key, value()?)?),
-            opt::BACKOFF_INITIAL => o.backoff_initial = Some(number(key, value()?)?),
-            opt::STATE_DIR => o.state_dir = Some(path(key, value()?)?),
-            opt::MAX_MEMORY => o.max_memory = Some(bytes_size(key, value()?)?),
-            opt::MEMORY_POLL_MS => o.memory_poll = millis(key, value()?)?,
-            opt::STDOUT => o.stdout = Some(path(key, value()?)?),
-            opt::STDERR => o.stderr = Some(path(key, value()?)?),
-            opt::COMBINED => o.combined = Some(path(key, value()?)?),
-            opt::LOG_DATE_FORMAT => o.log_date_format = Some(utf8(key, value()?)?),
-            opt::LOG_MAX_SIZE => o.log_max_size = Some(bytes_size(key, value()?)?),
-            opt::LOG_KEEP => {
-                o.log_keep = u32::try_from(number(key, value()?)?)
-                    .map_err(|_| format!("`{key}` is too large"))?;
-            }
-            opt::STATUS_FILE => o.status_file = Some(path(key, value()?)?),
-            _ if key.starts_with('-') => return Err(format!("unknown option `{key}`")),
-            _ => return Err(format!("expected `--` before the program, found `{key}`")),
-        }
     }
+}
 
+fn set_option(
+    o: &mut Options,
+    key: &str,
+    inline: Option<OsString>,
+    it: &mut impl Iterator<Item = OsString>,
+    seen: &mut Seen,
+) -> Result<(), String> {
+    let flag = |inline: &Option<OsString>| match inline {
+        Some(_) => Err(format!("`{key}` takes no value")),
+        None => Ok(true),
+    };
+    let mut value = || -> Result<OsString, String> {
+        match inline.clone().or_else(|| it.next()) {
+            Some(v) => Ok(v),
+            None => Err(format!("`{key}` needs a value")),
+        }
+    };
+    match key {
+        opt::NAME => o.name = utf8(key, value()?)?,
+        opt::KILL_SIGNAL => o.kill_signal = parse_signal(&utf8(key, value()?)?)?,
+        opt::KILL_TIMEOUT => o.kill_timeout = millis(key, value()?)?,
+        opt::NO_TREEKILL => o.treekill = !flag(&inline)?,
+        opt::SHUTDOWN_WITH_MESSAGE => o.shutdown_with_message = flag(&inline)?,
+        opt::IPC => o.ipc = flag(&inline)?,
+        opt::WAIT_READY => o.wait_ready = flag(&inline)?,
+        opt::LISTEN_TIMEOUT => o.listen_timeout = millis(key, value()?)?,
+        opt::READY_ON_LISTEN => o.ready_on_listen = flag(&inline)?,
+        opt::LISTEN => o.listen = Some(parse_listen(&utf8(key, value()?)?)?),
+        opt::NODE_PRELOAD => o.node_preload = flag(&inline)?,
+        opt::INSTANCE => o.instance = Some(number(key, value()?)?),
+        opt::INSTANCE_VAR => {
+            o.instance_var = env_name(key, value()?)?;
+            seen.instance_var = true;
+        }
+        opt::INCREMENT_VAR => o.increment_var = Some(env_name(key, value()?)?),
+        opt::BACKOFF_INITIAL => o.backoff_initial = Some(number(key, value()?)?),
+        opt::STATE_DIR => o.state_dir = Some(path(key, value()?)?),
+        opt::MAX_MEMORY => o.max_memory = Some(bytes_size(key, value()?)?),
+        opt::MEMORY_POLL_MS => o.memory_poll = millis(key, value()?)?,
+        opt::STDOUT => o.stdout = Some(path(key, value()?)?),
+        opt::STDERR => o.stderr = Some(path(key, value()?)?),
+        opt::COMBINED => o.combined = Some(path(key, value()?)?),
+        opt::LOG_DATE_FORMAT => o.log_date_format = Some(utf8(key, value()?)?),
+        opt::LOG_MAX_SIZE => o.log_max_size = Some(bytes_size(key, value()?)?),
+        opt::LOG_RETAIN | opt::LOG_KEEP => {
+            o.log_retain = retain(key, value()?)?;
+            seen.given.push(opt::LOG_RETAIN);
+        }
+        opt::LOG_COMPRESS => {
+            o.log_compress = flag(&inline)?;
+            seen.given.push(opt::LOG_COMPRESS);
+        }
+        opt::LOG_ROTATE_DATE_FORMAT => {
+            o.log_rotate_date_format = file_date_format(key, value()?)?;
+            seen.given.push(opt::LOG_ROTATE_DATE_FORMAT);
+        }
+        opt::LOG_ROTATE_INTERVAL => {
+            let expr = utf8(key, value()?)?;
+            o.log_rotate_interval = Some(crate::clock::parse_cron(&expr).map_err(|e| {
+                    format!("`{key}` expects a cron expression (5 fields, or 6 with seconds first), got `{expr}`: {e}")
+                })?);
+        }
+        opt::LOG_WORKER_INTERVAL => {
+            o.log_worker_interval = millis(key, value()?)?;
+            seen.given.push(opt::LOG_WORKER_INTERVAL);
+        }
+        opt::SHIM_LOG => o.shim_log = Some(path(key, value()?)?),
+        opt::STATUS_FILE => o.status_file = Some(path(key, value()?)?),
+        opt::AUTORESTART => o.autorestart = flag(&inline)?,
+        opt::RESTART_DELAY => {
+            o.restart_delay = millis(key, value()?)?;
+            seen.given.push(opt::RESTART_DELAY);
+        }
+        opt::MIN_UPTIME => {
+            o.min_uptime = millis(key, value()?)?;
+            seen.given.push(opt::MIN_UPTIME);
+        }
+        opt::MAX_RESTARTS => {
+            o.max_restarts = u32::try_from(number(key, value()?)?)
+                .map_err(|_| format!("`{key}` is too large"))?;
+            seen.given.push(opt::MAX_RESTARTS);
+        }
+        opt::STOP_EXIT_CODES => {
+            o.stop_exit_codes = exit_codes(key, value()?)?;
+            seen.given.push(opt::STOP_EXIT_CODES);
+        }
+        opt::STAY_DOWN_EXIT_CODE => {
+            o.stay_down_exit_code = Some(exit_code(key, &utf8(key, value()?)?)?);
+            seen.given.push(opt::STAY_DOWN_EXIT_CODE);
+        }
+        opt::PID_FILE => o.pid_file = Some(path(key, value()?)?),
+        opt::READY_FILE => o.ready_file = Some(path(key, value()?)?),
+        _ if key.starts_with('-') => return Err(format!("unknown option `{key}`")),
+        _ => return Err(format!("expected `--` before the program, found `{key}`")),
+    }
+    Ok(())
+}
+
+fn validate(mut o: Options, program: Option<OsString>, seen: &Seen) -> Result<Options, String> {
+    let given = &seen.given;
+    let instance_var_given = seen.instance_var;
     let Some(program) = program else {
         return Err("missing `-- PROGRAM [ARG...]`".into());
     };
@@ -221,20 +331,52 @@ pub fn parse(argv: Vec<OsString>) -> Result<Parsed, String> {
     if instance_var_given && o.instance.is_none() {
         return Err(format!("`{}` needs `{}`", opt::INSTANCE_VAR, opt::INSTANCE));
     }
-    if !o.logs_configured() {
-        for (set, name) in [
-            (o.log_date_format.is_some(), opt::LOG_DATE_FORMAT),
+    if !o.logs_configured() && o.log_date_format.is_some() {
+        return Err(format!(
+            "`{}` needs `{}`, `{}` or `{}`",
+            opt::LOG_DATE_FORMAT,
+            opt::STDOUT,
+            opt::STDERR,
+            opt::COMBINED
+        ));
+    }
+    if !o.logs_configured() && o.shim_log.is_none() {
+        let rotation = [
             (o.log_max_size.is_some(), opt::LOG_MAX_SIZE),
-        ] {
-            if set {
-                return Err(format!(
-                    "`{name}` needs `{}`, `{}` or `{}`",
-                    opt::STDOUT,
-                    opt::STDERR,
-                    opt::COMBINED
-                ));
-            }
+            (o.log_rotate_interval.is_some(), opt::LOG_ROTATE_INTERVAL),
+        ];
+        let named = rotation
+            .iter()
+            .filter(|(set, _)| *set)
+            .map(|(_, n)| *n)
+            .chain(given.iter().copied().filter(|g| g.starts_with("--log-")))
+            .next();
+        if let Some(name) = named {
+            return Err(format!(
+                "`{name}` needs `{}`, `{}`, `{}` or `{}`",
+                opt::STDOUT,
+                opt::STDERR,
+                opt::COMBINED,
+                opt::SHIM_LOG
+            ));
         }
+    }
+    if !o.autorestart
+        && let Some(name) = given.iter().find(|g| {
+            [
+                opt::RESTART_DELAY,
+                opt::MIN_UPTIME,
+                opt::MAX_RESTARTS,
+                opt::STOP_EXIT_CODES,
+                opt::STAY_DOWN_EXIT_CODE,
+            ]
+            .contains(g)
+        })
+    {
+        return Err(format!("`{name}` needs `{}`", opt::AUTORESTART));
+    }
+    if o.log_worker_interval.is_zero() {
+        return Err(format!("`{}` must be above 0", opt::LOG_WORKER_INTERVAL));
     }
     if o.max_memory == Some(0) {
         return Err(format!("`{}` must be above 0", opt::MAX_MEMORY));
@@ -245,7 +387,7 @@ pub fn parse(argv: Vec<OsString>) -> Result<Parsed, String> {
     if o.log_max_size == Some(0) {
         return Err(format!("`{}` must be above 0", opt::LOG_MAX_SIZE));
     }
-    Ok(Parsed::Run(Box::new(o)))
+    Ok(o)
 }
 
 fn utf8(key: &str, v: OsString) -> Result<String, String> {
@@ -286,6 +428,45 @@ fn bytes_size(key: &str, v: OsString) -> Result<u64, String> {
         .ok_or_else(|| {
             format!("`{key}` expects a size in bytes (suffix K, M or G allowed), got `{s}`")
         })
+}
+
+/// pm2-logrotate's `retain`: a count, or every file (its default when the value is not a number).
+fn retain(key: &str, v: OsString) -> Result<Option<u32>, String> {
+    let s = utf8(key, v)?;
+    if s == "all" {
+        return Ok(None);
+    }
+    s.parse::<u32>()
+        .map(Some)
+        .map_err(|_| format!("`{key}` expects a number of files or `all`, got `{s}`"))
+}
+
+/// The date goes into a file name, so it must not make a path of it.
+fn file_date_format(key: &str, v: OsString) -> Result<String, String> {
+    let s = utf8(key, v)?;
+    let rendered = crate::clock::format_time(&crate::clock::parse_format(&s), 0, 0);
+    if s.is_empty() || rendered.contains('/') || rendered.contains('\0') {
+        return Err(format!(
+            "`{key}` must give a non-empty file name part without `/`, got `{s}`"
+        ));
+    }
+    Ok(s)
+}
+
+fn exit_code(key: &str, s: &str) -> Result<i32, String> {
+    s.trim()
+        .parse::<i32>()
+        .ok()
+        .filter(|c| (0..=255).contains(c))
+        .ok_or_else(|| format!("`{key}` expects exit codes from 0 to 255, got `{s}`"))
+}
+
+fn exit_codes(key: &str, v: OsString) -> Result<Vec<i32>, String> {
+    let s = utf8(key, v)?;
+    s.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| exit_code(key, p))
+        .collect()
 }
 
 fn env_name(key: &str, v: OsString) -> Result<String, String> {

@@ -1,15 +1,14 @@
-//! App output to files: line-prefixed timestamps, a combined file, and size-based rotation.
-//!
-//! The shim owns the file descriptors, so rotation is a rename and a reopen — no copytruncate,
-//! no lost lines (launchd's own Standard*Path cannot be rotated safely, platform.md D8).
+//! App output to files: pipes from the app's stdout/stderr, split into lines, optionally
+//! timestamped, copied to the out/err/combined files, which `rotate` rotates.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use crate::cli::Options;
+use crate::clock::Stamper;
+use crate::rotate::{LogFile, Rotator};
 use crate::sys;
 
 /// A line without newline is held this long, so a prompt or progress dot still shows up.
@@ -18,24 +17,24 @@ const PARTIAL_FLUSH: Duration = Duration::from_millis(200);
 const MAX_LINE: usize = 8192;
 /// Reads per wakeup: an app flooding its output must not starve signals and timers.
 const MAX_READS: usize = 16;
+const CHUNK: usize = 16 * 1024;
 
 pub struct Logs {
     files: Vec<LogFile>,
     pub streams: Vec<Stream>,
-    format: Option<Vec<Tok>>,
-    max_size: Option<u64>,
-    keep: u32,
-}
-
-struct LogFile {
-    path: PathBuf,
-    file: File,
-    size: u64,
-    failed: bool,
+    stamper: Option<Stamper>,
+    rotator: Rotator,
+    /// One line with its prefix, reused: no allocation per line.
+    scratch: Vec<u8>,
 }
 
 pub struct Stream {
     rd: Option<OwnedFd>,
+    /// Kept for the whole life of the shim, so every run of the app writes into the same pipe
+    /// and lines of consecutive runs stay in order.
+    wr: OwnedFd,
+    /// 1 or 2: the app's descriptor this pipe becomes.
+    pub target: RawFd,
     /// Indexes into `Logs::files`.
     dests: Vec<usize>,
     buf: Vec<u8>,
@@ -48,36 +47,28 @@ impl Stream {
     }
 }
 
-/// Which of the child's fds (1, 2) get a pipe, and the write ends to give it.
-pub struct ChildEnds {
-    pub stdout: Option<OwnedFd>,
-    pub stderr: Option<OwnedFd>,
-}
-
 impl Logs {
     /// Opens the files. A stream with no destination keeps the shim's own fd (no pipe, no copy).
-    pub fn open(o: &Options) -> io::Result<Option<(Logs, ChildEnds)>> {
+    pub fn open(o: &Options, mut rotator: Rotator) -> io::Result<Option<Logs>> {
         if !o.logs_configured() {
             return Ok(None);
         }
         let mut files: Vec<LogFile> = Vec::new();
-        let mut dest = |p: &Option<PathBuf>| -> io::Result<Option<usize>> {
+        let mut paths: Vec<PathBuf> = Vec::new();
+        let mut dest = |p: &Option<PathBuf>, rot: &mut Rotator| -> io::Result<Option<usize>> {
             let Some(p) = p else { return Ok(None) };
-            if let Some(i) = files.iter().position(|f| f.path == *p) {
+            if let Some(i) = paths.iter().position(|q| q == p) {
                 return Ok(Some(i));
             }
-            files.push(LogFile::open(p)?);
+            files.push(LogFile::open(p, rot)?);
+            paths.push(p.clone());
             Ok(Some(files.len() - 1))
         };
-        let out = dest(&o.stdout)?;
-        let err = dest(&o.stderr)?;
-        let comb = dest(&o.combined)?;
+        let out = dest(&o.stdout, &mut rotator)?;
+        let err = dest(&o.stderr, &mut rotator)?;
+        let comb = dest(&o.combined, &mut rotator)?;
         let mut streams = Vec::new();
-        let mut ends = ChildEnds {
-            stdout: None,
-            stderr: None,
-        };
-        for (own, end) in [(out, &mut ends.stdout), (err, &mut ends.stderr)] {
+        for (own, target) in [(out, 1), (err, 2)] {
             let mut dests: Vec<usize> = own.into_iter().chain(comb).collect();
             dests.dedup();
             if dests.is_empty() {
@@ -85,32 +76,39 @@ impl Logs {
             }
             let (rd, wr) = sys::pipe()?;
             sys::set_nonblocking(rd.as_raw_fd())?;
-            *end = Some(wr);
             streams.push(Stream {
                 rd: Some(rd),
+                wr,
+                target,
                 dests,
                 buf: Vec::new(),
                 partial_since: None,
             });
         }
-        let logs = Logs {
+        Ok(Some(Logs {
             files,
             streams,
-            format: o.log_date_format.as_deref().map(parse_format),
-            max_size: o.log_max_size,
-            keep: o.log_keep,
-        };
-        Ok(Some((logs, ends)))
+            stamper: o.log_date_format.as_deref().map(Stamper::new),
+            rotator,
+            scratch: Vec::new(),
+        }))
+    }
+
+    /// Write ends for one run of the app: (descriptor, number it gets in the app).
+    pub fn child_ends(&self) -> io::Result<Vec<(OwnedFd, RawFd)>> {
+        self.streams
+            .iter()
+            .map(|s| Ok((s.wr.try_clone()?, s.target)))
+            .collect()
     }
 
     /// Reads what stream `i` has; at EOF flushes the rest and stops polling it. Returns true
     /// if it stopped at its read budget with more possibly pending.
     pub fn on_readable(&mut self, i: usize) -> bool {
-        let Some(stream) = self.streams.get_mut(i) else {
+        let Some(fd) = self.streams.get(i).and_then(Stream::fd) else {
             return false;
         };
-        let Some(fd) = stream.fd() else { return false };
-        let mut chunk = [0u8; 4096];
+        let mut chunk = [0u8; CHUNK];
         let mut eof = false;
         let mut drained = false;
         for _ in 0..MAX_READS {
@@ -141,6 +139,7 @@ impl Logs {
                 s.rd = None;
             }
         }
+        self.flush_files();
         !eof && !drained
     }
 
@@ -150,6 +149,12 @@ impl Logs {
                 return;
             };
             match data.iter().position(|&b| b == b'\n') {
+                Some(nl) if stream.buf.is_empty() => {
+                    // The common case: a whole line straight from the chunk, no copy.
+                    stream.partial_since = None;
+                    self.emit(i, &data[..nl]);
+                    data = &data[nl + 1..];
+                }
                 Some(nl) => {
                     let mut line = std::mem::take(&mut stream.buf);
                     line.extend_from_slice(&data[..nl]);
@@ -190,13 +195,18 @@ impl Logs {
         self.emit(i, &line);
     }
 
-    /// Earliest moment a held partial line must be written.
+    /// Earliest moment a held partial line must be written, or the rotation clock looked at.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.streams
+        let partial = self
+            .streams
             .iter()
             .filter_map(|s| s.partial_since)
             .min()
-            .map(|t| t + PARTIAL_FLUSH)
+            .map(|t| t + PARTIAL_FLUSH);
+        [partial, self.rotator.next_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     pub fn on_timer(&mut self, now: Instant) {
@@ -205,11 +215,18 @@ impl Logs {
                 self.flush_partial(i);
             }
         }
+        if self.rotator.cron_due(now) {
+            for f in &mut self.files {
+                f.rotate_now(&mut self.rotator);
+            }
+        }
+        self.flush_files();
     }
 
-    /// Final drain once the app is gone: what is already in the pipes, without waiting for
-    /// descendants that may still hold the write ends.
-    pub fn finish(&mut self) {
+    /// What is already in the pipes, without waiting for descendants that may still hold the
+    /// write ends. Called when a run of the app ends, so its last lines come before the next
+    /// run's first.
+    pub fn drain(&mut self) {
         for i in 0..self.streams.len() {
             // Bounded: a surviving descendant (no treekill) may write forever.
             for _ in 0..64 {
@@ -219,258 +236,43 @@ impl Logs {
             }
             self.flush_partial(i);
         }
+        self.flush_files();
     }
 
-    /// One write(2) per line and file, so lines from stdout and stderr never interleave
-    /// inside the combined file.
+    /// At exit: drain, then wait for pending compressions.
+    pub fn finish(&mut self) {
+        self.drain();
+        self.rotator.finish();
+    }
+
+    /// Each line goes whole into each destination's buffer, so lines from stdout and stderr
+    /// never interleave inside the combined file.
     fn emit(&mut self, i: usize, line: &[u8]) {
-        let mut out = Vec::with_capacity(line.len() + 40);
-        if let Some(toks) = &self.format {
+        let Some(stream) = self.streams.get(i) else {
+            return;
+        };
+        let mut out = std::mem::take(&mut self.scratch);
+        out.clear();
+        if let Some(st) = &mut self.stamper {
             // PM2 `prefixLogWithDate`: `${date}: ${line}`.
-            out.extend_from_slice(format_now(toks).as_bytes());
+            out.extend_from_slice(st.stamp().as_bytes());
             out.extend_from_slice(b": ");
         }
         out.extend_from_slice(line);
         out.push(b'\n');
-        let Some(stream) = self.streams.get(i) else {
-            return;
-        };
         for &d in &stream.dests {
             if let Some(f) = self.files.get_mut(d) {
-                f.write(&out, self.max_size, self.keep);
+                f.push(&out, &mut self.rotator);
             }
         }
-    }
-}
-
-impl LogFile {
-    fn open(path: &Path) -> io::Result<LogFile> {
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent)?;
-        }
-        let file = OpenOptions::new().append(true).create(true).open(path)?;
-        let size = file.metadata()?.len();
-        Ok(LogFile {
-            path: path.to_owned(),
-            file,
-            size,
-            failed: false,
-        })
-    }
-
-    fn write(&mut self, data: &[u8], max: Option<u64>, keep: u32) {
-        if let Some(max) = max
-            && self.size + data.len() as u64 > max
-        {
-            // Someone may have emptied the file meanwhile (`rgen flush`): ask before rotating.
-            self.size = self.file.metadata().map_or(self.size, |m| m.len());
-        }
-        if let Some(max) = max
-            && self.size > 0
-            && self.size + data.len() as u64 > max
-            && let Err(e) = self.rotate(keep)
-        {
-            sys::say!(
-                "cannot rotate `{}`: {}",
-                self.path.display(),
-                sys::err_text(&e)
-            );
-        }
-        match self.file.write_all(data) {
-            Ok(()) => {
-                self.size += data.len() as u64;
-                self.failed = false;
-            }
-            Err(e) => {
-                // Say it once per failure streak: a full disk must not flood the journal.
-                if !self.failed {
-                    sys::say!(
-                        "cannot write `{}`: {}",
-                        self.path.display(),
-                        sys::err_text(&e)
-                    );
-                }
-                self.failed = true;
-            }
+        if out.capacity() <= MAX_LINE * 2 {
+            self.scratch = out;
         }
     }
 
-    /// `file.(N-1)` → `file.N` … `file` → `file.1`, then a fresh `file`.
-    fn rotate(&mut self, keep: u32) -> io::Result<()> {
-        let numbered = |n: u32| {
-            let mut p = self.path.clone().into_os_string();
-            p.push(format!(".{n}"));
-            PathBuf::from(p)
-        };
-        if keep == 0 {
-            let _ = fs::remove_file(&self.path);
-        } else {
-            let _ = fs::remove_file(numbered(keep));
-            for n in (1..keep).rev() {
-                let from = numbered(n);
-                if from.exists() {
-                    fs::rename(&from, numbered(n + 1))?;
-                }
-            }
-            fs::rename(&self.path, numbered(1))?;
+    fn flush_files(&mut self) {
+        for f in &mut self.files {
+            f.flush();
         }
-        self.file = OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(&self.path)?;
-        self.size = 0;
-        Ok(())
-    }
-}
-
-/// A day.js format token. `[...]` is literal text, as in day.js.
-#[derive(Debug, PartialEq)]
-pub enum Tok {
-    Lit(String),
-    Year4,
-    Year2,
-    Month2,
-    Month,
-    Day2,
-    Day,
-    Hour2,
-    Hour,
-    Minute2,
-    Minute,
-    Second2,
-    Second,
-    Millis3,
-    /// `Z` = +01:00, `ZZ` = +0100.
-    Offset {
-        colon: bool,
-    },
-}
-
-pub fn parse_format(fmt: &str) -> Vec<Tok> {
-    type Make = fn() -> Tok;
-    const TOKENS: &[(&str, Make)] = &[
-        ("YYYY", || Tok::Year4),
-        ("YY", || Tok::Year2),
-        ("MM", || Tok::Month2),
-        ("M", || Tok::Month),
-        ("DD", || Tok::Day2),
-        ("D", || Tok::Day),
-        ("HH", || Tok::Hour2),
-        ("H", || Tok::Hour),
-        ("mm", || Tok::Minute2),
-        ("m", || Tok::Minute),
-        ("ss", || Tok::Second2),
-        ("s", || Tok::Second),
-        ("SSS", || Tok::Millis3),
-        ("ZZ", || Tok::Offset { colon: false }),
-        ("Z", || Tok::Offset { colon: true }),
-    ];
-    let mut toks = Vec::new();
-    let mut lit = String::new();
-    let mut rest = fmt;
-    'outer: while let Some(c) = rest.chars().next() {
-        if c == '['
-            && let Some(end) = rest.find(']')
-        {
-            lit.push_str(&rest[1..end]);
-            rest = &rest[end + 1..];
-            continue;
-        }
-        for (pat, make) in TOKENS {
-            if let Some(after) = rest.strip_prefix(pat) {
-                if !lit.is_empty() {
-                    toks.push(Tok::Lit(std::mem::take(&mut lit)));
-                }
-                toks.push(make());
-                rest = after;
-                continue 'outer;
-            }
-        }
-        lit.push(c);
-        rest = &rest[c.len_utf8()..];
-    }
-    if !lit.is_empty() {
-        toks.push(Tok::Lit(lit));
-    }
-    toks
-}
-
-fn format_now(toks: &[Tok]) -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    format_time(toks, now.as_secs() as libc::time_t, now.subsec_millis())
-}
-
-/// Local time, as day.js formats by default (and PM2 with it).
-pub fn format_time(toks: &[Tok], secs: libc::time_t, millis: u32) -> String {
-    // SAFETY: tm is plain data; localtime_r fills it or returns null.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    if unsafe { libc::localtime_r(&secs, &mut tm) }.is_null() {
-        return String::new();
-    }
-    let mut s = String::with_capacity(32);
-    let year = i64::from(tm.tm_year) + 1900;
-    for t in toks {
-        use std::fmt::Write as _;
-        let _ = match t {
-            Tok::Lit(l) => write!(s, "{l}"),
-            Tok::Year4 => write!(s, "{year:04}"),
-            Tok::Year2 => write!(s, "{:02}", year.rem_euclid(100)),
-            Tok::Month2 => write!(s, "{:02}", tm.tm_mon + 1),
-            Tok::Month => write!(s, "{}", tm.tm_mon + 1),
-            Tok::Day2 => write!(s, "{:02}", tm.tm_mday),
-            Tok::Day => write!(s, "{}", tm.tm_mday),
-            Tok::Hour2 => write!(s, "{:02}", tm.tm_hour),
-            Tok::Hour => write!(s, "{}", tm.tm_hour),
-            Tok::Minute2 => write!(s, "{:02}", tm.tm_min),
-            Tok::Minute => write!(s, "{}", tm.tm_min),
-            Tok::Second2 => write!(s, "{:02}", tm.tm_sec),
-            Tok::Second => write!(s, "{}", tm.tm_sec),
-            Tok::Millis3 => write!(s, "{millis:03}"),
-            Tok::Offset { colon } => {
-                let off = tm.tm_gmtoff;
-                let sign = if off < 0 { '-' } else { '+' };
-                let (h, m) = (off.abs() / 3600, off.abs() % 3600 / 60);
-                if *colon {
-                    write!(s, "{sign}{h:02}:{m:02}")
-                } else {
-                    write!(s, "{sign}{h:02}{m:02}")
-                }
-            }
-        };
-    }
-    s
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{Tok, parse_format};
-
-    #[test]
-    fn day_js_tokens_and_bracket_literals() {
-        assert_eq!(
-            parse_format("YYYY-MM-DD[T]HH:mm:ss.SSS Z"),
-            [
-                Tok::Year4,
-                Tok::Lit("-".into()),
-                Tok::Month2,
-                Tok::Lit("-".into()),
-                Tok::Day2,
-                Tok::Lit("T".into()),
-                Tok::Hour2,
-                Tok::Lit(":".into()),
-                Tok::Minute2,
-                Tok::Lit(":".into()),
-                Tok::Second2,
-                Tok::Lit(".".into()),
-                Tok::Millis3,
-                Tok::Lit(" ".into()),
-                Tok::Offset { colon: true },
-            ]
-        );
-        // PM2's `time: true` format has a bare T, which is not a token.
-        assert_eq!(parse_format("DDTHH")[1], Tok::Lit("T".into()));
-        assert_eq!(parse_format("[YYYY]"), [Tok::Lit("YYYY".into())]);
     }
 }

@@ -9,19 +9,30 @@ use crate::sys;
 
 static WAKE_FD: AtomicI32 = AtomicI32::new(-1);
 
-/// TERM/INT mean "stop"; HUP/USR1/USR2/WINCH are forwarded to the app; CHLD means "reap".
-pub const HANDLED: [libc::c_int; 7] = [
+/// TERM/INT mean "stop"; URG means "restart" (`shim_protocol::signal`); HUP/QUIT/USR1/USR2/
+/// WINCH are forwarded to the app; CHLD means "reap". As a container's PID 1 the shim gets no
+/// other signal at all: the kernel drops those PID 1 has no handler for.
+pub const HANDLED: [libc::c_int; 9] = [
     libc::SIGTERM,
     libc::SIGINT,
+    RESTART,
     libc::SIGHUP,
+    libc::SIGQUIT,
     libc::SIGUSR1,
     libc::SIGUSR2,
     libc::SIGWINCH,
     libc::SIGCHLD,
 ];
 
-pub const FORWARDED: [libc::c_int; 4] =
-    [libc::SIGHUP, libc::SIGUSR1, libc::SIGUSR2, libc::SIGWINCH];
+pub const RESTART: libc::c_int = libc::SIGURG;
+
+pub const FORWARDED: [libc::c_int; 5] = [
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGWINCH,
+];
 
 extern "C" fn on_signal(sig: libc::c_int) {
     let fd = WAKE_FD.load(Ordering::Relaxed);
@@ -107,6 +118,23 @@ pub fn block_all() -> SigSet {
     }
 }
 
+/// Blocks every signal a thread can receive from outside (keeps SIGSEGV & co, which the kernel
+/// delivers to the faulting thread whatever its mask) and returns the previous mask. For helper
+/// threads: the main thread's self-pipe handler stays the only one that runs.
+pub fn block_async() -> SigSet {
+    // SAFETY: as in block_all.
+    unsafe {
+        let mut set = MaybeUninit::<SigSet>::zeroed().assume_init();
+        let mut old = MaybeUninit::<SigSet>::zeroed().assume_init();
+        libc::sigfillset(&mut set);
+        for sync in [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE] {
+            libc::sigdelset(&mut set, sync);
+        }
+        libc::pthread_sigmask(libc::SIG_SETMASK, &set, &mut old);
+        old
+    }
+}
+
 pub fn current_mask() -> SigSet {
     // SAFETY: a null new-set only queries the mask.
     unsafe {
@@ -155,4 +183,22 @@ pub fn die_of(sig: libc::c_int) -> ! {
     // Signals whose default action is to ignore (e.g. a SIGWINCH "death" cannot happen, but a
     // number we do not know might): fall back to the shell convention.
     std::process::exit(128 + sig)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::cli::parse_signal;
+    use crate::shim_protocol::signal;
+
+    #[test]
+    fn the_protocol_names_the_signals_the_shim_handles() {
+        assert_eq!(parse_signal(signal::RESTART), Ok(super::RESTART));
+        for name in signal::STOP.iter().chain(&signal::FORWARDED) {
+            let n = parse_signal(name).expect(name);
+            assert!(super::HANDLED.contains(&n), "{name}");
+        }
+        for name in signal::FORWARDED {
+            assert!(super::FORWARDED.contains(&parse_signal(name).unwrap()));
+        }
+    }
 }

@@ -16,6 +16,7 @@ pub enum LastExit {
 pub struct StatusFile {
     path: PathBuf,
     restarts: u64,
+    unstable_restarts: u32,
     /// Raw JSON of the previous run's exit, until this run's is known.
     last_exit: String,
 }
@@ -45,8 +46,18 @@ impl StatusFile {
         StatusFile {
             path,
             restarts,
+            unstable_restarts: 0,
             last_exit,
         }
+    }
+
+    /// The shim started the app again itself (`--autorestart`).
+    pub fn count_restart(&mut self) {
+        self.restarts += 1;
+    }
+
+    pub fn set_unstable_restarts(&mut self, n: u32) {
+        self.unstable_restarts = n;
     }
 
     pub fn set_last_exit(&mut self, e: LastExit) {
@@ -59,12 +70,13 @@ impl StatusFile {
     pub fn write(&self, s: &Snapshot) {
         let opt = |v: Option<String>| v.unwrap_or_else(|| "null".into());
         let json = format!(
-            "{{\"name\":{},\"state\":\"{}\",\"pid\":{},\"started_at_unix_ms\":{},\"restarts\":{},\"last_exit\":{},\"ready\":{}}}\n",
+            "{{\"name\":{},\"state\":\"{}\",\"pid\":{},\"started_at_unix_ms\":{},\"restarts\":{},\"unstable_restarts\":{},\"last_exit\":{},\"ready\":{}}}\n",
             json_string(sys::name()),
             s.state,
             opt(s.pid.map(|p| p.to_string())),
             opt(s.started_at_unix_ms.map(|t| t.to_string())),
             self.restarts,
+            self.unstable_restarts,
             self.last_exit,
             s.ready
         );

@@ -19,11 +19,14 @@ pub fn name() -> &'static str {
     NAME.get().map(String::as_str).unwrap_or("")
 }
 
-/// Writes `rgen-shim[NAME]: ...` to stderr. A closed stderr must not kill the supervisor
-/// (`eprintln!` would panic), so write errors are ignored.
+/// Writes `rgen-shim[NAME]: ...` to the shim log (`--shim-log`) or stderr. A closed stderr must
+/// not kill the supervisor (`eprintln!` would panic), so write errors are ignored.
 pub fn say_args(args: fmt::Arguments) {
-    let mut err = io::stderr().lock();
-    let _ = writeln!(err, "rgen-shim[{}]: {args}", name());
+    let line = format!("rgen-shim[{}]: {args}\n", name());
+    if crate::shimlog::write(line.as_bytes()) {
+        return;
+    }
+    let _ = io::stderr().lock().write_all(line.as_bytes());
 }
 
 macro_rules! say {

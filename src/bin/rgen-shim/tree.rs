@@ -1,9 +1,9 @@
 //! The app's process tree: who to signal for treekill, and whose memory counts.
 
 #[cfg(target_os = "linux")]
-pub use linux::{descendants, rss_bytes};
+pub use linux::{descendants, memory_bytes};
 #[cfg(target_os = "macos")]
-pub use macos::{descendants, rss_bytes};
+pub use macos::{descendants, memory_bytes};
 
 #[cfg(target_os = "linux")]
 mod linux {
@@ -89,8 +89,9 @@ mod linux {
         out
     }
 
-    /// Resident set size (`statm` resident = VmRSS, in pages; cheaper to parse than `status`).
-    pub fn rss_bytes(pid: libc::pid_t) -> Option<u64> {
+    /// Resident set size (`statm` resident = VmRSS, in pages; cheaper to parse than `status`),
+    /// which is what PM2 compares with `max_memory_restart` on Linux.
+    pub fn memory_bytes(pid: libc::pid_t) -> Option<u64> {
         let text = fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
         let pages: u64 = text.split_ascii_whitespace().nth(1)?.parse().ok()?;
         // SAFETY: sysconf has no preconditions.
@@ -127,16 +128,19 @@ mod macos {
         out
     }
 
-    pub fn rss_bytes(pid: libc::pid_t) -> Option<u64> {
-        // SAFETY: info is plain data the call fills for flavor RUSAGE_INFO_V0.
-        let mut info: libc::rusage_info_v0 = unsafe { std::mem::zeroed() };
+    /// The physical footprint (`ri_phys_footprint`, RUSAGE_INFO_V2): what Activity Monitor
+    /// shows as Memory and what jetsam acts on. Resident size misses compressed memory, which
+    /// macOS uses heavily, so a leaking app would look small to the watchdog.
+    pub fn memory_bytes(pid: libc::pid_t) -> Option<u64> {
+        // SAFETY: info is plain data the call fills for flavor RUSAGE_INFO_V2.
+        let mut info: libc::rusage_info_v2 = unsafe { std::mem::zeroed() };
         let r = unsafe {
             libc::proc_pid_rusage(
                 pid,
-                libc::RUSAGE_INFO_V0,
-                (&mut info as *mut libc::rusage_info_v0).cast(),
+                libc::RUSAGE_INFO_V2,
+                (&mut info as *mut libc::rusage_info_v2).cast(),
             )
         };
-        (r == 0).then_some(info.ri_resident_size)
+        (r == 0).then_some(info.ri_phys_footprint)
     }
 }
