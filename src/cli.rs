@@ -182,6 +182,10 @@ pub struct ShowArgs {
     /// Machine-readable output (the app's entry of `rgen status --json`)
     #[arg(long)]
     pub json: bool,
+    /// Print environment values that look like secrets (`*PASSWORD*`, `*TOKEN*`, URLs with
+    /// credentials, …) instead of hiding them
+    #[arg(long)]
+    pub show_secrets: bool,
     #[command(flatten)]
     pub target: TargetArgs,
 }

@@ -94,6 +94,7 @@ pub struct StatusSettings {
 pub struct ShowSettings {
     pub app: String,
     pub json: bool,
+    pub show_secrets: bool,
     pub target: Target,
 }
 
@@ -202,10 +203,16 @@ impl StatusSettings {
 
 impl ShowSettings {
     pub fn resolve(args: &cli::ShowArgs) -> ShowSettings {
-        let cli::ShowArgs { app, json, target } = args;
+        let cli::ShowArgs {
+            app,
+            json,
+            show_secrets,
+            target,
+        } = args;
         ShowSettings {
             app: app.clone(),
             json: *json,
+            show_secrets: *show_secrets,
             target: machine_target(target),
         }
     }

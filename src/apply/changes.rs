@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use similar::TextDiff;
 
 use super::RenderedFile;
-use super::inventory::{Existing, InstalledUnit, Inventory, ReadBack, read};
+use super::inventory::{Existing, InstalledUnit, Inventory, ReadBack, read_existing};
 use crate::plan::Plan;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -87,7 +87,7 @@ impl ChangeSet {
         plan: &Plan,
         inventory: &Inventory,
         backend: &dyn ReadBack,
-    ) -> ChangeSet {
+    ) -> std::io::Result<ChangeSet> {
         let mut set = ChangeSet::default();
         for file in files {
             let path = dir.join(&file.name);
@@ -103,7 +103,7 @@ impl ChangeSet {
                     set.conflicts.push(Conflict::Foreign(path));
                     continue;
                 }
-                (true, true) => match read(&path, &file.name, backend) {
+                (true, true) => match read_existing(&path, &file.name, backend)? {
                     Existing::Foreign(p) => {
                         set.conflicts.push(Conflict::Foreign(p));
                         continue;
@@ -132,6 +132,11 @@ impl ChangeSet {
                             FileChange::Unchanged
                         } else if backend.same_but_bookkeeping(&old.contents, &file.contents) {
                             FileChange::Bookkeeping
+                        } else if file.secret {
+                            // The values are nobody's business on the terminal.
+                            FileChange::Update {
+                                diff: "(the values changed; not shown)\n".into(),
+                            }
                         } else {
                             FileChange::Update {
                                 diff: unified_diff(&old.contents, &file.contents, &path),
@@ -161,7 +166,7 @@ impl ChangeSet {
             .filter(|f| !files.iter().any(|r| r.name == f.name))
             .cloned()
             .collect();
-        set
+        Ok(set)
     }
 
     pub fn changed_apps(&self) -> Vec<String> {

@@ -39,6 +39,8 @@ pub enum Role {
     TriggerAction(Trigger),
     /// The group's own file (systemd's `rgen-<group>.target`).
     Group,
+    /// The app's environment, apart from its definition so only its owner reads it.
+    Environment,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,6 +109,8 @@ pub struct InstalledUnit {
     pub shimmed: bool,
     /// Who the manager runs it as (`User=`, `UserName`); `None` is the manager's own user.
     pub run_as: Option<String>,
+    /// The environment the file gives the app, as written (instance specifiers unexpanded).
+    pub env: Vec<(String, String)>,
     /// The manager's settings that say how the app runs (`User=`, `Restart=`, `KeepAlive`, …),
     /// as the file has them, for `rgen show`.
     pub settings: Vec<(String, String)>,
@@ -323,4 +327,13 @@ pub fn read(path: &Path, name: &str, backend: &dyn ReadBack) -> Existing {
         Ok(bytes) => backend.read_back(name, path, &bytes),
         Err(_) => Existing::Ignored,
     }
+}
+
+/// Like [`read`], but a file that exists and cannot be read is an error (one of root's
+/// `0600` environment files, read by another user), not a file to overwrite.
+pub fn read_existing(path: &Path, name: &str, backend: &dyn ReadBack) -> std::io::Result<Existing> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        std::io::Error::new(e.kind(), format!("cannot read {}: {e}", path.display()))
+    })?;
+    Ok(backend.read_back(name, path, &bytes))
 }

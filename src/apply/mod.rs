@@ -15,4 +15,30 @@ pub struct RenderedFile {
     /// The app the file belongs to; `None` for the group's own files.
     pub app: Option<String>,
     pub contents: String,
+    /// Permissions when written: `0o600` for files that may hold secrets.
+    pub mode: u32,
+    /// Holds values that must not be shown (a diff prints that it changed, not how).
+    pub secret: bool,
+}
+
+impl RenderedFile {
+    /// A world-readable file, as managers expect their definitions.
+    pub fn public(name: String, app: Option<&str>, contents: String) -> RenderedFile {
+        RenderedFile {
+            name,
+            app: app.map(str::to_string),
+            contents,
+            mode: 0o644,
+            secret: false,
+        }
+    }
+
+    /// A file only its owner reads: an app's environment.
+    pub fn secret(name: String, app: Option<&str>, contents: String) -> RenderedFile {
+        RenderedFile {
+            mode: 0o600,
+            secret: true,
+            ..RenderedFile::public(name, app, contents)
+        }
+    }
 }

@@ -5,6 +5,7 @@ use anyhow::Result;
 
 use super::{compile, print_warnings};
 use crate::backend;
+use crate::diag::printable;
 use crate::settings::CheckSettings;
 
 pub fn run(s: &CheckSettings) -> Result<i32> {
@@ -34,8 +35,8 @@ pub fn run(s: &CheckSettings) -> Result<i32> {
             .unwrap_or_default();
         println!(
             "  {}{instances}: {}{}",
-            spec.app,
-            spec.app_argv.join(" "),
+            printable(&spec.app),
+            printable(&spec.app_argv.join(" ")),
             if shim.is_empty() {
                 String::new()
             } else {

@@ -27,7 +27,15 @@ pub fn run(args: &ImportSettings) -> Result<i32> {
                     path.display()
                 );
             }
-            write_atomic(path, text.as_bytes(), 0o644)?;
+            // Environment values are often secrets: the converted file is its owner's alone.
+            let carries_env = raw.apps.iter().any(|a| {
+                a.entries.iter().any(|e| match &e.canonical {
+                    Canonical::Key(spec) => spec.name == "env",
+                    Canonical::EnvOverlay(_) => true,
+                })
+            }) || !raw.deploy.is_empty();
+            let mode = if carries_env { 0o600 } else { 0o644 };
+            write_atomic(path, text.as_bytes(), mode)?;
             eprintln!("wrote {}", path.display());
         }
         None => print!("{text}"),

@@ -36,7 +36,7 @@ pub fn run(s: &InstallSettings) -> Result<i32> {
         &compiled.plan,
         &inventory,
         renderer.as_ref(),
-    );
+    )?;
     if let Some(m) = &manager {
         set.conflicts
             .extend(m.foreign_definitions(&compiled.files)?);

@@ -19,7 +19,7 @@ pub fn run(s: &RenderSettings) -> Result<i32> {
                 .with_context(|| format!("cannot create {}", dir.display()))?;
             for file in &compiled.files {
                 let path = dir.join(&file.name);
-                write_atomic(&path, file.contents.as_bytes(), 0o644)?;
+                write_atomic(&path, file.contents.as_bytes(), file.mode)?;
                 println!("{}", path.display());
             }
         }

@@ -8,6 +8,8 @@ use anyhow::Result;
 use super::installed;
 use crate::apply::inventory::LogSource;
 use crate::backend;
+use crate::diag::printable;
+use crate::observe::secrets;
 use crate::observe::select::select;
 use crate::observe::status::{format_bytes, format_duration_ms};
 use crate::settings::ShowSettings;
@@ -48,7 +50,8 @@ pub fn run(s: &ShowSettings) -> Result<i32> {
                 }
             )
         )?;
-        writeln!(out, "{}", row("command", installed.app_argv().join(" ")))?;
+        let command = installed.app_argv().join(" ");
+        writeln!(out, "{}", row("command", printable(&command).into_owned()))?;
         for u in &app.units {
             writeln!(
                 out,
@@ -85,6 +88,13 @@ pub fn run(s: &ShowSettings) -> Result<i32> {
                 LogSource::Journal { unit } => format!("journal (journalctl -u {unit})"),
             };
             writeln!(out, "{}", row("logs", text))?;
+        }
+        for unit in &installed.units {
+            for (name, value) in &unit.env {
+                let value = secrets::shown(name, value, s.show_secrets);
+                let line = format!("{name}={value}");
+                writeln!(out, "{}", row("env", printable(&line).into_owned()))?;
+            }
         }
         // The manager's own settings for the app, as installed.
         if let Some(unit) = installed

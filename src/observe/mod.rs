@@ -3,5 +3,6 @@
 //! files (`logs`).
 
 pub mod logs;
+pub mod secrets;
 pub mod select;
 pub mod status;

@@ -70,6 +70,7 @@ mod tests {
                 logs: Vec::new(),
                 shimmed: false,
                 run_as: None,
+                env: Vec::new(),
                 settings: Vec::new(),
             }],
         }

@@ -169,7 +169,8 @@ fn only_and_env_selection() {
             "a",
         ])
         .current_dir(tmp.path()));
-    assert!(out.stdout.contains("Environment=\"X=2\""), "{}", out.stdout);
+    // Values live in the app's environment file, not in its unit.
+    assert!(out.stdout.contains("X=\"2\""), "{}", out.stdout);
     let t = transcript_in(
         tmp.path(),
         &["render", "--systemd", "--user", "--only", "c"],
@@ -221,14 +222,17 @@ fn render_out_writes_files_atomically_and_lists_them() {
     assert_eq!(
         names,
         [
+            "azak-backend.env",
             "azak-backend.service",
+            "azak-frontend.env",
             "azak-frontend.service",
             "azak-frontend.socket",
+            "azak-ngrok.env",
             "azak-ngrok.service",
-            "rgen-azak.target"
+            "rgen-azak.target",
         ]
     );
-    assert_eq!(out.stdout.lines().count(), 5);
+    assert_eq!(out.stdout.lines().count(), 8);
 }
 
 /// Random values in every key never crash rgen: it exits 0 (accepted) or 2 (rejected).

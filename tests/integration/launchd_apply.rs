@@ -91,11 +91,17 @@ fn azak_installs_as_three_agents_idempotently_and_uninstalls() {
         let job = rgen::backend::launchd::render::parse(&std::fs::read(&plist).unwrap()).unwrap();
         assert!(job.run_at_load, "{label}: RunAtLoad");
         assert!(job.keep_alive.is_some(), "{label}: KeepAlive");
-        // launchd refuses agents that are group- or world-writable.
+        // launchd refuses agents that are group- or world-writable; one that carries
+        // environment values is its owner's alone.
         use std::os::unix::fs::PermissionsExt as _;
+        let expected = if job.environment_variables.is_empty() {
+            0o644
+        } else {
+            0o600
+        };
         assert_eq!(
             std::fs::metadata(&plist).unwrap().permissions().mode() & 0o777,
-            0o644
+            expected
         );
         let calls = mac.calls();
         assert!(

@@ -49,6 +49,8 @@ pub fn verify(dir: &Path, user: bool) -> String {
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| !n.starts_with('.'))
+        // Environment files are read by the units, not units themselves.
+        .filter(|n| !n.ends_with(".env"))
         .map(|n| n.replace("@.service", "@0.service"))
         .map(|n| format!("./{n}"))
         .collect();

@@ -2024,7 +2024,11 @@ fn security_report() -> TestResult {
     let example = repo().join("examples/azak/ecosystem.config.js");
     for (who, env, full) in [
         ("sudo (SUDO_USER=alice)", &[AS_ALICE][..], true),
-        ("plain root", &[][..], false),
+        (
+            "plain root (--run-as root)",
+            &[("RGEN_RUN_AS", "root")][..],
+            false,
+        ),
     ] {
         let out_dir = workdir(if full {
             "atk-security-sudo"

@@ -89,7 +89,7 @@ pub fn install(
         let service = names::service(&domain, &label);
         let changed = f.change.reloads();
         if f.change != FileChange::Unchanged {
-            write_atomic(&f.path, f.file.contents.as_bytes(), 0o644)?;
+            write_atomic(&f.path, f.file.contents.as_bytes(), f.file.mode)?;
         }
         if !autostart(&f.file.app) {
             if lc.print(&service)?.is_some() {

@@ -71,6 +71,11 @@ pub fn read_back(name: &str, path: &Path, bytes: &[u8]) -> Existing {
         shimmed: shim_args::is_shim(&argv),
         app_argv: app_argv.to_vec(),
         run_as: job.user_name.clone(),
+        env: job
+            .environment_variables
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         settings: shown_settings(&job),
         argv,
         logs,

@@ -261,10 +261,13 @@ fn file(job: Job, spec: &ServiceSpec) -> Result<RenderedFile, RenderError> {
     if !contents.ends_with('\n') {
         contents.push('\n');
     }
-    Ok(RenderedFile {
-        name: format!("{}.plist", job.label),
-        app: Some(spec.app.clone()),
-        contents,
+    let name = format!("{}.plist", job.label);
+    // A plist that carries environment values is readable only by its owner (launchd reads it
+    // as root or as that user).
+    Ok(if job.environment_variables.is_empty() {
+        RenderedFile::public(name, Some(&spec.app), contents)
+    } else {
+        RenderedFile::secret(name, Some(&spec.app), contents)
     })
 }
 

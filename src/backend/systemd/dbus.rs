@@ -597,6 +597,10 @@ pub fn prop_u64(p: &Properties, key: &str) -> Option<u64> {
     p.get(key).and_then(|v| u64::try_from(v).ok())
 }
 
+pub fn prop_bool(p: &Properties, key: &str) -> Option<bool> {
+    p.get(key).and_then(|v| bool::try_from(v).ok())
+}
+
 pub fn prop_u32(p: &Properties, key: &str) -> Option<u32> {
     p.get(key).and_then(|v| u32::try_from(v).ok())
 }

@@ -90,7 +90,11 @@ pub fn install(
     let sd = &m.bus;
     let dir = &m.dir;
     let group_target = names::group_target(&plan.group);
-    let changed: BTreeSet<String> = set.changed_apps().into_iter().collect();
+    let mut changed: BTreeSet<String> = set.changed_apps().into_iter().collect();
+    // An earlier install killed half-way may have left files the manager has not read, or
+    // processes started from an older version of their files: converge on them as well.
+    let stale_runtime = behind_their_files(sd, plan, set)?;
+    changed.extend(stale_runtime.apps);
 
     // Files: log directories first, so the first start can open them.
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -103,7 +107,12 @@ pub fn install(
     if !set.stale.is_empty() {
         let runtime: Vec<String> = set.stale.iter().flat_map(|u| u.runtime.clone()).collect();
         stop_units(sd, &runtime)?;
-        let files: Vec<String> = set.stale.iter().map(|u| u.name.clone()).collect();
+        let files: Vec<String> = set
+            .stale
+            .iter()
+            .filter(|u| u.role != Role::Environment)
+            .map(|u| u.name.clone())
+            .collect();
         sd.disable(&files)?;
         for f in &set.stale {
             std::fs::remove_file(&f.path)
@@ -111,9 +120,9 @@ pub fn install(
         }
     }
     for f in set.writes() {
-        write_atomic(&f.path, f.file.contents.as_bytes(), 0o644)?;
+        write_atomic(&f.path, f.file.contents.as_bytes(), f.file.mode)?;
     }
-    if !set.is_noop() {
+    if !set.is_noop() || stale_runtime.reload {
         sd.reload()?;
     }
 
@@ -208,6 +217,68 @@ pub fn install(
     Ok(())
 }
 
+/// What an interrupted earlier install left behind, seen from the manager.
+struct Behind {
+    /// Some unit's file changed since the manager read it (`NeedDaemonReload`).
+    reload: bool,
+    /// Apps whose running process started before their files were last written.
+    apps: BTreeSet<String>,
+}
+
+fn behind_their_files(sd: &Client, plan: &Plan, set: &ChangeSet) -> Result<Behind> {
+    use super::dbus::{prop_bool, prop_u64};
+    let mut behind = Behind {
+        reload: false,
+        apps: BTreeSet::new(),
+    };
+    let mut names: Vec<(String, String)> = Vec::new();
+    for spec in &plan.services {
+        for unit in AppUnits::of(spec, set).runtime() {
+            names.push((spec.app.clone(), unit));
+        }
+    }
+    let listed: Vec<String> = names.iter().map(|(_, u)| u.clone()).collect();
+    let props = sd.units_with_properties(
+        &listed,
+        &[
+            (UNIT, "NeedDaemonReload"),
+            (SERVICE, "ExecMainStartTimestamp"),
+        ],
+    )?;
+    for (listing, p) in &props {
+        let Some((app, _)) = names.iter().find(|(_, u)| *u == listing.name) else {
+            continue;
+        };
+        if prop_bool(p, "NeedDaemonReload") == Some(true) {
+            behind.reload = true;
+            behind.apps.insert(app.clone());
+        }
+        let running = listing.active_state == "active" || listing.active_state == "reloading";
+        let started_us = prop_u64(p, "ExecMainStartTimestamp").filter(|&t| t != 0);
+        if let (true, Some(started_us)) = (running, started_us)
+            && let Some(written_us) = newest_file_of(app, set)
+            && written_us > started_us
+        {
+            behind.apps.insert(app.clone());
+        }
+    }
+    Ok(behind)
+}
+
+/// When the app's files on disk were last written, in µs since the epoch.
+fn newest_file_of(app: &str, set: &ChangeSet) -> Option<u64> {
+    set.files
+        .iter()
+        .filter(|f| f.file.app.as_deref() == Some(app))
+        .filter_map(|f| std::fs::metadata(&f.path).ok()?.modified().ok())
+        .filter_map(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_micros() as u64)
+        .max()
+}
+
+const UNIT: &str = "org.freedesktop.systemd1.Unit";
+const SERVICE: &str = "org.freedesktop.systemd1.Service";
+
 fn failed(outcomes: Vec<JobOutcome>) -> Vec<JobOutcome> {
     outcomes.into_iter().filter(|o| !o.done()).collect()
 }
@@ -291,7 +362,9 @@ pub fn uninstall(m: &SystemdManager, units: &[InstalledUnit], out: &mut dyn Writ
     let mut apps_seen: BTreeSet<String> = BTreeSet::new();
     for u in units {
         runtime.extend(u.runtime.iter().cloned());
-        unit_files.push(u.name.clone());
+        if u.role != Role::Environment {
+            unit_files.push(u.name.clone());
+        }
         unit_files.extend(u.runtime.iter().cloned());
         // Every running instance, also those beyond the recorded count.
         if u.role == Role::App

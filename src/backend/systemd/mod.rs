@@ -4,6 +4,7 @@
 mod calendar;
 mod control;
 pub mod dbus;
+mod envfile;
 pub mod escape;
 mod install;
 pub mod names;

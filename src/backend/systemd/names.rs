@@ -72,6 +72,11 @@ pub fn loadable(file: &str) -> String {
     }
 }
 
+/// The app's environment file, beside its unit.
+pub fn env_file(unit: &str) -> String {
+    format!("{unit}.env")
+}
+
 pub fn socket(unit: &str) -> String {
     format!("{unit}.socket")
 }

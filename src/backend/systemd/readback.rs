@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::envfile;
 use super::escape::{expand_specifiers, parse_exec_line};
 use super::names;
 use super::unitfile::UnitFile;
@@ -14,6 +15,9 @@ use crate::backend::{MARKER_PREFIX, is_generated};
 const UNIT_SUFFIXES: &[&str] = &[".service", ".socket", ".target", ".timer", ".path"];
 
 pub fn read_back(name: &str, path: &Path, bytes: &[u8]) -> Existing {
+    if name.ends_with(".env") {
+        return read_env_file(name, path, bytes);
+    }
     if !UNIT_SUFFIXES.iter().any(|s| name.ends_with(s)) {
         return Existing::Ignored;
     }
@@ -26,7 +30,7 @@ pub fn read_back(name: &str, path: &Path, bytes: &[u8]) -> Existing {
     let role = role(name, &unit);
     let runtime = match role {
         Role::App => names::runtime_services(name, marker.instances),
-        Role::TriggerAction(_) => Vec::new(),
+        Role::TriggerAction(_) | Role::Environment => Vec::new(),
         Role::Socket | Role::Trigger(_) | Role::Group => vec![name.to_string()],
     };
     let argv = unit
@@ -62,6 +66,15 @@ pub fn read_back(name: &str, path: &Path, bytes: &[u8]) -> Existing {
         run_as: unit
             .get("Service", "User")
             .map(|u| expand_specifiers(u, None)),
+        env: unit
+            .all("Service", "Environment")
+            .into_iter()
+            .flat_map(parse_exec_line)
+            .filter_map(|a| {
+                let (k, v) = a.split_once('=')?;
+                Some((k.to_string(), expand_specifiers(v, None)))
+            })
+            .collect(),
         settings: shown_settings(&unit),
     }))
 }
@@ -82,7 +95,6 @@ fn shown_settings(unit: &UnitFile) -> Vec<(String, String)> {
         ("Service", "MemoryMax"),
         ("Service", "KillSignal"),
         ("Service", "TimeoutStopSec"),
-        ("Service", "Environment"),
         ("Service", "EnvironmentFile"),
     ];
     SHOWN
@@ -118,6 +130,49 @@ fn marker(unit: &UnitFile) -> Marker {
     m
 }
 
+/// An environment file: rgen's when its header says so; its values stay unread here.
+fn read_env_file(name: &str, path: &Path, bytes: &[u8]) -> Existing {
+    let text = String::from_utf8_lossy(bytes);
+    if !envfile::is_ours(&text) {
+        return Existing::Foreign(path.to_path_buf());
+    }
+    let mut marker = Marker::default();
+    for (key, value) in envfile::markers(&text) {
+        let value = expand_specifiers(&value, None);
+        match &key[MARKER_PREFIX.len()..] {
+            "App" => marker.app = Some(value),
+            "Group" => marker.group = value,
+            "Env" => marker.env = Some(value),
+            "Namespace" => marker.namespace = Some(value),
+            _ => {}
+        }
+    }
+    if let Some(source) = text
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix(&format!("# {}", crate::backend::HEADER_PREFIX)))
+        .and_then(|l| l.strip_suffix('.'))
+    {
+        marker.source = PathBuf::from(source);
+    }
+    let env = envfile::parse(&text);
+    Existing::Ours(Box::new(InstalledUnit {
+        name: name.to_string(),
+        path: path.to_path_buf(),
+        contents: text.into_owned(),
+        marker,
+        role: Role::Environment,
+        runtime: Vec::new(),
+        argv: Vec::new(),
+        app_argv: Vec::new(),
+        logs: Vec::new(),
+        shimmed: false,
+        run_as: None,
+        env,
+        settings: Vec::new(),
+    }))
+}
+
 /// The role rgen recorded (`X-Rgen-Role=`), or, for files written before it did, the one the
 /// name and sections imply.
 fn role(name: &str, unit: &UnitFile) -> Role {
@@ -149,6 +204,7 @@ fn role(name: &str, unit: &UnitFile) -> Role {
 
 pub fn role_word(role: Role) -> &'static str {
     match role {
+        Role::Environment => "environment",
         Role::App => "app",
         Role::Socket => "socket",
         Role::Group => "group",
@@ -161,6 +217,7 @@ pub fn role_word(role: Role) -> &'static str {
 
 fn parse_role(word: &str) -> Option<Role> {
     Some(match word {
+        "environment" => Role::Environment,
         "app" => Role::App,
         "socket" => Role::Socket,
         "group" => Role::Group,

@@ -3,7 +3,7 @@
 
 use askama::Template;
 
-use super::{calendar, escape, names};
+use super::{calendar, envfile, escape, names};
 use crate::apply::RenderedFile;
 use crate::apply::inventory::{Role, Trigger};
 use crate::backend::{MARKER_PREFIX, RenderError, header_lines};
@@ -26,6 +26,7 @@ struct ServiceUnit {
     notify_access: Option<&'static str>,
     exec_start: String,
     working_directory: String,
+    environment_file: Option<String>,
     environment: Vec<String>,
     user: Option<String>,
     group: Option<String>,
@@ -106,11 +107,11 @@ fn rendered(
     app: Option<&str>,
     template: &impl Template,
 ) -> Result<RenderedFile, RenderError> {
-    Ok(RenderedFile {
+    Ok(RenderedFile::public(
         name,
-        app: app.map(str::to_string),
-        contents: template.render().map_err(RenderError::template)? + "\n",
-    })
+        app,
+        template.render().map_err(RenderError::template)? + "\n",
+    ))
 }
 
 fn service_file_name(spec: &ServiceSpec) -> String {
@@ -196,6 +197,32 @@ fn markers(
     Ok(out)
 }
 
+/// An app's environment file and where its unit finds it.
+struct EnvFile {
+    path: String,
+    file: RenderedFile,
+}
+
+fn environment_file(plan: &Plan, spec: &ServiceSpec) -> Result<Option<EnvFile>, RenderError> {
+    let vars: Vec<(&str, &str)> = spec
+        .env
+        .iter()
+        .filter_map(|(k, v)| v.as_text().map(|t| (k.as_str(), t)))
+        .collect();
+    if vars.is_empty() {
+        return Ok(None);
+    }
+    let name = names::env_file(&spec.unit);
+    let mut file_markers = markers(plan, Some(spec), Role::Environment)?;
+    file_markers.retain(|(k, _)| !k.ends_with("Instances"));
+    let contents = envfile::render(&header_lines(&plan.source), &file_markers, &vars);
+    let path = super::unit_dir(&plan.target).join(&name);
+    Ok(Some(EnvFile {
+        path: path.to_string_lossy().into_owned(),
+        file: RenderedFile::secret(name, Some(&spec.app), contents),
+    }))
+}
+
 /// systemd refuses to load a unit with a line of 1 MiB or more (`LONG_LINE_MAX`).
 const LONG_LINE_MAX: usize = 1 << 20;
 
@@ -276,6 +303,7 @@ fn render_app(
 ) -> Result<Vec<RenderedFile>, RenderError> {
     let mut files = Vec::new();
     let app_markers = markers(plan, Some(spec), Role::App)?;
+    let env_file = environment_file(plan, spec)?;
     let service_name = service_file_name(spec);
     let socket = spec.socket.as_ref().map(|_| names::socket(&spec.unit));
 
@@ -322,9 +350,15 @@ fn render_app(
             "the working directory",
             Some(spec),
         )?,
+        environment_file: env_file
+            .as_ref()
+            .map(|f| lit(&f.path, "the environment file", Some(spec)))
+            .transpose()?,
+        // Only what differs per instance stays in the unit (env files know no `%i`).
         environment: spec
             .env
             .iter()
+            .filter(|(_, v)| v.as_text().is_none())
             .map(|(k, v)| escape::env_assignment(k, v))
             .collect(),
         user: spec
@@ -373,6 +407,9 @@ fn render_app(
         syslog_identifier: lit(&spec.unit, "the name", Some(spec))?,
     };
     files.push(rendered(service_name, Some(&spec.app), &unit)?);
+    if let Some(f) = env_file {
+        files.push(f.file);
+    }
 
     if let (Some(name), Some(sock)) = (&socket, &spec.socket) {
         let first = service_units(spec).into_iter().next().unwrap_or_default();
