@@ -124,7 +124,13 @@ fn marker(unit: &UnitFile) -> Marker {
             }
         }
     }
-    if let Some(source) = unit.get("Unit", "SourcePath") {
+    // `X-Rgen-Source=`, not systemd's `SourcePath=`: with that, every edit of the ecosystem
+    // file would mark all its units as needing a daemon-reload (and `systemctl status` would say
+    // so), though only `rgen install` decides what changed. Files of older rgens used it.
+    if let Some(source) = unit
+        .get("Unit", &format!("{MARKER_PREFIX}Source"))
+        .or_else(|| unit.get("Unit", "SourcePath"))
+    {
         m.source = PathBuf::from(expand_specifiers(source, None));
     }
     m
