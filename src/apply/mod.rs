@@ -5,7 +5,11 @@
 pub mod changes;
 pub mod files;
 pub mod inventory;
+pub mod lock;
 pub mod report;
+pub mod shim_copy;
+pub mod trust;
+pub mod walk;
 
 /// A file a backend renders, for the manager's directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
