@@ -112,7 +112,19 @@ fn report_error(e: &anyhow::Error) -> i32 {
     for cause in e.chain().skip(1) {
         let _ = writeln!(err, "  caused by: {}", diag::printable(&cause.to_string()));
     }
-    if is_not_permitted(e)
+    let hint = e.chain().find_map(|cause| {
+        cause
+            .downcast_ref::<apply::walk::UnsafePath>()
+            .and_then(|u| u.hint())
+            .or_else(|| {
+                cause
+                    .downcast_ref::<apply::lock::LockError>()
+                    .and_then(|l| l.hint())
+            })
+    });
+    if let Some(hint) = hint {
+        let _ = writeln!(err, "  hint: {}", diag::printable(&hint));
+    } else if is_not_permitted(e)
         && let Some(hint) = commands::not_permitted_hint()
     {
         let _ = writeln!(err, "  hint: {hint}");

@@ -346,12 +346,14 @@ pub fn machine_target(args: &cli::TargetArgs) -> Target {
         .map(PathBuf::from)
         .filter(|p| p.is_absolute())
         .unwrap_or_else(|| own_home().join(".config"));
+    let shim_source = shim_path();
     Target {
         backend,
         scope,
         systemd_version: DEFAULT_SYSTEMD_VERSION,
         cpus: 1,
-        shim: shim_path(),
+        shim: trusted_shim(backend, scope, &shim_source),
+        shim_source,
         uid,
         user_name: user_name(uid),
         invoking_user,
@@ -381,6 +383,16 @@ fn shim_path() -> PathBuf {
         .ok()
         .and_then(|exe| exe.parent().map(|d| d.join(crate::shim_protocol::BIN)))
         .unwrap_or_else(|| PathBuf::from("/usr/local/bin/rgen-shim"))
+}
+
+/// The shim system units run: the one next to rgen if only root can change it (checked along
+/// its whole path), else the root-owned copy `rgen install` makes. A unit running as root
+/// must never execute a file a user could replace.
+fn trusted_shim(backend: Backend, scope: Scope, shim: &std::path::Path) -> PathBuf {
+    if scope == Scope::User || crate::apply::trust::check_only_writable_by(shim, 0).is_ok() {
+        return shim.to_path_buf();
+    }
+    std::path::Path::new(backend.trusted_shim_dir()).join(crate::shim_protocol::BIN)
 }
 
 /// The login name of a uid, from the user database (NSS: `/etc/passwd`, LDAP, homed, …).

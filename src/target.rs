@@ -21,6 +21,15 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// Where system-scope services find their `rgen-shim` when the one next to `rgen` is not
+    /// root's alone (Homebrew on Intel Macs owns `/usr/local/lib` by the user).
+    pub fn trusted_shim_dir(self) -> &'static str {
+        match self {
+            Backend::Systemd => "/usr/local/lib/rgen",
+            Backend::Launchd => "/Library/Application Support/rgen",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Backend::Systemd => "systemd",
@@ -66,6 +75,9 @@ pub struct Target {
     pub cpus: u32,
     /// Absolute path of `rgen-shim` as the services will see it.
     pub shim: PathBuf,
+    /// Where that shim comes from: the same path, or (system scope, when the shim next to
+    /// `rgen` is one a user could replace) the copy `rgen install` puts in a root-owned place.
+    pub shim_source: PathBuf,
     /// The uid rgen runs as (launchd's `gui/<uid>` domain, lingering).
     pub uid: u32,
     /// The login name of `uid`.

@@ -9,6 +9,7 @@ pub mod lock;
 pub mod report;
 pub mod shim_copy;
 pub mod trust;
+pub mod users;
 pub mod walk;
 
 /// A file a backend renders, for the manager's directory.

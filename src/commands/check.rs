@@ -3,14 +3,14 @@
 
 use anyhow::Result;
 
-use super::{compile, print_warnings};
+use super::print_warnings;
 use crate::backend;
 use crate::diag::printable;
 use crate::settings::CheckSettings;
 
 pub fn run(s: &CheckSettings) -> Result<i32> {
     let renderer = backend::renderer(&s.target);
-    let compiled = compile(&s.source, &s.target, renderer.as_ref())?;
+    let compiled = super::compile_for(&s.source, &s.target, renderer.as_ref(), true)?;
     print_warnings(&compiled.warnings);
     let n = compiled.plan.services.len();
     println!(

@@ -1,8 +1,10 @@
 //! `rgen install`: render for the running manager, write what changed, enable at boot, start.
 
+use std::io::Write as _;
+
 use anyhow::Result;
 
-use super::{compile, print_warnings};
+use super::print_warnings;
 use crate::apply::changes::ChangeSet;
 use crate::apply::inventory::Inventory;
 use crate::apply::report;
@@ -26,7 +28,13 @@ pub fn run(s: &InstallSettings) -> Result<i32> {
             .unwrap_or_else(installed_systemd_version);
     }
     let renderer = backend::renderer(&target);
-    let compiled = compile(&s.source, &target, renderer.as_ref())?;
+    // Taken before anything is read, so two installs never interleave their changes.
+    let lock = if s.dry_run {
+        None
+    } else {
+        Some(super::lock_manager_dir(&target, renderer.as_ref())?)
+    };
+    let compiled = super::compile_for(&s.source, &target, renderer.as_ref(), true)?;
     print_warnings(&compiled.warnings);
     let dir = renderer.manager_dir();
     let inventory = Inventory::scan(&dir, renderer.as_ref());
@@ -57,6 +65,20 @@ pub fn run(s: &InstallSettings) -> Result<i32> {
     let Some(manager) = manager else {
         anyhow::bail!("no connection to the service manager");
     };
+    if target.shim != target.shim_source
+        && compiled.plan.services.iter().any(|s| !s.shim.is_empty())
+    {
+        let dir = target.shim.parent().unwrap_or(std::path::Path::new("/"));
+        let copy = crate::apply::shim_copy::install_shim(&target.shim_source, dir)?;
+        if copy.copied {
+            writeln!(
+                out,
+                "  + {} (the shim, where only root can change it)",
+                copy.path.display()
+            )?;
+        }
+    }
     manager.install(&compiled.plan, &set, &mut out)?;
+    drop(lock);
     Ok(0)
 }

@@ -1,10 +1,9 @@
 //! `rgen logs` and `rgen flush`: like `pm2 logs` and `pm2 flush`.
 
-use std::fs::OpenOptions;
-
 use anyhow::{Result, bail};
 
 use super::installed;
+use crate::apply::files::open_log_for_truncate;
 use crate::apply::inventory::{LogSource, Stream};
 use crate::backend;
 use crate::observe::logs;
@@ -24,30 +23,48 @@ pub fn run(s: &LogsSettings) -> Result<i32> {
     Ok(0)
 }
 
-/// Empties log files in place: the writers (systemd's `append:`, the shim) keep their
-/// descriptors, opened with O_APPEND, and go on writing at the new end.
+/// Empties log files in place: the writers (the shim, systemd's `append:`) keep their
+/// descriptors, opened with O_APPEND, and go on writing at the new end. Run as root, it never
+/// follows a symlink the app's user planted, and empties only a file that user (or root) owns.
 pub fn flush(s: &FlushSettings) -> Result<i32> {
-    let labelled = sources_of(&s.target, &s.apps)?;
+    let renderer = backend::renderer(&s.target);
+    let (_, apps) = installed(renderer.as_ref());
+    let selected = select(&apps, &s.apps)?;
+    let mut labelled = Vec::new();
+    for app in &selected {
+        let owner = app
+            .units
+            .iter()
+            .find(|u| u.role == crate::apply::inventory::Role::App)
+            .and_then(|u| u.run_as.as_deref())
+            .and_then(crate::apply::users::lookup_user)
+            .map(|(uid, _)| uid)
+            .or((s.target.uid != 0).then_some(s.target.uid));
+        for source in app.log_sources() {
+            labelled.push((app.name.clone(), source, owner));
+        }
+    }
     let mut failed = false;
     let mut journal_apps = Vec::new();
-    for (app, source) in &labelled {
+    for (app, source, owner) in &labelled {
         match source {
-            LogSource::File { path, .. } => {
-                match OpenOptions::new()
-                    .write(true)
-                    .open(path)
-                    .and_then(|f| f.set_len(0))
-                {
+            LogSource::File { path, .. } => match open_log_for_truncate(path, *owner) {
+                Ok(Some(f)) => match f.set_len(0) {
                     Ok(()) => println!("{app}: emptied {}", path.display()),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                        println!("{app}: {} does not exist yet", path.display())
-                    }
                     Err(e) => {
                         eprintln!("error: {app}: cannot empty {}: {e}", path.display());
                         failed = true;
                     }
+                },
+                Ok(None) => println!("{app}: {} does not exist yet", path.display()),
+                Err(e) => {
+                    eprintln!("error: {app}: not emptied: {e}");
+                    if let Some(hint) = e.hint() {
+                        eprintln!("  hint: {hint}");
+                    }
+                    failed = true;
                 }
-            }
+            },
             LogSource::Journal { .. } => {
                 if !journal_apps.contains(app) {
                     journal_apps.push(app.clone());

@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod control;
+mod host;
 pub mod import;
 pub mod install;
 pub mod logs;
@@ -47,6 +48,17 @@ pub fn compile(
     target: &Target,
     renderer: &dyn Renderer,
 ) -> Result<Compiled> {
+    compile_for(source, target, renderer, false)
+}
+
+/// [`compile`], and with `this_host` the checks only the machine the apps run on can make
+/// (`install`, `check`).
+pub fn compile_for(
+    source: &SourceSettings,
+    target: &Target,
+    renderer: &dyn Renderer,
+    this_host: bool,
+) -> Result<Compiled> {
     let path = ecosystem_path(source.file.as_deref())?;
     let (raw, load_report) = load::load(&path, source.format)?;
     let mut warnings = load_report.warnings;
@@ -69,6 +81,9 @@ pub fn compile(
     let rendered = renderer.render(&plan)?;
     warnings.extend(rendered.warnings);
     refuse_shared_files(&ecosystem, &rendered.files, &warnings)?;
+    if this_host {
+        host::check(&plan, &warnings)?;
+    }
     Ok(Compiled {
         ecosystem,
         plan,
@@ -120,6 +135,33 @@ fn refuse_shared_files(
 
 pub fn print_warnings(warnings: &[Warning]) {
     diag::print_warnings(warnings);
+}
+
+/// Holds off every other rgen changing the same directory until dropped, and removes the
+/// temporary files an interrupted earlier run left there.
+pub fn lock_manager_dir(
+    target: &Target,
+    renderer: &dyn Renderer,
+) -> Result<crate::apply::lock::InstallLock> {
+    let key = format!("{}-{}-{}", target.backend, target.scope, target.uid);
+    let lock = crate::apply::lock::InstallLock::acquire_with(
+        &key,
+        crate::apply::lock::DEFAULT_WAIT,
+        |holder| match holder {
+            Some(pid) => eprintln!("waiting for another rgen (pid {pid}) to finish…"),
+            None => eprintln!("waiting for another rgen to finish…"),
+        },
+    )?;
+    let dir = renderer.manager_dir();
+    if dir.is_dir() {
+        for leftover in crate::apply::files::remove_leftover_temp_files(&dir)? {
+            eprintln!(
+                "note: removed {}, left by an interrupted earlier run",
+                leftover.display()
+            );
+        }
+    }
+    Ok(lock)
 }
 
 /// The installed apps of the target's scope.

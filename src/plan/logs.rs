@@ -127,6 +127,14 @@ pub(super) fn plan(
             stdout,
             stderr,
             dirs: dirs.into_iter().collect(),
+            files: [("out_file", &app.logs.out), ("error_file", &app.logs.err)]
+                .into_iter()
+                .filter_map(|(key, t)| match t {
+                    LogTarget::File(p) => Some((key, p.clone())),
+                    _ => None,
+                })
+                .chain(app.logs.combined.iter().map(|p| ("log_file", p.clone())))
+                .collect(),
         },
         shim_options,
     }

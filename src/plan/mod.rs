@@ -80,6 +80,8 @@ pub struct LogPlan {
     pub stderr: LogDest,
     /// Directories to create before the first start.
     pub dirs: Vec<PathBuf>,
+    /// The log files the ecosystem names, with their keys, for checks on the machine.
+    pub files: Vec<(&'static str, PathBuf)>,
 }
 
 #[derive(Clone, Debug)]

@@ -71,6 +71,8 @@ pub fn settings() -> insta::Settings {
     s.set_snapshot_path(repo().join("tests/snapshots"));
     s.set_prepend_module_to_snapshot(false);
     s.add_filter(&regex_escape(&shim().to_string_lossy()), "[SHIM]");
+    // Run from a checkout a user owns, system units get the root-owned copy instead.
+    s.add_filter(r"/usr/local/lib/rgen/rgen-shim", "[SHIM]");
     s.add_filter(&regex_escape(&repo().to_string_lossy()), "[REPO]");
     // launchd's per-user domain names the uid running the tests.
     // SAFETY: getuid has no preconditions.

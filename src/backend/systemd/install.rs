@@ -11,7 +11,7 @@ use anyhow::{Context as _, Result, bail};
 use super::dbus::{Client, JobKind, JobOutcome};
 use super::{SystemdManager, names};
 use crate::apply::changes::ChangeSet;
-use crate::apply::files::write_atomic;
+use crate::apply::files::{LOG_DIR_MODE, PARENT_DIR_MODE, create_dir_safely, write_atomic};
 use crate::apply::inventory::{InstalledUnit, Role};
 use crate::plan::{Plan, ServiceSpec};
 use crate::target::Scope;
@@ -97,7 +97,8 @@ pub fn install(
     changed.extend(stale_runtime.apps);
 
     // Files: log directories first, so the first start can open them.
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    create_dir_safely(dir, own_dir_owner(&m.target), PARENT_DIR_MODE)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
     for spec in &plan.services {
         for d in &spec.logs.dirs {
             create_log_dir(d, spec.user.as_deref(), spec.group.as_deref())?;
@@ -294,45 +295,22 @@ pub fn stop_units(sd: &Client, units: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// A log directory, created component by component without following anyone's symlinks and
+/// given to the app's user; a directory another user owns on the way is refused.
 fn create_log_dir(dir: &Path, user: Option<&str>, group: Option<&str>) -> Result<()> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    std::fs::create_dir_all(dir)
+    let owner = crate::apply::users::owner_of(user, group).map_err(anyhow::Error::msg)?;
+    create_dir_safely(dir, owner, LOG_DIR_MODE)
         .with_context(|| format!("cannot create the log directory {}", dir.display()))?;
-    if let Some(user) = user {
-        // The app, not root, appends to its logs.
-        let (uid, user_gid) =
-            lookup_user(user).with_context(|| format!("no user `{user}` for the log directory"))?;
-        let gid = match group {
-            Some(g) => lookup_group(g).unwrap_or(user_gid),
-            None => user_gid,
-        };
-        std::os::unix::fs::chown(dir, Some(uid), Some(gid))
-            .with_context(|| format!("cannot give {} to `{user}`", dir.display()))?;
-    }
     Ok(())
 }
 
-/// A user's uid and primary gid by name or number, from the user database (NSS).
-fn lookup_user(name: &str) -> Option<(u32, u32)> {
-    use nix::unistd::{Uid, User};
-    let user = match name.parse() {
-        Ok(uid) => User::from_uid(Uid::from_raw(uid)),
-        Err(_) => User::from_name(name),
-    };
-    let user = user.ok().flatten()?;
-    Some((user.uid.as_raw(), user.gid.as_raw()))
-}
-
-/// A group's gid by name or number, from the group database (NSS).
-fn lookup_group(name: &str) -> Option<u32> {
-    use nix::unistd::{Gid, Group};
-    let group = match name.parse() {
-        Ok(gid) => Group::from_gid(Gid::from_raw(gid)),
-        Err(_) => Group::from_name(name),
-    };
-    Some(group.ok().flatten()?.gid.as_raw())
+/// The unit directory belongs to whoever runs the manager: root, or the user of a user manager.
+fn own_dir_owner(target: &crate::target::Target) -> Option<(u32, u32)> {
+    (target.uid != 0).then(|| {
+        let gid = crate::apply::users::lookup_user(&target.uid.to_string())
+            .map_or(target.uid, |(_, g)| g);
+        (target.uid, gid)
+    })
 }
 
 /// User services start at boot only for lingering users. Turn it on, or say clearly why not.
