@@ -27,10 +27,14 @@ const FOREVER_ONLY: &[&str] = &[
 ];
 
 pub fn looks_like_forever(text: &str) -> bool {
-    let Ok(v) = json5::from_str::<Value>(text) else {
-        return false;
-    };
-    let first = match &v {
+    match super::limits::parse_ambient(|| json5::from_str::<super::limits::Ambient>(text)) {
+        super::limits::Parsed::Ok(v) => looks_like_forever_value(&v),
+        _ => false,
+    }
+}
+
+pub fn looks_like_forever_value(v: &Value) -> bool {
+    let first = match v {
         Value::Array(items) => items.first(),
         other => Some(other),
     };
