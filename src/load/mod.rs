@@ -321,6 +321,46 @@ fn yaml_position(e: &serde_norway::Error) -> Option<String> {
         .map(|l| format!("at line {} column {}", l.line(), l.column()))
 }
 
+/// Entry points for the fuzz targets in `fuzz/`: the loader without files, and without node.
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::*;
+
+    /// What `load` does once it has read `text` from a file called `name` (the name picks the
+    /// format, as it does for `load`). A JavaScript file is not run: `text` stands for what node
+    /// printed.
+    pub fn load_text(
+        name: &str,
+        forced: Option<Format>,
+        text: &str,
+    ) -> Result<(RawEcosystem, Report), BadInput> {
+        let printed = text.as_bytes();
+        super::load_text(
+            Path::new("/nonexistent/fuzz").join(name),
+            forced,
+            text.to_owned(),
+            source_hash(printed),
+            &|file| node_output(file, printed),
+        )
+    }
+
+    /// What rgen makes of node's stdout after it evaluated `ecosystem.config.js`.
+    pub fn load_node_output(printed: &[u8]) -> Result<(RawEcosystem, Report), BadInput> {
+        super::load_text(
+            PathBuf::from("/nonexistent/fuzz/ecosystem.config.js"),
+            None,
+            String::new(),
+            source_hash(printed),
+            &|file| node_output(file, printed),
+        )
+    }
+
+    fn node_output(file: &Path, printed: &[u8]) -> Result<Value, BadInput> {
+        js::parse_node_output(printed)
+            .map_err(|(message, hint)| BadInput::single(Origin::file(file), message, hint))
+    }
+}
+
 fn toml_hint(text: &str, e: &toml::de::Error) -> Option<String> {
     let span = e.span()?;
     let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
