@@ -161,9 +161,6 @@ pub struct InputError {
     pub hint: Option<String>,
 }
 
-/// The loader's name for [`Problems`], until it is renamed there too.
-pub type Report = Problems;
-
 /// Collects every problem of a stage so users see them all at once.
 #[derive(Debug, Default)]
 pub struct Problems {

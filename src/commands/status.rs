@@ -212,7 +212,8 @@ fn drift(
                 result.insert((group.to_string(), a.name.clone()), value);
             }
         };
-        let Ok(bytes) = std::fs::read(&marker.source) else {
+        // Checked like any ecosystem file (a FIFO or a huge file there must not hang `status`).
+        let Ok(bytes) = load::read_source(&marker.source) else {
             set(None);
             continue;
         };

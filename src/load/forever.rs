@@ -5,7 +5,7 @@
 use serde_json::{Map, Value};
 
 use super::{Canonical, RawApp, RawEntry};
-use crate::diag::{Origin, Report, WarningKind};
+use crate::diag::{Origin, Problems, WarningKind};
 use crate::keys;
 
 /// Keys only Forever uses; PM2's camelCase aliases (`outFile`, `minUptime`, …) are shared, so they
@@ -27,10 +27,14 @@ const FOREVER_ONLY: &[&str] = &[
 ];
 
 pub fn looks_like_forever(text: &str) -> bool {
-    let Ok(v) = json5::from_str::<Value>(text) else {
-        return false;
-    };
-    let first = match &v {
+    match super::limits::parse_ambient(|| json5::from_str::<super::limits::Ambient>(text)) {
+        super::limits::Parsed::Ok(v) => looks_like_forever_value(&v),
+        _ => false,
+    }
+}
+
+pub fn looks_like_forever_value(v: &Value) -> bool {
+    let first = match v {
         Value::Array(items) => items.first(),
         other => Some(other),
     };
@@ -62,7 +66,7 @@ fn translate(key: &str) -> Option<&'static str> {
     })
 }
 
-pub fn apps(root: &Value, origin: &Origin, report: &mut Report) -> Vec<RawApp> {
+pub fn apps(root: &Value, origin: &Origin, report: &mut Problems) -> Vec<RawApp> {
     let (items, is_list): (Vec<&Value>, bool) = match root {
         Value::Array(items) => (items.iter().collect(), true),
         other => (vec![other], false),
@@ -99,7 +103,7 @@ fn app(
     path: String,
     map: &Map<String, Value>,
     origin: &Origin,
-    report: &mut Report,
+    report: &mut Problems,
 ) -> RawApp {
     let key_path = |k: &str| {
         if path.is_empty() {

@@ -4,15 +4,25 @@
 //! Every format PM2 and Forever accept loads unchanged: `rgen.toml`, `ecosystem.config.{js,cjs,mjs}`
 //! (evaluated by the user's `node`, as PM2 `require()`s it), PM2's lenient JSON, YAML, and
 //! Forever's `forever.json`.
+//!
+//! Loading is bounded whatever the input (see `limits`): only regular files up to 16 MiB are read,
+//! nesting stops at 64 levels, and a document may hold at most a million values, YAML aliases
+//! expanded. Only JavaScript files are given to node (see `js` for who node runs as).
 
 mod forever;
 mod js;
+mod limits;
+mod source;
+mod yaml;
 
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use crate::diag::{BadInput, Origin, Report, WarningKind};
+use serde::de::DeserializeSeed as _;
+
+use self::limits::Parsed;
+use crate::diag::{BadInput, Origin, Problems, WarningKind};
 use crate::keys::{self, KeySpec};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -135,24 +145,27 @@ pub fn discover(dir: &Path) -> Result<PathBuf, BadInput> {
 }
 
 pub fn detect_format(path: &Path, text: Option<&str>) -> Option<Format> {
+    match format_from_name(path)? {
+        Format::Pm2Json if text.is_some_and(forever::looks_like_forever) => Some(Format::Forever),
+        format => Some(format),
+    }
+}
+
+/// The format a file's name says; JSON is PM2's unless the name is Forever's (the content may
+/// still say Forever).
+fn format_from_name(path: &Path) -> Option<Format> {
     let name = path.file_name()?.to_string_lossy().to_ascii_lowercase();
     if name.ends_with(".toml") {
         return Some(Format::RgenToml);
     }
-    if name.ends_with(".config.js")
-        || name.ends_with(".config.cjs")
-        || name.ends_with(".config.mjs")
-        || name.ends_with(".js")
-        || name.ends_with(".cjs")
-        || name.ends_with(".mjs")
-    {
+    if name.ends_with(".js") || name.ends_with(".cjs") || name.ends_with(".mjs") {
         return Some(Format::Pm2Js);
     }
     if name.ends_with(".yml") || name.ends_with(".yaml") {
         return Some(Format::Pm2Yaml);
     }
     if name.ends_with(".json") || name.ends_with(".json5") {
-        if name.starts_with("forever") || text.is_some_and(forever::looks_like_forever) {
+        if name.starts_with("forever") {
             return Some(Format::Forever);
         }
         return Some(Format::Pm2Json);
@@ -160,36 +173,61 @@ pub fn detect_format(path: &Path, text: Option<&str>) -> Option<Format> {
     None
 }
 
+/// Reads an ecosystem file's bytes with the same checks `load` makes: a regular file (or a
+/// symlink to one) of at most 16 MiB, opened without blocking. For callers that only hash it.
+pub fn read_source(path: &Path) -> Result<Vec<u8>, BadInput> {
+    source::read_bytes(path)
+}
+
 /// Reads and parses a file, resolving every key. Warnings for unknown keys come back with it.
-pub fn load(path: &Path, forced: Option<Format>) -> Result<(RawEcosystem, Report), BadInput> {
+pub fn load(path: &Path, forced: Option<Format>) -> Result<(RawEcosystem, Problems), BadInput> {
     let file = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let origin = Origin::file(&file);
-    let text = std::fs::read_to_string(&file).map_err(|e| {
+    let bytes = source::read_bytes(&file)?;
+    let source_hash = source_hash(&bytes);
+    let text = String::from_utf8(bytes).map_err(|e| {
         BadInput::single(
-            origin.clone(),
-            format!("cannot read the ecosystem file: {e}"),
-            (e.kind() == std::io::ErrorKind::NotFound)
-                .then(|| "check the path; with no file argument rgen looks for rgen.toml or ecosystem.config.js in the current directory".into()),
+            Origin::file(&file),
+            format!(
+                "the ecosystem file is not UTF-8 text (invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ),
+            Some("save it as UTF-8".into()),
         )
     })?;
-    let format = forced
-        .or_else(|| detect_format(&file, Some(&text)))
-        .ok_or_else(|| {
-            BadInput::single(
-                origin.clone(),
-                "cannot tell the format from the file name",
-                Some(
-                    "use a .toml, .js/.cjs/.mjs, .json or .yml/.yaml file, or pass `--format`"
-                        .into(),
-                ),
-            )
-        })?;
+    load_text(file, forced, text, source_hash, &js::evaluate_module)
+}
 
-    let root = parse(&file, format, &text)?;
-    let mut report = Report::default();
+/// `load` once the file is read. `evaluate` runs a JavaScript file and returns its export.
+fn load_text(
+    file: PathBuf,
+    forced: Option<Format>,
+    text: String,
+    source_hash: String,
+    evaluate: &dyn Fn(&Path) -> Result<Value, BadInput>,
+) -> Result<(RawEcosystem, Problems), BadInput> {
+    let origin = Origin::file(&file);
+    let named = forced.or_else(|| format_from_name(&file)).ok_or_else(|| {
+        BadInput::single(
+            origin.clone(),
+            "cannot tell the format from the file name",
+            Some("use a .toml, .js/.cjs/.mjs, .json or .yml/.yaml file, or pass `--format`".into()),
+        )
+    })?;
+    let root = match named {
+        Format::Pm2Js => evaluate(&file)?,
+        other => parse(&file, other, &text)?,
+    };
+    drop(text);
+    let format = match named {
+        Format::Pm2Json if forced.is_none() && forever::looks_like_forever_value(&root) => {
+            Format::Forever
+        }
+        other => other,
+    };
+    let mut report = Problems::default();
     let (apps, deploy) = match format {
         Format::Forever => (forever::apps(&root, &origin, &mut report), Map::new()),
-        _ => pm2_apps(&root, format, &origin, &mut report),
+        _ => pm2_apps(root, format, &origin, &mut report),
     };
     let (apps, warnings) = {
         let rep = std::mem::take(&mut report);
@@ -202,34 +240,124 @@ pub fn load(path: &Path, forced: Option<Format>) -> Result<(RawEcosystem, Report
             format,
             apps,
             deploy,
-            source_hash: source_hash(text.as_bytes()),
+            source_hash,
         },
         report,
     ))
 }
 
+/// Parses JSON, YAML or TOML text within the loader's limits. JavaScript is not text to parse:
+/// it is evaluated by node, and only for files that are JavaScript.
 fn parse(file: &Path, format: Format, text: &str) -> Result<Value, BadInput> {
     let origin = Origin::file(file);
+    let too_large = |what: limits::Exceeded, at: Option<String>| {
+        let hint = match at {
+            Some(at) => format!("{at}; {}", what.hint()),
+            None => what.hint().to_string(),
+        };
+        BadInput::single(origin.clone(), what.message(), Some(hint))
+    };
     match format {
-        Format::RgenToml => toml::from_str::<Value>(text).map_err(|e| {
-            BadInput::single(origin, format!("invalid TOML: {}", e.message()), toml_hint(text, &e))
-        }),
-        Format::Pm2Yaml => serde_norway::from_str::<Value>(text).map_err(|e| {
-            BadInput::single(origin, format!("invalid YAML: {e}"), None)
-        }),
-        Format::Pm2Json | Format::Forever => match json5::from_str::<Value>(text) {
-            Ok(v) => Ok(v),
-            // PM2 evaluates JSON files as a JavaScript expression; anything json5 cannot read but
-            // node can (computed values, template strings) still loads, as it does in PM2.
-            Err(json_err) => js::evaluate_expression(file, text).map_err(|_| {
-                BadInput::single(
-                    origin,
-                    format!("invalid JSON: {json_err}"),
-                    Some("PM2 reads JSON leniently (comments, unquoted keys, trailing commas are fine); check the place named above".into()),
-                )
-            }),
+        Format::RgenToml => match limits::parse(|seed| {
+            let de = toml::de::Deserializer::parse(text)?;
+            seed.deserialize(de)
+        }) {
+            Parsed::Ok(v) => Ok(v),
+            Parsed::TooLarge(what, e) => Err(too_large(what, toml_hint(text, &e))),
+            // The toml crate has depth limits of its own, for inline tables and dotted keys.
+            Parsed::Invalid(e) if e.message().contains("recurs") => {
+                Err(too_large(limits::Exceeded::Depth, toml_hint(text, &e)))
+            }
+            Parsed::Invalid(e) => Err(BadInput::single(
+                origin.clone(),
+                format!("invalid TOML: {}", e.message()),
+                toml_hint(text, &e),
+            )),
         },
-        Format::Pm2Js => js::evaluate_module(file),
+        Format::Pm2Yaml => {
+            if let Err(breach) = yaml::check_events(text) {
+                return Err(too_large(
+                    breach.exceeded,
+                    Some(format!("at line {} column {}", breach.line, breach.column)),
+                ));
+            }
+            match limits::parse(|seed| seed.deserialize(serde_norway::Deserializer::from_str(text)))
+            {
+                Parsed::Ok(v) => Ok(v),
+                // Past the value limit, serde_norway is replaying an alias: its position is
+                // the anchor's, not the alias's.
+                Parsed::TooLarge(what @ limits::Exceeded::Depth, e) => {
+                    Err(too_large(what, yaml_position(&e)))
+                }
+                Parsed::TooLarge(what, _) => Err(too_large(what, None)),
+                Parsed::Invalid(e) => Err(BadInput::single(
+                    origin.clone(),
+                    format!("invalid YAML: {e}"),
+                    None,
+                )),
+            }
+        }
+        Format::Pm2Json | Format::Forever => {
+            match limits::parse_ambient(|| json5::from_str::<limits::Ambient>(text)) {
+                Parsed::Ok(v) => Ok(v),
+                Parsed::TooLarge(what, e) => Err(too_large(
+                    what,
+                    e.position().map(|p| format!("at {p}")),
+                )),
+                // PM2 itself would evaluate the text as JavaScript; rgen never runs a JSON file.
+                Parsed::Invalid(e) => Err(BadInput::single(
+                    origin.clone(),
+                    format!("invalid JSON: {e}"),
+                    Some("PM2 reads JSON leniently (comments, unquoted keys, trailing commas are fine), but rgen does not run JSON files as JavaScript: for computed values, use ecosystem.config.js".into()),
+                )),
+            }
+        }
+        Format::Pm2Js => unreachable!("JavaScript is evaluated, not parsed"),
+    }
+}
+
+fn yaml_position(e: &serde_norway::Error) -> Option<String> {
+    e.location()
+        .map(|l| format!("at line {} column {}", l.line(), l.column()))
+}
+
+/// Entry points for the fuzz targets in `fuzz/`: the loader without files, and without node.
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::*;
+
+    /// What `load` does once it has read `text` from a file called `name` (the name picks the
+    /// format, as it does for `load`). A JavaScript file is not run: `text` stands for what node
+    /// printed.
+    pub fn load_text(
+        name: &str,
+        forced: Option<Format>,
+        text: &str,
+    ) -> Result<(RawEcosystem, Problems), BadInput> {
+        let printed = text.as_bytes();
+        super::load_text(
+            Path::new("/nonexistent/fuzz").join(name),
+            forced,
+            text.to_owned(),
+            source_hash(printed),
+            &|file| node_output(file, printed),
+        )
+    }
+
+    /// What rgen makes of node's stdout after it evaluated `ecosystem.config.js`.
+    pub fn load_node_output(printed: &[u8]) -> Result<(RawEcosystem, Problems), BadInput> {
+        super::load_text(
+            PathBuf::from("/nonexistent/fuzz/ecosystem.config.js"),
+            None,
+            String::new(),
+            source_hash(printed),
+            &|file| node_output(file, printed),
+        )
+    }
+
+    fn node_output(file: &Path, printed: &[u8]) -> Result<Value, BadInput> {
+        js::parse_node_output(printed)
+            .map_err(|(message, hint)| BadInput::single(Origin::file(file), message, hint))
     }
 }
 
@@ -246,27 +374,30 @@ pub fn source_hash(bytes: &[u8]) -> String {
     digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// PM2's layouts: `{apps: [...]}`, `{pm2: [...]}`, a bare array, or a single app object.
+/// PM2's layouts: `{apps: [...]}`, `{pm2: [...]}`, a bare array, or a single app object. Values
+/// move into the apps: a large file is not held twice.
 fn pm2_apps(
-    root: &Value,
+    root: Value,
     format: Format,
     origin: &Origin,
-    report: &mut Report,
+    report: &mut Problems,
 ) -> (Vec<RawApp>, Map<String, Value>) {
     let mut deploy = Map::new();
-    let (list, prefix): (Vec<&Value>, &str) = match root {
-        Value::Object(map) if map.contains_key("apps") || map.contains_key("pm2") => {
+    let root_is_array = root.is_array();
+    let (list, prefix): (Vec<Value>, &str) = match root {
+        Value::Object(mut map) if map.contains_key("apps") || map.contains_key("pm2") => {
             let key = if map.contains_key("apps") {
                 "apps"
             } else {
                 "pm2"
             };
+            let listed = map.shift_remove(key).expect("the key is present");
             for (k, v) in map {
                 match k.as_str() {
                     "apps" | "pm2" => {}
                     "deploy" => {
                         if let Value::Object(d) = v {
-                            deploy = d.clone();
+                            deploy = d;
                         }
                     }
                     "static" => report.warn(
@@ -286,19 +417,19 @@ fn pm2_apps(
                     ),
                 }
             }
-            match &map[key] {
-                Value::Array(items) => (items.iter().collect(), key),
+            match listed {
+                Value::Array(items) => (items, key),
                 single @ Value::Object(_) => (vec![single], key),
                 other => {
                     report.error(
                         origin.with_key(key),
-                        format!("`{key}` must be a list of apps, not {}", kind(other)),
+                        format!("`{key}` must be a list of apps, not {}", kind(&other)),
                     );
                     return (Vec::new(), deploy);
                 }
             }
         }
-        Value::Array(items) => (items.iter().collect(), ""),
+        Value::Array(items) => (items, ""),
         Value::Object(_) if format.strict() => {
             report
                 .error(origin.clone(), "no `[[apps]]` table")
@@ -311,7 +442,7 @@ fn pm2_apps(
                 origin.clone(),
                 format!(
                     "expected an object with `apps`, a list of apps or one app, not {}",
-                    kind(other)
+                    kind(&other)
                 ),
             );
             return (Vec::new(), deploy);
@@ -322,7 +453,7 @@ fn pm2_apps(
             .error(origin.clone(), "the file defines no apps")
             .hint("add at least one app with a `script`");
     }
-    let single = list.len() == 1 && prefix.is_empty() && !root.is_array();
+    let single = list.len() == 1 && prefix.is_empty() && !root_is_array;
     let apps = list
         .into_iter()
         .enumerate()
@@ -335,7 +466,7 @@ fn pm2_apps(
             let Value::Object(map) = value else {
                 report.error(
                     origin.with_key(path.clone()),
-                    format!("an app must be an object, not {}", kind(value)),
+                    format!("an app must be an object, not {}", kind(&value)),
                 );
                 return None;
             };
@@ -350,10 +481,10 @@ fn pm2_apps(
 pub(crate) fn resolve_keys(
     index: usize,
     path: String,
-    map: &Map<String, Value>,
+    map: Map<String, Value>,
     format: Format,
     origin: &Origin,
-    report: &mut Report,
+    report: &mut Problems,
 ) -> RawApp {
     let app_origin = match map.get("name").and_then(Value::as_str) {
         Some(name) => origin.with_app(name),
@@ -368,6 +499,7 @@ pub(crate) fn resolve_keys(
     };
     let mut entries: Vec<RawEntry> = Vec::new();
     for (written, value) in map {
+        let written = written.as_str();
         let canonical = if keys::is_env_overlay(written) {
             Canonical::EnvOverlay(written[4..].to_string())
         } else if let Some(spec) = keys::resolve(written) {
@@ -430,16 +562,16 @@ fn push_entry(
     entries: &mut Vec<RawEntry>,
     written: &str,
     canonical: Canonical,
-    value: &Value,
+    value: Value,
     origin: &Origin,
     key_path: &dyn Fn(&str) -> String,
-    report: &mut Report,
+    report: &mut Problems,
 ) {
     let Canonical::Key(spec) = canonical else {
         entries.push(RawEntry {
             written: written.to_string(),
             canonical,
-            value: value.clone(),
+            value,
         });
         return;
     };
@@ -450,15 +582,15 @@ fn push_entry(
         None => entries.push(RawEntry {
             written: written.to_string(),
             canonical,
-            value: value.clone(),
+            value,
         }),
         Some(prev) => {
             // PM2: `conf[key] || (conf[key] = json[alias])` — the canonical key wins unless it
             // is falsy; among aliases the first truthy one wins.
             let keep_new = if written == spec.name {
-                truthy(value) || !truthy(&prev.value)
+                truthy(&value) || !truthy(&prev.value)
             } else {
-                !truthy(&prev.value) && truthy(value)
+                !truthy(&prev.value) && truthy(&value)
             };
             let (winner, loser) = if keep_new {
                 (written.to_string(), prev.written.clone())
@@ -475,7 +607,7 @@ fn push_entry(
             );
             if keep_new {
                 prev.written = written.to_string();
-                prev.value = value.clone();
+                prev.value = value;
             }
         }
     }
@@ -507,13 +639,13 @@ pub fn kind(v: &Value) -> &'static str {
 mod tests {
     use super::*;
 
-    fn app_from(json: &str, format: Format) -> (RawApp, Report) {
+    fn app_from(json: &str, format: Format) -> (RawApp, Problems) {
         let v: Value = serde_json::from_str(json).unwrap();
-        let mut report = Report::default();
+        let mut report = Problems::default();
         let app = resolve_keys(
             0,
             "apps[0]".into(),
-            v.as_object().unwrap(),
+            v.as_object().unwrap().clone(),
             format,
             &Origin::file("/nonexistent/e.json"),
             &mut report,

@@ -3,6 +3,7 @@
 //! (Tests against a real systemd live in `tests/systemd/`.)
 
 mod attacks;
+mod bounds;
 mod cli;
 mod escaping;
 #[path = "../common/follower.rs"]
