@@ -198,7 +198,8 @@ fn plan_app(
     let caps = target.capabilities();
     warnings::announce(app, target, problems);
 
-    let user = user::run_as(app, target, problems)?;
+    // Who runs it is needed last; an unknown user is reported with everything else.
+    let user = user::run_as(app, target, problems);
     let mut needs = BTreeSet::new();
     let restart = restart::policy(app, &caps, &mut needs, problems);
     let sharing = instances::plan(app, target, &caps, problems)?;
@@ -232,7 +233,7 @@ fn plan_app(
         shim: needs,
         cwd: app.cwd.clone(),
         env,
-        user,
+        user: user?,
         group: if target.scope == crate::target::Scope::System {
             app.group.clone()
         } else {

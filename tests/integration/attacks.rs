@@ -1,9 +1,7 @@
-//! Issue #9, at the command line: input rgen accepts today that breaks, or turns against the
-//! machine, once a real manager runs it. Each test states a guarantee; those that do not hold on
-//! the current code are `#[ignore]`d with the reason "HOLE", so CI stays green until the fix lands.
-//! Run them all with `cargo test --test integration attacks -- --include-ignored`; when a fix
-//! lands, delete the test's `#[ignore]` line. (The attacks that need a booted systemd and other
-//! users live in `tests/systemd/attacks.rs`.)
+//! Issue #9, at the command line: input that would break, or turn against the machine, once a
+//! real manager runs it. Each test states a guarantee; each failed on the code before the fix
+//! (commit ace1f47) and holds now. (The attacks that need a booted systemd and other users live
+//! in `tests/systemd/attacks.rs`.)
 //!
 //! Every check goes through rgen's CLI: exit status, what it prints, what it writes.
 
@@ -87,7 +85,6 @@ fn excerpt(text: &str) -> String {
 // ---- class 2c: log paths in system directories ----
 
 #[test]
-#[ignore = "HOLE #9 class 2c: log paths under system directories are accepted"]
 fn a_log_path_under_a_system_directory_is_refused_at_check() {
     let mut holes = Holes::default();
     for (app, key, path) in [
@@ -122,7 +119,6 @@ fn a_log_path_under_a_system_directory_is_refused_at_check() {
 // ---- class 3: a .json file that is JavaScript ----
 
 #[test]
-#[ignore = "HOLE #9 class 3: a .json file json5 cannot parse is evaluated by node"]
 fn a_json_file_json5_cannot_parse_is_never_handed_to_node() {
     if which_node().is_none() {
         eprintln!("no node on PATH: nothing could evaluate the file");
@@ -190,7 +186,6 @@ fn render(file: &Path) -> Result<Vec<(String, String)>, Verdict> {
 }
 
 #[test]
-#[ignore = "HOLE #9 class 4: a value ending in a backslash continues the unit file line"]
 fn line_valued_settings_never_end_in_a_backslash() {
     let mut holes = Holes::default();
     let cases: Vec<(&str, &str, serde_json::Value)> = vec![
@@ -236,7 +231,6 @@ fn line_valued_settings_never_end_in_a_backslash() {
 }
 
 #[test]
-#[ignore = "HOLE #9 class 4: awkward path values are refused without naming the file and key"]
 fn awkward_path_values_are_refused_with_file_app_and_key() {
     let mut holes = Holes::default();
     let long = "x".repeat(130 * 1024);
@@ -298,7 +292,6 @@ fn awkward_path_values_are_refused_with_file_app_and_key() {
 // ---- class 8: accepted at check, broken at runtime ----
 
 #[test]
-#[ignore = "HOLE #9 class 8: NUL bytes in args/env are accepted"]
 fn nul_bytes_in_args_and_env_are_refused_at_check() {
     let mut holes = Holes::default();
     for (app, key, obj) in [
@@ -336,7 +329,6 @@ fn nul_bytes_in_args_and_env_are_refused_at_check() {
 }
 
 #[test]
-#[ignore = "HOLE #9 class 8: env values over 128 KiB (E2BIG at exec) are accepted"]
 fn env_values_over_128_kib_are_refused_at_check() {
     let (_tmp, file) = json_project(serde_json::json!([{
         "name": "atk-e2big", "script": "app.py", "env": { "BIG": "x".repeat(128 * 1024 + 100) }
@@ -351,7 +343,6 @@ fn env_values_over_128_kib_are_refused_at_check() {
 }
 
 #[test]
-#[ignore = "HOLE #9 class 8: a unit line over 1 MiB (systemd: line too long) is accepted"]
 fn unit_lines_over_1_mib_are_refused_at_check() {
     // Each argument is under 128 KiB, so only the line length is at fault.
     let args: Vec<String> = (0..10)
@@ -370,7 +361,6 @@ fn unit_lines_over_1_mib_are_refused_at_check() {
 }
 
 #[test]
-#[ignore = "HOLE #9 class 8: users that cannot exist are accepted"]
 fn invalid_users_are_refused_at_check() {
     let mut holes = Holes::default();
     // 65535 is (uid_t)-1 as 16 bits and never a user; `-1` and `a/b` are not user names.
@@ -391,7 +381,6 @@ fn invalid_users_are_refused_at_check() {
 }
 
 #[test]
-#[ignore = "HOLE #9 class 8: an app named like another app's helper unit is accepted"]
 fn helper_units_that_collide_with_an_app_are_refused_at_check() {
     let (_tmp, file) = json_project(serde_json::json!([
         { "name": "atk-web", "script": "app.py", "cron_restart": "0 3 * * *" },
@@ -407,7 +396,6 @@ fn helper_units_that_collide_with_an_app_are_refused_at_check() {
 }
 
 #[test]
-#[ignore = "HOLE #9 class 8: raw escape sequences from the config reach the terminal"]
 fn escape_sequences_from_the_config_are_never_echoed_raw() {
     // Sequences rgen never prints itself: clear screen, an OSC title change, a bell.
     const FOREIGN: [&str; 3] = ["\u{1b}[2J", "\u{1b}]0;pwned", "\u{7}"];
