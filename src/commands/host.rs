@@ -17,10 +17,88 @@ pub fn check(plan: &Plan, warnings: &[Warning]) -> Result<(), BadInput> {
         warnings: warnings.to_vec(),
         ..Problems::default()
     };
+    let controller = if plan.target.scope == Scope::System {
+        file_controller(&plan.source)
+    } else {
+        Controller::Root
+    };
     for spec in &plan.services {
+        check_identity(plan, spec, &controller, &mut problems);
         check_app(plan, spec, &mut problems);
     }
     problems.finish(()).map(|_| ())
+}
+
+/// Who besides root can change the ecosystem file, and so decide what its apps run and as whom.
+enum Controller {
+    Root,
+    User(u32, String),
+    /// Several users, a group or everyone.
+    Many(String),
+}
+
+fn file_controller(file: &Path) -> Controller {
+    use crate::apply::walk::Who;
+    let writers = match crate::apply::trust::who_can_write(file) {
+        Ok(w) => w,
+        Err(e) => return Controller::Many(e.to_string()),
+    };
+    let mut users = std::collections::BTreeSet::new();
+    for w in &writers {
+        match w.who {
+            Who::Owner(uid) => {
+                users.insert(uid);
+            }
+            _ => return Controller::Many(w.to_string()),
+        }
+    }
+    match users.len() {
+        0 => Controller::Root,
+        1 => {
+            let uid = *users.iter().next().unwrap_or(&0);
+            Controller::User(uid, crate::apply::walk::user_name(uid))
+        }
+        _ => Controller::Many(format!("{} users can change it", users.len())),
+    }
+}
+
+/// An app may take only the identity of whoever controls its ecosystem file: a file a user can
+/// change runs as that user, whatever its `uid` says, or the file's author would choose root.
+fn check_identity(
+    plan: &Plan,
+    spec: &ServiceSpec,
+    controller: &Controller,
+    problems: &mut Problems,
+) {
+    let uid = match &spec.user {
+        None => 0,
+        Some(user) => match lookup_user(user) {
+            Some((uid, _)) => uid,
+            None => return,
+        },
+    };
+    let who = spec.user.as_deref().unwrap_or("root");
+    let file = plan.source.display();
+    match controller {
+        Controller::Root => {}
+        Controller::User(owner, _) if *owner == uid => {}
+        Controller::User(_, name) => {
+            problems
+                .error(
+                    spec.origin_of("uid"),
+                    format!("{} would run as `{who}`, but `{name}` can change {file}, and with it what runs", spec.app),
+                )
+                .hint(format!("an app of a file `{name}` controls runs as `{name}`; to run it as `{who}`, make the file root's (`sudo chown root:root {file} && sudo chmod go-w {file}`)"));
+        }
+        Controller::Many(why) => {
+            problems
+                .error(
+                    spec.origin_of("uid"),
+                    format!("{} would run as `{who}`, but {file} is not controlled by one user: {why}", spec.app),
+                )
+                .hint(format!("make the file (and its directory) writable only by its owner: `chmod go-w {file}`"));
+        }
+    }
 }
 
 fn check_app(plan: &Plan, spec: &ServiceSpec, problems: &mut Problems) {
