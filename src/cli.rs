@@ -50,13 +50,63 @@ pub enum Command {
     Logs(LogsArgs),
     /// Empty apps' log files (like `pm2 flush`)
     Flush(FlushArgs),
+    /// Run N instances of an app, or +N / -N more or fewer (like `pm2 scale`)
+    Scale(ScaleArgs),
+    /// Send a signal to every process of the apps (like `pm2 sendSignal`)
+    #[command(visible_alias = "sendSignal")]
+    Signal(SignalArgs),
+    /// Forget apps' restart counts and failures (like `pm2 reset`)
+    Reset(ControlArgs),
+    /// Print a shell completion script (`rgen completions bash > /etc/bash_completion.d/rgen`)
+    Completions(CompletionsArgs),
+    /// Print the man page (`rgen man > rgen.1`)
+    Man,
 }
 
-/// Which ecosystem file and which of its apps.
+#[derive(Args, Debug)]
+pub struct ScaleArgs {
+    /// The app (name or namespace)
+    pub app: String,
+    /// N instances in all, or +N / -N more or fewer
+    #[arg(allow_hyphen_values = true, value_name = "N|+N|-N")]
+    pub count: String,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct SignalArgs {
+    /// A signal name (SIGUSR2, USR2) or number
+    #[arg(value_name = "SIGNAL")]
+    pub signal: String,
+    /// `all`, app names, namespaces or groups
+    #[arg(required = true)]
+    pub apps: Vec<String>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// Which ecosystem file and which of its apps — or, like `pm2 start app.js`, one app from the
+/// command line.
 #[derive(Args, Debug, Clone, Default)]
 pub struct SourceArgs {
-    /// The ecosystem file (default: rgen.toml, ecosystem.config.{js,cjs,mjs}, ecosystem.{json,yml,yaml} here)
+    /// An ecosystem file (a name holding .json, .yml, .yaml, .config.js/.cjs/.mjs, or .toml, as
+    /// PM2 decides), or a script or command to run as one app (`app.js`, `npm`, "python3 w.py");
+    /// default: rgen.toml, ecosystem.config.{js,cjs,mjs}, ecosystem.{json,yml,yaml} here
+    #[arg(value_name = "FILE|SCRIPT")]
     pub file: Option<PathBuf>,
+    /// The script's arguments (after `--`, as with `pm2 start app.js -- ARGS`)
+    #[arg(last = true, value_name = "ARGS")]
+    pub args: Vec<String>,
+    #[command(flatten)]
+    pub start: StartArgs,
     /// Apply `env_<NAME>` over `env` (like `pm2 start --env NAME`)
     #[arg(long, value_name = "NAME")]
     pub env: Option<String>,
@@ -69,6 +119,128 @@ pub struct SourceArgs {
     /// Group name for the apps (default: the ecosystem file's directory name)
     #[arg(long, value_name = "NAME")]
     pub group: Option<String>,
+}
+
+/// `pm2 start` flags (and Forever's, where they do not clash), for a script given on the command
+/// line. Each sets the ecosystem key of the same meaning and goes through the same checks.
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "PM2 start flags (for a SCRIPT)")]
+pub struct StartArgs {
+    /// App name (`name`; default: the script's name)
+    #[arg(long, short = 'n', value_name = "NAME")]
+    pub name: Option<String>,
+    /// Instances: N, `max` (one per CPU) or -N (CPUs minus N) (`instances`)
+    #[arg(long, short = 'i', value_name = "N", allow_hyphen_values = true)]
+    pub instances: Option<String>,
+    /// `fork` or `cluster` (`exec_mode`)
+    #[arg(long, value_name = "MODE")]
+    pub exec_mode: Option<String>,
+    /// Run in fork mode whatever the interpreter (`execute_command`)
+    #[arg(long, short = 'x')]
+    pub execute_command: bool,
+    /// Interpreter: a command or path, `none` to run the script itself (`exec_interpreter`)
+    #[arg(long, value_name = "CMD")]
+    pub interpreter: Option<String>,
+    /// Interpreter options, split like a shell (`node_args`)
+    #[arg(
+        long,
+        value_name = "ARGS",
+        allow_hyphen_values = true,
+        alias = "interpreter-args"
+    )]
+    pub node_args: Option<String>,
+    /// Working directory (`cwd`; default: here)
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+    /// Memory limit such as 200M or 1G (`max_memory_restart`)
+    #[arg(long, value_name = "SIZE")]
+    pub max_memory_restart: Option<String>,
+    /// Restart on a cron schedule (`cron_restart`)
+    #[arg(long, short = 'c', alias = "cron", value_name = "CRON")]
+    pub cron_restart: Option<String>,
+    /// Restart when files change: the script's directory, or these paths (`watch`); Forever's
+    /// `-w` too
+    #[arg(long, short = 'w', value_name = "PATH", num_args = 0..=1, default_missing_value = "", action = clap::ArgAction::Append)]
+    pub watch: Vec<String>,
+    /// Forever's `--watchDirectory DIR`: what `-w` watches
+    #[arg(long = "watchDirectory", value_name = "DIR", hide = true)]
+    pub watch_directory: Option<String>,
+    /// Paths not to watch, split like a shell (`ignore_watch`)
+    #[arg(long, value_name = "PATHS")]
+    pub ignore_watch: Option<String>,
+    /// Wait this long (ms) after a change before restarting (`watch_delay`)
+    #[arg(long, value_name = "MS")]
+    pub watch_delay: Option<u64>,
+    /// stdout log file (`out_file`)
+    #[arg(long, short = 'o', alias = "output", value_name = "FILE")]
+    pub out_file: Option<PathBuf>,
+    /// stderr log file (`error_file`)
+    #[arg(long, short = 'e', alias = "error", value_name = "FILE")]
+    pub error_file: Option<PathBuf>,
+    /// One log file for both (`log_file`)
+    #[arg(long, short = 'l', alias = "log", value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
+    /// One log file for all instances (`merge_logs`)
+    #[arg(long)]
+    pub merge_logs: bool,
+    /// Prefix every log line with this date format (`log_date_format`)
+    #[arg(long, value_name = "FORMAT")]
+    pub log_date_format: Option<String>,
+    /// Prefix every log line with the time (`time`)
+    #[arg(long)]
+    pub time: bool,
+    /// Wait this long (ms) after an exit before restarting (`restart_delay`); Forever's
+    /// `--spinSleepTime` too
+    #[arg(long, alias = "spinSleepTime", value_name = "MS")]
+    pub restart_delay: Option<u64>,
+    /// PM2's exponential backoff from this many ms (`exp_backoff_restart_delay`)
+    #[arg(long, value_name = "MS")]
+    pub exp_backoff_restart_delay: Option<u64>,
+    /// Give up after this many unstable restarts (`max_restarts`); Forever's `-m/--max` too
+    #[arg(long, short = 'm', alias = "max", value_name = "N")]
+    pub max_restarts: Option<u32>,
+    /// A run shorter than this (ms) is unstable (`min_uptime`); Forever's `--minUptime` too
+    #[arg(long, alias = "minUptime", value_name = "MS")]
+    pub min_uptime: Option<u64>,
+    /// Time (ms) between SIGINT and SIGKILL when stopping (`kill_timeout`)
+    #[arg(long, short = 'k', value_name = "MS")]
+    pub kill_timeout: Option<u64>,
+    /// The app says `process.send('ready')` when it is ready (`wait_ready`)
+    #[arg(long)]
+    pub wait_ready: bool,
+    /// Ready anyway after this long (ms) (`listen_timeout`)
+    #[arg(long, value_name = "MS")]
+    pub listen_timeout: Option<u64>,
+    /// Never restart the app (`autorestart: false`)
+    #[arg(long)]
+    pub no_autorestart: bool,
+    /// Install without starting it (`autostart: false`)
+    #[arg(long)]
+    pub no_autostart: bool,
+    /// Exit codes after which the app stays down, comma-separated (`stop_exit_codes`)
+    #[arg(long, value_name = "CODES", value_delimiter = ',')]
+    pub stop_exit_codes: Vec<i32>,
+    /// Stop the main process only, not its children (`treekill: false`)
+    #[arg(long)]
+    pub no_treekill: bool,
+    /// Stop with `process.send('shutdown')` instead of a signal (`shutdown_with_message`)
+    #[arg(long)]
+    pub shutdown_with_message: bool,
+    /// Namespace (`namespace`)
+    #[arg(long, value_name = "NS")]
+    pub namespace: Option<String>,
+    /// Run as this user (`uid`; system scope). Forever's `--uid` names the app: use `--name`
+    #[arg(long, value_name = "USER")]
+    pub uid: Option<String>,
+    /// Run with this group (`gid`; system scope)
+    #[arg(long, value_name = "GROUP")]
+    pub gid: Option<String>,
+    /// The port the app listens on (`port`, sets PORT)
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<u16>,
+    /// Forever's `-a/--append`: accepted; rgen always appends to log files
+    #[arg(short = 'a', long = "append", hide = true)]
+    pub append: bool,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -239,7 +411,6 @@ pub fn pm2_verb_hint(verb: &str) -> Option<&'static str> {
             "the service manager starts installed apps at boot by itself; `rgen start all` starts them now"
         }
         "kill" => "nothing of rgen stays resident to kill; `rgen stop all` stops the apps",
-        "scale" => "change `instances` in the ecosystem file and run `rgen install` again",
         "monit" | "dash" | "dashboard" => {
             "`rgen status` shows memory, cpu and restarts; `watch rgen status` to keep it on screen"
         }

@@ -50,10 +50,16 @@ pub fn run() -> i32 {
     use backend::Verb;
     use settings as s;
     let result = match &cli.command {
-        cli::Command::Render(a) => commands::render::run(&s::RenderSettings::resolve(a)),
-        cli::Command::Check(a) => commands::check::run(&s::CheckSettings::resolve(a)),
+        cli::Command::Render(a) => {
+            s::RenderSettings::resolve(a).and_then(|x| commands::render::run(&x))
+        }
+        cli::Command::Check(a) => {
+            s::CheckSettings::resolve(a).and_then(|x| commands::check::run(&x))
+        }
         cli::Command::Import(a) => commands::import::run(&s::ImportSettings::resolve(a)),
-        cli::Command::Install(a) => commands::install::run(&s::InstallSettings::resolve(a)),
+        cli::Command::Install(a) => {
+            s::InstallSettings::resolve(a).and_then(|x| commands::install::run(&x))
+        }
         cli::Command::Uninstall(a) => commands::uninstall::run(&s::UninstallSettings::resolve(a)),
         cli::Command::Status(a) => commands::status::run(&s::StatusSettings::resolve(a)),
         cli::Command::Show(a) => commands::show::run(&s::ShowSettings::resolve(a)),
@@ -71,11 +77,38 @@ pub fn run() -> i32 {
         }
         cli::Command::Logs(a) => commands::logs::run(&s::LogsSettings::resolve(a)),
         cli::Command::Flush(a) => commands::logs::flush(&s::FlushSettings::resolve(a)),
+        cli::Command::Scale(a) => {
+            s::ScaleSettings::resolve(a).and_then(|x| commands::tune::scale(&x))
+        }
+        cli::Command::Signal(a) => {
+            s::SignalSettings::resolve(a).and_then(|x| commands::tune::signal(&x))
+        }
+        cli::Command::Reset(a) => {
+            commands::tune::reset(&s::ControlSettings::resolve(a, Verb::Start))
+        }
+        cli::Command::Completions(a) => completions(a.shell),
+        cli::Command::Man => man_page(),
     };
     match result {
         Ok(code) => code,
         Err(e) => report_error(&e),
     }
+}
+
+/// `rgen completions SHELL`, generated from the clap definitions (every flag's help is written
+/// once, there).
+fn completions(shell: clap_complete::Shell) -> anyhow::Result<i32> {
+    use clap::CommandFactory as _;
+    let mut cmd = cli::Cli::command();
+    clap_complete::generate(shell, &mut cmd, "rgen", &mut std::io::stdout());
+    Ok(0)
+}
+
+/// `rgen man`: the man page, from the same definitions.
+fn man_page() -> anyhow::Result<i32> {
+    use clap::CommandFactory as _;
+    clap_mangen::Man::new(cli::Cli::command()).render(&mut std::io::stdout().lock())?;
+    Ok(0)
 }
 
 fn report_error(e: &anyhow::Error) -> i32 {

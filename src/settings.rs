@@ -4,6 +4,8 @@
 
 use std::path::PathBuf;
 
+use serde_json::Value;
+
 use crate::apply::inventory::Stream;
 use crate::backend::Verb;
 use crate::cli;
@@ -15,6 +17,8 @@ use crate::target::{Backend, DEFAULT_SYSTEMD_VERSION, Scope, Target};
 pub struct SourceSettings {
     /// `None`: discover one in the current directory.
     pub file: Option<PathBuf>,
+    /// One app from the command line instead of a file (`rgen install app.js -i 4`).
+    pub adhoc: Option<crate::load::adhoc::Definition>,
     pub env: Option<String>,
     pub only: Vec<String>,
     pub format: Option<Format>,
@@ -22,16 +26,61 @@ pub struct SourceSettings {
 }
 
 impl SourceSettings {
-    fn resolve(args: &cli::SourceArgs) -> SourceSettings {
+    fn resolve(args: &cli::SourceArgs) -> anyhow::Result<SourceSettings> {
         let cli::SourceArgs {
             file,
+            args: script_args,
+            start,
             env,
             only,
             format,
             group,
         } = args;
-        SourceSettings {
-            file: file.clone(),
+        let flags = start_flags(start)?;
+        let script = file
+            .as_ref()
+            .map(|f| f.to_string_lossy().into_owned())
+            .filter(|f| format.is_none() && !crate::load::adhoc::is_config_file(f));
+        let adhoc = match script {
+            Some(script) => {
+                let dir = std::env::current_dir()?;
+                let mut keys = vec![("SCRIPT".to_string(), "script", Value::from(script))];
+                keys.extend(flags);
+                if !script_args.is_empty() {
+                    keys.push(("-- ARGS".into(), "args", Value::from(script_args.clone())));
+                }
+                // The definition is recorded with the app: it must not depend on where the
+                // next `rgen status` runs.
+                match keys.iter_mut().find(|(_, k, _)| *k == "cwd") {
+                    Some((_, _, v)) => {
+                        let given = PathBuf::from(v.as_str().unwrap_or_default());
+                        *v = Value::from(dir.join(given).to_string_lossy().into_owned());
+                    }
+                    None => keys.push((
+                        "--cwd".into(),
+                        "cwd",
+                        Value::from(dir.to_string_lossy().into_owned()),
+                    )),
+                }
+                Some(crate::load::adhoc::Definition { dir, keys })
+            }
+            None => {
+                if let Some((flag, _, _)) = flags.first() {
+                    anyhow::bail!(
+                        "`{flag}` is a flag for a script (`rgen install app.js {flag} …`); for an ecosystem file, set the key in the file"
+                    );
+                }
+                if !script_args.is_empty() {
+                    anyhow::bail!(
+                        "arguments after `--` are for a script; for an ecosystem file, set `args` in the file"
+                    );
+                }
+                None
+            }
+        };
+        Ok(SourceSettings {
+            file: if adhoc.is_some() { None } else { file.clone() },
+            adhoc,
             env: env.clone(),
             only: only
                 .iter()
@@ -40,8 +89,154 @@ impl SourceSettings {
                 .collect(),
             format: format.map(format_of),
             group: group.clone(),
-        }
+        })
     }
+}
+
+/// The `pm2 start` flags given, as `(flag, key, value)` with the values PM2's CLI would put in
+/// the app (strings where PM2 parses them, so the model applies PM2's grammar and messages).
+fn start_flags(start: &cli::StartArgs) -> anyhow::Result<Vec<(String, &'static str, Value)>> {
+    let cli::StartArgs {
+        name,
+        instances,
+        exec_mode,
+        execute_command,
+        interpreter,
+        node_args,
+        cwd,
+        max_memory_restart,
+        cron_restart,
+        watch,
+        watch_directory,
+        ignore_watch,
+        watch_delay,
+        out_file,
+        error_file,
+        log_file,
+        merge_logs,
+        log_date_format,
+        time,
+        restart_delay,
+        exp_backoff_restart_delay,
+        max_restarts,
+        min_uptime,
+        kill_timeout,
+        wait_ready,
+        listen_timeout,
+        no_autorestart,
+        no_autostart,
+        stop_exit_codes,
+        no_treekill,
+        shutdown_with_message,
+        namespace,
+        uid,
+        gid,
+        port,
+        append: _,
+    } = start;
+    let mut out: Vec<(String, &'static str, Value)> = Vec::new();
+    let mut put = |flag: &str, key: &'static str, value: Option<Value>| {
+        if let Some(v) = value {
+            out.push((flag.to_string(), key, v));
+        }
+    };
+    let text = |s: &Option<String>| s.clone().map(Value::from);
+    let path = |p: &Option<PathBuf>| {
+        p.as_ref()
+            .map(|p| Value::from(p.to_string_lossy().into_owned()))
+    };
+    let flag = |b: bool| b.then_some(Value::Bool(true));
+    let unset = |b: bool| b.then_some(Value::Bool(false));
+    put("--name", "name", text(name));
+    put(
+        "--instances",
+        "instances",
+        instances.as_ref().map(|i| match i.parse::<i64>() {
+            Ok(n) => Value::from(n),
+            Err(_) => Value::from(i.clone()),
+        }),
+    );
+    put("--exec-mode", "exec_mode", text(exec_mode));
+    put(
+        "--execute-command",
+        "execute_command",
+        flag(*execute_command),
+    );
+    put("--interpreter", "exec_interpreter", text(interpreter));
+    put("--node-args", "node_args", text(node_args));
+    put("--cwd", "cwd", path(cwd));
+    put(
+        "--max-memory-restart",
+        "max_memory_restart",
+        text(max_memory_restart),
+    );
+    put("--cron-restart", "cron_restart", text(cron_restart));
+    let mut watched: Vec<String> = watch.iter().filter(|w| !w.is_empty()).cloned().collect();
+    watched.extend(watch_directory.iter().cloned());
+    if !watched.is_empty() {
+        put("--watch", "watch", Some(Value::from(watched)));
+    } else if !watch.is_empty() {
+        put("--watch", "watch", Some(Value::Bool(true)));
+    }
+    put("--ignore-watch", "ignore_watch", text(ignore_watch));
+    put("--watch-delay", "watch_delay", watch_delay.map(Value::from));
+    put("--output", "out_file", path(out_file));
+    put("--error", "error_file", path(error_file));
+    put("--log", "log_file", path(log_file));
+    put("--merge-logs", "merge_logs", flag(*merge_logs));
+    put(
+        "--log-date-format",
+        "log_date_format",
+        text(log_date_format),
+    );
+    put("--time", "time", flag(*time));
+    put(
+        "--restart-delay",
+        "restart_delay",
+        restart_delay.map(Value::from),
+    );
+    put(
+        "--exp-backoff-restart-delay",
+        "exp_backoff_restart_delay",
+        exp_backoff_restart_delay.map(Value::from),
+    );
+    put(
+        "--max-restarts",
+        "max_restarts",
+        max_restarts.map(Value::from),
+    );
+    put("--min-uptime", "min_uptime", min_uptime.map(Value::from));
+    put(
+        "--kill-timeout",
+        "kill_timeout",
+        kill_timeout.map(Value::from),
+    );
+    put("--wait-ready", "wait_ready", flag(*wait_ready));
+    put(
+        "--listen-timeout",
+        "listen_timeout",
+        listen_timeout.map(Value::from),
+    );
+    put("--no-autorestart", "autorestart", unset(*no_autorestart));
+    put("--no-autostart", "autostart", unset(*no_autostart));
+    if !stop_exit_codes.is_empty() {
+        put(
+            "--stop-exit-codes",
+            "stop_exit_codes",
+            Some(Value::from(stop_exit_codes.clone())),
+        );
+    }
+    put("--no-treekill", "treekill", unset(*no_treekill));
+    put(
+        "--shutdown-with-message",
+        "shutdown_with_message",
+        flag(*shutdown_with_message),
+    );
+    put("--namespace", "namespace", text(namespace));
+    put("--uid", "uid", text(uid));
+    put("--gid", "gid", text(gid));
+    put("--port", "port", port.map(Value::from));
+    Ok(out)
 }
 
 pub fn format_of(arg: cli::FormatArg) -> Format {
@@ -113,35 +308,66 @@ pub struct LogsSettings {
     pub target: Target,
 }
 
+pub struct ScaleSettings {
+    pub app: String,
+    pub count: ScaleTo,
+    pub target: Target,
+}
+
+/// `rgen scale APP N|+N|-N`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScaleTo {
+    Exactly(u32),
+    More(u32),
+    Fewer(u32),
+}
+
+impl ScaleTo {
+    pub fn from(self, current: u32) -> u32 {
+        match self {
+            ScaleTo::Exactly(n) => n,
+            ScaleTo::More(n) => current.saturating_add(n),
+            ScaleTo::Fewer(n) => current.saturating_sub(n),
+        }
+    }
+}
+
+pub struct SignalSettings {
+    pub signal: i32,
+    pub signal_name: String,
+    pub apps: Vec<String>,
+    pub target: Target,
+}
+
 pub struct FlushSettings {
     pub apps: Vec<String>,
     pub target: Target,
 }
 
 impl RenderSettings {
-    pub fn resolve(args: &cli::RenderArgs) -> RenderSettings {
+    pub fn resolve(args: &cli::RenderArgs) -> anyhow::Result<RenderSettings> {
         let cli::RenderArgs {
             source,
             target,
             out,
         } = args;
-        let source = SourceSettings::resolve(source);
-        RenderSettings {
+        let source = SourceSettings::resolve(source)?;
+        Ok(RenderSettings {
             target: render_target(target, &source),
             source,
             out: out.clone(),
-        }
+        })
     }
 }
 
 impl CheckSettings {
-    pub fn resolve(args: &cli::CheckArgs) -> CheckSettings {
+    pub fn resolve(args: &cli::CheckArgs) -> anyhow::Result<CheckSettings> {
         let cli::CheckArgs { source, target } = args;
-        let source = SourceSettings::resolve(source);
-        CheckSettings {
+        let source = SourceSettings::resolve(source)?;
+        Ok(CheckSettings {
             target: render_target(target, &source),
             source,
-        }
+        })
     }
 }
 
@@ -157,25 +383,25 @@ impl ImportSettings {
 }
 
 impl InstallSettings {
-    pub fn resolve(args: &cli::InstallArgs) -> InstallSettings {
+    pub fn resolve(args: &cli::InstallArgs) -> anyhow::Result<InstallSettings> {
         let cli::InstallArgs {
             source,
             target,
             dry_run,
         } = args;
-        let source = SourceSettings::resolve(source);
+        let source = SourceSettings::resolve(source)?;
         let mut resolved = machine_target(&target.target);
         resolved.cpus = cpus();
         resolved.invoking_user = run_as(target.run_as.as_deref(), &source);
         if let Some(v) = target.systemd_version {
             resolved.systemd_version = v;
         }
-        InstallSettings {
+        Ok(InstallSettings {
             source,
             target: resolved,
             version_given: target.systemd_version.is_some(),
             dry_run: *dry_run,
-        }
+        })
     }
 }
 
@@ -253,6 +479,69 @@ impl LogsSettings {
     }
 }
 
+impl ScaleSettings {
+    pub fn resolve(args: &cli::ScaleArgs) -> anyhow::Result<ScaleSettings> {
+        let cli::ScaleArgs { app, count, target } = args;
+        let bad = || {
+            anyhow::anyhow!(
+                "`{count}` is not an instance count: give N (in all), +N (more) or -N (fewer)"
+            )
+        };
+        let number = |s: &str| s.parse::<u32>().map_err(|_| bad());
+        let count = match count.as_bytes().first() {
+            Some(b'+') => ScaleTo::More(number(&count[1..])?),
+            Some(b'-') => ScaleTo::Fewer(number(&count[1..])?),
+            _ => ScaleTo::Exactly(number(count)?),
+        };
+        Ok(ScaleSettings {
+            app: app.clone(),
+            count,
+            target: machine_target(target),
+        })
+    }
+}
+
+impl SignalSettings {
+    pub fn resolve(args: &cli::SignalArgs) -> anyhow::Result<SignalSettings> {
+        let cli::SignalArgs {
+            signal,
+            apps,
+            target,
+        } = args;
+        let (signo, name) = parse_signal(signal)?;
+        Ok(SignalSettings {
+            signal: signo,
+            signal_name: name,
+            apps: apps.clone(),
+            target: machine_target(target),
+        })
+    }
+}
+
+/// `SIGUSR2`, `USR2`, `usr2` or `12`.
+fn parse_signal(text: &str) -> anyhow::Result<(i32, String)> {
+    use nix::sys::signal::Signal;
+    use std::str::FromStr as _;
+    let signal = match text.parse::<i32>() {
+        Ok(n) => Signal::try_from(n).ok(),
+        Err(_) => {
+            let upper = text.to_ascii_uppercase();
+            let name = if upper.starts_with("SIG") {
+                upper
+            } else {
+                format!("SIG{upper}")
+            };
+            Signal::from_str(&name).ok()
+        }
+    };
+    let signal = signal.ok_or_else(|| {
+        anyhow::anyhow!(
+            "`{text}` is not a signal (try SIGUSR2, SIGHUP or a number; `kill -l` lists them)"
+        )
+    })?;
+    Ok((signal as i32, signal.as_str().to_string()))
+}
+
 impl FlushSettings {
     pub fn resolve(args: &cli::FlushArgs) -> FlushSettings {
         let cli::FlushArgs { apps, target } = args;
@@ -294,9 +583,11 @@ fn run_as(flag: Option<&str>, source: &SourceSettings) -> Option<String> {
             return Some(user);
         }
     }
-    let file = match &source.file {
-        Some(f) => f.clone(),
-        None => crate::load::discover(&std::env::current_dir().ok()?).ok()?,
+    // An app from the command line belongs to whoever owns the directory it runs in.
+    let file = match (&source.file, &source.adhoc) {
+        (_, Some(def)) => def.dir.clone(),
+        (Some(f), None) => f.clone(),
+        (None, None) => crate::load::discover(&std::env::current_dir().ok()?).ok()?,
     };
     use std::os::unix::fs::MetadataExt as _;
     let owner = std::fs::metadata(&file).ok()?.uid();

@@ -24,6 +24,8 @@ pub struct Marker {
     pub instance: Option<u32>,
     /// Digest of the ecosystem file at install time, for a cheap drift check.
     pub source_hash: Option<String>,
+    /// An app installed from the command line: its keys as JSON (its only record).
+    pub definition: Option<String>,
 }
 
 /// What an installed file is for.

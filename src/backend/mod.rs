@@ -149,6 +149,18 @@ pub trait Manager {
     ) -> Result<Vec<Failure>>;
     /// The state of each app; `drift` is filled in by the caller.
     fn status(&self, apps: &[&InstalledApp]) -> Result<Vec<AppStatus>>;
+    /// Runs `count` instances of a multi-instance app (enables and starts new ones, stops and
+    /// disables the ones beyond), keeping its shared socket.
+    fn scale(&self, app: &InstalledApp, count: u32, out: &mut dyn Write) -> Result<Vec<Failure>>;
+    /// Delivers `signal` to every process of the apps (behind the shim too), every instance.
+    fn signal(
+        &self,
+        apps: &[&InstalledApp],
+        signal: i32,
+        out: &mut dyn Write,
+    ) -> Result<Vec<Failure>>;
+    /// Forgets restart counts and failed states; running apps keep running.
+    fn reset(&self, apps: &[&InstalledApp], out: &mut dyn Write) -> Result<Vec<Failure>>;
     /// The manager's account of a failed unit, and its last log lines.
     fn explain_failure(&self, unit: &str, app: &InstalledApp, out: &mut dyn Write) -> Result<()>;
 }

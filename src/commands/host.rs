@@ -17,7 +17,10 @@ pub fn check(plan: &Plan, warnings: &[Warning]) -> Result<(), BadInput> {
         warnings: warnings.to_vec(),
         ..Problems::default()
     };
-    let controller = if plan.target.scope == Scope::System {
+    // A command line is whoever typed it: rgen's own user.
+    let controller = if plan.target.scope == Scope::System
+        && !crate::load::adhoc::is_command_line(&plan.source)
+    {
         file_controller(&plan.source)
     } else {
         Controller::Root

@@ -11,6 +11,7 @@ pub mod logs;
 pub mod render;
 pub mod show;
 pub mod status;
+pub mod tune;
 pub mod uninstall;
 
 use std::path::PathBuf;
@@ -59,9 +60,14 @@ pub fn compile_for(
     renderer: &dyn Renderer,
     this_host: bool,
 ) -> Result<Compiled> {
-    let path = ecosystem_path(source.file.as_deref())?;
-    let (raw, load_report) = load::load(&path, source.format)?;
-    let mut warnings = load_report.warnings;
+    let (raw, mut warnings) = match &source.adhoc {
+        Some(def) => (def.ecosystem()?, Vec::new()),
+        None => {
+            let path = ecosystem_path(source.file.as_deref())?;
+            let (raw, load_report) = load::load(&path, source.format)?;
+            (raw, load_report.warnings)
+        }
+    };
     let opts = ModelOptions {
         env_name: source.env.clone(),
         only: source.only.clone(),

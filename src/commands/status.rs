@@ -180,6 +180,56 @@ fn print_table(out: &mut impl std::io::Write, apps: &[AppStatus]) -> Result<()> 
     Ok(())
 }
 
+/// An app from the command line has its definition in its files: compiled again, does it still
+/// render the same (a later rgen, `rgen scale`)?
+fn command_line_drift(
+    target: &Target,
+    renderer: &dyn Renderer,
+    app: &InstalledApp,
+) -> Option<bool> {
+    let marker = app.units.iter().find_map(|u| {
+        u.marker
+            .definition
+            .as_ref()
+            .map(|d| (d, u.marker.source.parent()))
+    })?;
+    let dir = marker.1?;
+    let def = load::adhoc::Definition::from_json(dir, marker.0)?;
+    let mut target = target.clone();
+    target.cpus = cpus();
+    target.invoking_user = Some(installed_identity(app));
+    let source = SourceSettings {
+        adhoc: Some(def),
+        group: Some(app.group.clone()),
+        ..SourceSettings::default()
+    };
+    let files = compile(&source, &target, renderer).ok()?.files;
+    Some(differs(&files, app))
+}
+
+/// Who an installed app runs as (`root` for the manager's own user).
+fn installed_identity(app: &InstalledApp) -> String {
+    app.units
+        .iter()
+        .find(|u| u.role == crate::apply::inventory::Role::App)
+        .and_then(|u| u.run_as.clone())
+        .unwrap_or_else(|| "root".into())
+}
+
+fn differs(files: &[crate::apply::RenderedFile], a: &InstalledApp) -> bool {
+    let mine: Vec<_> = files
+        .iter()
+        .filter(|f| f.app.as_deref() == Some(a.name.as_str()))
+        .collect();
+    mine.len() != a.units.len()
+        || mine.iter().any(|r| {
+            a.units
+                .iter()
+                .find(|u| u.name == r.name)
+                .is_none_or(|u| u.contents != r.contents)
+        })
+}
+
 /// Whether each app's installed files still match its ecosystem file. Cheap in the common case:
 /// the file's digest is compared with the one recorded at install. A changed JavaScript file is
 /// reported as changed without running it — a read-only verb never executes an ecosystem
@@ -207,6 +257,15 @@ fn drift(
             continue;
         };
         let marker = &head.marker;
+        if load::adhoc::is_command_line(&marker.source) {
+            for a in &members {
+                result.insert(
+                    (group.to_string(), a.name.clone()),
+                    command_line_drift(target, renderer, a),
+                );
+            }
+            continue;
+        }
         let mut set = |value: Option<bool>| {
             for a in &members {
                 result.insert((group.to_string(), a.name.clone()), value);
@@ -227,6 +286,8 @@ fn drift(
         }
         let mut target = target.clone();
         target.cpus = cpus();
+        // Compiled again as it was installed: apps without `uid` as whom they run as now.
+        target.invoking_user = members.first().map(|a| installed_identity(a));
         let installed_apps: Vec<String> = group_units
             .iter()
             .filter_map(|u| u.marker.app.clone())
@@ -235,6 +296,7 @@ fn drift(
             .collect();
         let source = SourceSettings {
             file: Some(marker.source.clone()),
+            adhoc: None,
             env: marker.env.clone(),
             only: installed_apps,
             format: None,
@@ -242,23 +304,8 @@ fn drift(
         };
         let rendered = compile(&source, &target, renderer).ok().map(|c| c.files);
         for a in &members {
-            let differs = match &rendered {
-                None => true,
-                Some(files) => {
-                    let mine: Vec<_> = files
-                        .iter()
-                        .filter(|f| f.app.as_deref() == Some(a.name.as_str()))
-                        .collect();
-                    mine.len() != a.units.len()
-                        || mine.iter().any(|r| {
-                            a.units
-                                .iter()
-                                .find(|u| u.name == r.name)
-                                .is_none_or(|u| u.contents != r.contents)
-                        })
-                }
-            };
-            result.insert((group.to_string(), a.name.clone()), Some(differs));
+            let changed = rendered.as_ref().is_none_or(|files| differs(files, a));
+            result.insert((group.to_string(), a.name.clone()), Some(changed));
         }
     }
     result

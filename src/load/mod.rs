@@ -9,6 +9,7 @@
 //! nesting stops at 64 levels, and a document may hold at most a million values, YAML aliases
 //! expanded. Only JavaScript files are given to node (see `js` for who node runs as).
 
+pub mod adhoc;
 mod forever;
 mod js;
 mod limits;

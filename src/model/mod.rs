@@ -18,6 +18,7 @@ use crate::diag::Origin;
 use crate::load::Format;
 use cron::CronSchedule;
 pub use group::identity::{default_group, sanitize_name};
+pub use group::instances::MAX_INSTANCES;
 use resolve::{Interpreter, SearchPath};
 pub use validate::validate;
 
@@ -158,6 +159,8 @@ pub struct App {
     pub watch: Option<Watch>,
     /// Directories to put first on PATH (a package's `node_modules/.bin`, as npm does).
     pub path_prepend: Vec<PathBuf>,
+    /// For an app from the command line, its keys as JSON: the installed unit records them.
+    pub definition: Option<String>,
     /// Keys whose backend mapping is not native, for warnings at render time.
     pub keys_used: Vec<(&'static crate::keys::KeySpec, Origin)>,
 }

@@ -223,6 +223,7 @@ fn validate_app(
         cron_restart,
         watch,
         path_prepend: cmd.path_prepend,
+        definition: crate::load::adhoc::definition_of(raw, app),
         keys_used,
     })
 }

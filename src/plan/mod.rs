@@ -153,6 +153,8 @@ pub struct ServiceSpec {
     pub socket: Option<SocketPlan>,
     pub cron: Option<CronPlan>,
     pub watch: Option<WatchPlan>,
+    /// An app from the command line: its definition, recorded in its files.
+    pub definition: Option<String>,
 }
 
 impl ServiceSpec {
@@ -249,5 +251,6 @@ fn plan_app(
         socket: sharing.socket,
         cron,
         watch,
+        definition: app.definition.clone(),
     })
 }

@@ -285,7 +285,6 @@ fn pm2_verbs_rgen_does_without_say_what_to_use_instead() {
         ("save", "rgen install"),
         ("unstartup", "rgen uninstall"),
         ("jlist", "rgen status --json"),
-        ("scale", "instances"),
     ] {
         let out = run(rgen().arg(verb));
         assert_eq!(out.code, 2, "{verb}");

@@ -2,6 +2,7 @@
 //! rendered file, `systemd-analyze verify` of every unit, plists parsed back, errors and help.
 //! (Tests against a real systemd live in `tests/systemd/`.)
 
+mod adhoc;
 mod attacks;
 mod bounds;
 mod cli;

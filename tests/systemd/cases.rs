@@ -17,6 +17,17 @@ pub fn all() -> Vec<Case> {
     vec![
         (
             Suite::Host,
+            "an_app_from_the_command_line_installs_scales_under_load_and_uninstalls",
+            adhoc_scale,
+        ),
+        (
+            Suite::Host,
+            "signal_reaches_every_instance_behind_the_shim_and_not",
+            signal_every_process,
+        ),
+        (Suite::Host, "reset_forgets_restart_counts", reset_counts),
+        (
+            Suite::Host,
             "azak_example_installs_serves_logs_and_uninstalls",
             azak_example,
         ),
@@ -1385,4 +1396,173 @@ fn after_reboot() -> TestResult {
         &dir,
         &["it-boot-sleeper", "it-boot-web", "rgen-it-boot"],
     )
+}
+
+// ---- PM2's command line: ad-hoc apps, scale, signal, reset ----
+
+fn adhoc_scale() -> TestResult {
+    let name = "it-adhoc";
+    let port = 4321;
+    let dir = workdir("adhoc");
+    node_app(&dir);
+    // `pm2 start server.js --name it-adhoc -i 2 --port 4321 -- --flag "a b"`, no ecosystem file.
+    let port_text = port.to_string();
+    let install = [
+        "install",
+        "server.js",
+        "--name",
+        name,
+        "-i",
+        "2",
+        "--port",
+        &port_text,
+        "--system",
+        "--",
+        "--flag",
+        "a b",
+    ];
+    rgen(&install, &dir).ok()?;
+    poll("the app answering", Duration::from_secs(20), || {
+        http_get(port)
+    })?;
+    let sd = system();
+    let argv = std::fs::read(format!(
+        "/proc/{}/cmdline",
+        pid_behind(&sd, "it-adhoc@0.service")?
+    ))
+    .map_err(|e| e.to_string())?;
+    check(argv.ends_with(b"--flag\0a b\0"), || {
+        format!("argv: {:?}", String::from_utf8_lossy(&argv))
+    })?;
+    let st = status_json(&dir, "--system", &[])?;
+    let a = app_json(&st, name)?;
+    check(a["instances"] == 2 && a["drift"] == false, || {
+        format!("{a}")
+    })?;
+    // Installing the same command again changes nothing.
+    let again = rgen(&install, &dir);
+    again.ok()?;
+    check(again.stdout.contains("(0 changed)"), || {
+        again.stdout.clone()
+    })?;
+
+    let (ok, failed, pids) = under_load(port, || {
+        rgen(&["scale", name, "4", "--system"], &dir).ok()?;
+        poll("4 instances running", Duration::from_secs(20), || {
+            (0..4)
+                .all(|i| active_state(&sd, &format!("it-adhoc@{i}.service")) == "active")
+                .then_some(())
+        })?;
+        rgen(&["scale", name, "-3", "--system"], &dir).ok()?;
+        poll("1 instance running", Duration::from_secs(20), || {
+            (1..4)
+                .all(|i| active_state(&sd, &format!("it-adhoc@{i}.service")) != "active")
+                .then_some(())
+        })
+    })?;
+    check(failed == 0, || {
+        format!("{failed} of {} requests failed while scaling", ok + failed)
+    })?;
+    check(pids.len() >= 2, || format!("only {pids:?} answered"))?;
+    let st = status_json(&dir, "--system", &[])?;
+    let a = app_json(&st, name)?;
+    // The app now differs from how it was installed: that is drift, reported.
+    check(a["instances"] == 1 && a["drift"] == true, || format!("{a}"))?;
+    rgen(&["uninstall", name, "--system"], &dir).ok()?;
+    nothing_left(&sd, &dir, &["it-adhoc"])
+}
+
+/// The app behind the shim (or the unit's main process).
+fn pid_behind(sd: &Systemd, unit: &str) -> Result<u32, String> {
+    let main = main_pid(sd, unit);
+    let children =
+        std::fs::read_to_string(format!("/proc/{main}/task/{main}/children")).unwrap_or_default();
+    Ok(children
+        .split_whitespace()
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(main))
+}
+
+const SIGNAL_NOTER: &str = "import os, signal, sys, time\nout = os.environ['OUT']\ndef got(n, f):\n    open(out, 'a').write(f\"{os.environ.get('NODE_APP_INSTANCE', '-')} {os.getpid()} {n}\\n\")\nsignal.signal(signal.SIGUSR2, got)\nopen(out, 'a').write(f\"up {os.getpid()}\\n\")\nwhile True:\n    time.sleep(3600)\n";
+
+fn signal_every_process() -> TestResult {
+    let dir = workdir("signal");
+    write(&dir.join("noter.py"), SIGNAL_NOTER);
+    let out = |n: &str| dir.join(format!("{n}.txt"));
+    ecosystem(
+        &dir,
+        serde_json::json!([
+            // Two instances behind the shim (log files), and one plain app.
+            { "name": "it-sig-many", "script": "noter.py", "instances": 2,
+              "out_file": "many.log", "env": { "OUT": out("many") } },
+            { "name": "it-sig-one", "script": "noter.py", "env": { "OUT": out("one") } },
+        ]),
+    );
+    rgen(&["install", "--system"], &dir).ok()?;
+    let ups = |n: &str| {
+        std::fs::read_to_string(out(n))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with("up "))
+            .count()
+    };
+    poll("the apps up", Duration::from_secs(20), || {
+        (ups("many") == 2 && ups("one") == 1).then_some(())
+    })?;
+    rgen(
+        &["signal", "SIGUSR2", "it-sig-many", "it-sig-one", "--system"],
+        &dir,
+    )
+    .ok()?;
+    poll(
+        "every instance got SIGUSR2",
+        Duration::from_secs(10),
+        || {
+            let many = std::fs::read_to_string(out("many")).unwrap_or_default();
+            let one = std::fs::read_to_string(out("one")).unwrap_or_default();
+            (many.contains("0 ")
+                && many.contains("1 ")
+                && many.matches(" 12\n").count() == 2
+                && one.matches(" 12\n").count() == 1)
+                .then_some(())
+        },
+    )?;
+    rgen(&["uninstall", "signal", "--system"], &dir).ok()?;
+    Ok(())
+}
+
+fn reset_counts() -> TestResult {
+    let dir = workdir("reset");
+    write(&dir.join("a.py"), SLEEPER);
+    ecosystem(
+        &dir,
+        serde_json::json!([{ "name": "it-reset", "script": "a.py" }]),
+    );
+    rgen(&["install", "--system"], &dir).ok()?;
+    let sd = system();
+    let unit = "it-reset.service";
+    for _ in 0..2 {
+        let pid = poll("it-reset running", Duration::from_secs(20), || {
+            Some(main_pid(&sd, unit)).filter(|&p| p != 0)
+        })?;
+        // SAFETY: kill has no memory preconditions.
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        poll("restarted", Duration::from_secs(20), || {
+            (main_pid(&sd, unit) != pid && main_pid(&sd, unit) != 0).then_some(())
+        })?;
+    }
+    check(n_restarts(&sd, unit) >= 2, || {
+        format!("NRestarts {}", n_restarts(&sd, unit))
+    })?;
+    let before = main_pid(&sd, unit);
+    rgen(&["reset", "it-reset", "--system"], &dir).ok()?;
+    check(n_restarts(&sd, unit) == 0, || {
+        format!("NRestarts {} after reset", n_restarts(&sd, unit))
+    })?;
+    check(main_pid(&sd, unit) == before, || {
+        "reset restarted the app".into()
+    })?;
+    rgen(&["uninstall", "it-reset", "--system"], &dir).ok()?;
+    Ok(())
 }

@@ -140,6 +140,51 @@ impl Manager for LaunchdManager {
         status::collect(&self.launchctl, &self.domain(), apps)
     }
 
+    fn scale(&self, app: &InstalledApp, _count: u32, _out: &mut dyn Write) -> Result<Vec<Failure>> {
+        bail!(
+            "launchd has no templates to scale: change `instances` of {} in its ecosystem file and run `rgen install`",
+            app.name
+        )
+    }
+
+    /// Every process of the apps: the app behind the shim leads its own process group.
+    fn signal(
+        &self,
+        apps: &[&InstalledApp],
+        signal: i32,
+        _out: &mut dyn Write,
+    ) -> Result<Vec<Failure>> {
+        let rows = status::collect(&self.launchctl, &self.domain(), apps)?;
+        let mut failures = Vec::new();
+        for unit in rows.iter().flat_map(|r| r.units.iter()) {
+            let result = match unit.pid {
+                // SAFETY: kill has no memory preconditions; a negative pid names a group.
+                Some(pid) => (unsafe { libc::kill(-(pid as i32), signal) } == 0)
+                    .then_some(())
+                    .ok_or_else(|| std::io::Error::last_os_error().to_string()),
+                None => Err("not running".to_string()),
+            };
+            if let Err(why) = result {
+                failures.push(Failure {
+                    unit: unit.unit.clone(),
+                    why,
+                    not_permitted: false,
+                });
+            }
+        }
+        Ok(failures)
+    }
+
+    fn reset(&self, apps: &[&InstalledApp], out: &mut dyn Write) -> Result<Vec<Failure>> {
+        // launchd keeps its own run count and offers no way to clear it short of reloading.
+        writeln!(
+            out,
+            "note: launchd counts a job's runs itself; they start again from 0 only when it is loaded anew (`rgen stop` then `rgen start`)"
+        )?;
+        let _ = apps;
+        Ok(Vec::new())
+    }
+
     fn explain_failure(&self, unit: &str, app: &InstalledApp, out: &mut dyn Write) -> Result<()> {
         if let Some(info) = self
             .launchctl

@@ -60,6 +60,7 @@ pub fn read_back(name: &str, path: &Path, bytes: &[u8]) -> Existing {
         instances: job.marker.instances.as_deref().and_then(|i| i.parse().ok()),
         instance: job.marker.instance,
         source_hash: job.marker.source_hash.clone(),
+        definition: job.marker.definition.clone(),
     };
     Existing::Ours(Box::new(InstalledUnit {
         name: name.to_string(),

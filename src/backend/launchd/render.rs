@@ -42,6 +42,9 @@ pub struct JobMarker {
     /// Digest of the ecosystem file at install time, for `rgen status` drift.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub source_hash: Option<String>,
+    /// An app from the command line: its keys as JSON.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub definition: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,6 +142,7 @@ fn marker(plan: &Plan, spec: &ServiceSpec, instance: Option<u32>, role: &str) ->
         namespace: (spec.namespace != "default").then(|| spec.namespace.clone()),
         role: role.into(),
         source_hash: Some(plan.source_hash.clone()),
+        definition: spec.definition.clone(),
     }
 }
 

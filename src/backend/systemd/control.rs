@@ -114,3 +114,130 @@ fn reload(sd: &Client, apps: &[&InstalledApp], out: &mut dyn Write) -> Result<Ve
     }
     Ok(failures)
 }
+
+/// `rgen scale`: the template's instances up or down to `count`, the shared socket untouched.
+/// The count is recorded in the app's files (`X-Rgen-Instances=`), so `status` reads it and
+/// reports drift from the ecosystem file.
+pub fn scale(
+    m: &super::SystemdManager,
+    app: &InstalledApp,
+    count: u32,
+    out: &mut dyn Write,
+) -> Result<Vec<Failure>> {
+    use super::names;
+    let Some(template) = app.units.iter().find(|u| {
+        u.role == crate::apply::inventory::Role::App && names::instance_pattern(&u.name).is_some()
+    }) else {
+        anyhow::bail!(
+            "{} runs as one service, not as instances of a template; set `instances` in its ecosystem file and run `rgen install` (or reinstall it with `-i N`)",
+            app.name
+        );
+    };
+    if count == 0 {
+        anyhow::bail!("scaling to 0 instances: use `rgen stop {}`", app.name);
+    }
+    if count > crate::model::MAX_INSTANCES {
+        anyhow::bail!(
+            "{count} instances is more than rgen runs for one app ({})",
+            crate::model::MAX_INSTANCES
+        );
+    }
+    let current = app.instances().unwrap_or(1);
+    if count == current {
+        writeln!(out, "{} already runs {count} instances", app.name)?;
+        return Ok(Vec::new());
+    }
+    let unit = names::unit_of_template(&template.name).unwrap_or_default();
+    for u in &app.units {
+        if u.marker.instances.is_none() {
+            continue;
+        }
+        let old = format!("\n{}Instances={current}\n", crate::backend::MARKER_PREFIX);
+        let new = format!("\n{}Instances={count}\n", crate::backend::MARKER_PREFIX);
+        if u.contents.contains(&old) {
+            crate::apply::files::write_atomic(
+                &u.path,
+                u.contents.replacen(&old, &new, 1).as_bytes(),
+                if u.role == crate::apply::inventory::Role::Environment {
+                    0o600
+                } else {
+                    0o644
+                },
+            )?;
+        }
+    }
+    m.bus.reload()?;
+    let range: Vec<String> = if count > current {
+        (current..count).map(|i| names::instance(unit, i)).collect()
+    } else {
+        (count..current)
+            .rev()
+            .map(|i| names::instance(unit, i))
+            .collect()
+    };
+    let failures = if count > current {
+        m.bus.enable(&range)?;
+        let f = jobs(
+            &m.bus,
+            range.iter().map(|u| (JobKind::Start, u.clone())).collect(),
+        )?;
+        writeln!(out, "{}: started {}", app.name, range.join(", "))?;
+        f
+    } else {
+        let f = jobs(
+            &m.bus,
+            range.iter().map(|u| (JobKind::Stop, u.clone())).collect(),
+        )?;
+        m.bus.disable(&range)?;
+        writeln!(out, "{}: stopped {}", app.name, range.join(", "))?;
+        f
+    };
+    Ok(failures)
+}
+
+/// `rgen signal`: every process of every instance. Behind the shim the app leads its own
+/// process group, which gets the signal (the shim itself is left alone); otherwise the unit's
+/// whole control group does.
+pub fn signal(sd: &Client, apps: &[&InstalledApp], signal: i32) -> Result<Vec<Failure>> {
+    let mut failures = Vec::new();
+    for app in apps {
+        let rows = super::status::collect(sd, &[app])?;
+        for unit in rows.iter().flat_map(|r| r.units.iter()) {
+            let failure = |why: String| Failure {
+                unit: unit.unit.clone(),
+                why,
+                not_permitted: false,
+            };
+            match (unit.pid, unit.main_pid) {
+                (Some(pid), Some(main)) if pid != main => {
+                    // SAFETY: kill has no memory preconditions; a negative pid names a group.
+                    if unsafe { libc::kill(-(pid as i32), signal) } != 0 {
+                        failures.push(failure(std::io::Error::last_os_error().to_string()));
+                    }
+                }
+                (Some(_), _) => {
+                    if let Err(e) = sd.kill(&unit.unit, "all", signal) {
+                        failures.push(failure(format!("{e:#}")));
+                    }
+                }
+                (None, _) => failures.push(failure("not running".into())),
+            }
+        }
+    }
+    Ok(failures)
+}
+
+/// `rgen reset`: restart counters and failed states forgotten.
+pub fn reset(sd: &Client, apps: &[&InstalledApp]) -> Result<Vec<Failure>> {
+    let units: Vec<String> = apps.iter().flat_map(|a| a.services()).collect();
+    Ok(sd
+        .reset_counters(&units)?
+        .into_iter()
+        .filter(|(_, why)| !why.contains("not loaded"))
+        .map(|(unit, why)| Failure {
+            unit,
+            why,
+            not_permitted: false,
+        })
+        .collect())
+}

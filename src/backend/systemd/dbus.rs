@@ -285,6 +285,23 @@ impl Client {
         })
     }
 
+    /// Forgets every unit's failure, start-limit count and restart counter (`NRestarts`),
+    /// running or not (`rgen reset`).
+    pub fn reset_counters(&self, units: &[String]) -> Result<Vec<(String, String)>> {
+        self.block_on(async {
+            let m = self.manager().await?;
+            let results = bounded(units.iter().map(|u| {
+                let m = &m;
+                async move { (u.clone(), m.reset_failed_unit(u).await) }
+            }))
+            .await;
+            Ok(results
+                .into_iter()
+                .filter_map(|(u, r)| r.err().map(|e| (u, dbus_message(&e))))
+                .collect())
+        })
+    }
+
     pub fn kill(&self, unit: &str, whom: &str, signal: i32) -> Result<()> {
         self.block_on(async { Ok(self.manager().await?.kill_unit(unit, whom, signal).await?) })
     }

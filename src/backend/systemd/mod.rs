@@ -185,4 +185,21 @@ impl Manager for SystemdManager {
     fn explain_failure(&self, unit: &str, app: &InstalledApp, out: &mut dyn Write) -> Result<()> {
         self.explain(unit, app, out)
     }
+
+    fn scale(&self, app: &InstalledApp, count: u32, out: &mut dyn Write) -> Result<Vec<Failure>> {
+        control::scale(self, app, count, out)
+    }
+
+    fn signal(
+        &self,
+        apps: &[&InstalledApp],
+        signal: i32,
+        _out: &mut dyn Write,
+    ) -> Result<Vec<Failure>> {
+        control::signal(&self.bus, apps, signal)
+    }
+
+    fn reset(&self, apps: &[&InstalledApp], _out: &mut dyn Write) -> Result<Vec<Failure>> {
+        control::reset(&self.bus, apps)
+    }
 }

@@ -38,6 +38,11 @@ pub fn instance_pattern(template_file: &str) -> Option<String> {
         .map(|unit| format!("{unit}@*.service"))
 }
 
+/// The app's unit name of a template file: `web@.service` → `web`.
+pub fn unit_of_template(template_file: &str) -> Option<&str> {
+    template_file.strip_suffix("@.service")
+}
+
 /// What `systemctl restart` is given to restart every instance of an app.
 pub fn restart_target(unit: &str, templated: bool) -> String {
     if templated {

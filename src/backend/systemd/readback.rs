@@ -120,6 +120,7 @@ fn marker(unit: &UnitFile) -> Marker {
                 "Namespace" => m.namespace = Some(value),
                 "Instances" => m.instances = value.parse().ok(),
                 "SourceHash" => m.source_hash = Some(value),
+                "Definition" => m.definition = Some(value),
                 _ => {}
             }
         }

@@ -193,6 +193,12 @@ fn markers(
         if let Some(i) = &spec.instances {
             out.push((format!("{MARKER_PREFIX}Instances"), i.count.to_string()));
         }
+        if let Some(definition) = &spec.definition {
+            out.push((
+                format!("{MARKER_PREFIX}Definition"),
+                lit(definition, "the app's definition", Some(spec))?,
+            ));
+        }
     }
     Ok(out)
 }
