@@ -121,3 +121,105 @@ fn completions_and_the_man_page_come_from_the_definitions() {
     assert!(man.stdout.starts_with(".ie") && man.stdout.contains(".TH rgen 1"));
     assert!(man.stdout.contains("scale"), "{}", man.stdout);
 }
+
+/// Every `pm2 start` flag rgen takes sets the key PM2 sets, with PM2's value.
+#[test]
+fn every_start_flag_sets_its_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("app.js"), "\n").unwrap();
+    std::fs::create_dir_all(tmp.path().join("logs")).unwrap();
+    let cases: &[(&[&str], &str, serde_json::Value)] = &[
+        (&["--name", "x"], "name", "x".into()),
+        (&["-n", "x"], "name", "x".into()),
+        (&["-i", "max"], "instances", "max".into()),
+        (&["--instances", "-1"], "instances", (-1).into()),
+        (&["--exec-mode", "fork"], "exec_mode", "fork".into()),
+        (&["-x"], "execute_command", true.into()),
+        (
+            &["--interpreter", "node"],
+            "exec_interpreter",
+            "node".into(),
+        ),
+        (
+            &["--node-args", "--inspect --x"],
+            "node_args",
+            "--inspect --x".into(),
+        ),
+        (
+            &["--interpreter-args", "--inspect"],
+            "node_args",
+            "--inspect".into(),
+        ),
+        (
+            &["--max-memory-restart", "200M"],
+            "max_memory_restart",
+            "200M".into(),
+        ),
+        (&["--cron", "0 3 * * *"], "cron_restart", "0 3 * * *".into()),
+        (&["-c", "0 3 * * *"], "cron_restart", "0 3 * * *".into()),
+        (&["--watch"], "watch", true.into()),
+        (&["--watch", "logs"], "watch", serde_json::json!(["logs"])),
+        (&["-w"], "watch", true.into()),
+        (
+            &["--ignore-watch", "node_modules logs"],
+            "ignore_watch",
+            "node_modules logs".into(),
+        ),
+        (&["--watch-delay", "500"], "watch_delay", 500.into()),
+        (&["-o", "logs/o.log"], "out_file", "logs/o.log".into()),
+        (&["--output", "logs/o.log"], "out_file", "logs/o.log".into()),
+        (&["-e", "logs/e.log"], "error_file", "logs/e.log".into()),
+        (&["-l", "logs/c.log"], "log_file", "logs/c.log".into()),
+        (&["--merge-logs"], "merge_logs", true.into()),
+        (
+            &["--log-date-format", "HH:mm"],
+            "log_date_format",
+            "HH:mm".into(),
+        ),
+        (&["--time"], "time", true.into()),
+        (&["--restart-delay", "3000"], "restart_delay", 3000.into()),
+        (&["--spinSleepTime", "3000"], "restart_delay", 3000.into()),
+        (
+            &["--exp-backoff-restart-delay", "100"],
+            "exp_backoff_restart_delay",
+            100.into(),
+        ),
+        (&["--max-restarts", "5"], "max_restarts", 5.into()),
+        (&["-m", "5"], "max_restarts", 5.into()),
+        (&["--min-uptime", "2000"], "min_uptime", 2000.into()),
+        (&["--minUptime", "2000"], "min_uptime", 2000.into()),
+        (&["-k", "5000"], "kill_timeout", 5000.into()),
+        (&["--wait-ready"], "wait_ready", true.into()),
+        (&["--listen-timeout", "8000"], "listen_timeout", 8000.into()),
+        (&["--no-autorestart"], "autorestart", false.into()),
+        (&["--no-autostart"], "autostart", false.into()),
+        (
+            &["--stop-exit-codes", "0,3"],
+            "stop_exit_codes",
+            serde_json::json!([0, 3]),
+        ),
+        (&["--no-treekill"], "treekill", false.into()),
+        (
+            &["--shutdown-with-message"],
+            "shutdown_with_message",
+            true.into(),
+        ),
+        (&["--namespace", "api"], "namespace", "api".into()),
+        (&["--uid", "root"], "uid", "root".into()),
+        (&["--gid", "root"], "gid", "root".into()),
+        (&["--port", "3000"], "port", 3000.into()),
+    ];
+    for (flags, key, value) in cases {
+        let mut args = vec!["app.js"];
+        args.extend_from_slice(flags);
+        let out = render(tmp.path(), &args);
+        assert_eq!(out.code, 0, "{flags:?}: {}", out.stderr);
+        let def = out
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("X-Rgen-Definition="))
+            .unwrap_or_else(|| panic!("{flags:?}: no definition"));
+        let json: serde_json::Value = serde_json::from_str(&def.replace("%%", "%")).unwrap();
+        assert_eq!(&json[key], value, "{flags:?} → {key}: {json}");
+    }
+}
