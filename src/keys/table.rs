@@ -204,6 +204,18 @@ pub static KEYS: &[KeySpec] = &[
         native("`GroupName` (system scope only)"),
     ),
     key2(
+        "hardening",
+        G::Hardening,
+        &[],
+        native(
+            "rgen extension (PM2 ignores it): `'strict'` (or `--hardening strict`) adds `ProtectSystem=strict`, `ProtectHome=read-only`, `PrivateTmp=`, `PrivateDevices=`, an empty `CapabilityBoundingSet=`, system-call filters and the other `Protect*=`/`Restrict*=` directives; the app writes only its cwd and log directories (`BindPaths=`); a user manager applies only `NoNewPrivileges=` and the system-call filters",
+        ),
+        approx_when(
+            W::HardeningLimited,
+            "launchd has no sandboxing a job can ask for; ignored",
+        ),
+    ),
+    key2(
         "ignore_watch",
         G::Schedule,
         &[],

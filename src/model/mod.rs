@@ -120,6 +120,16 @@ pub struct Watch {
     pub delay_ms: Option<u64>,
 }
 
+/// How tightly the manager sandboxes an app (`hardening`, an rgen extension).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hardening {
+    /// What the manager gives every service.
+    Default,
+    /// The strict profile (README "Hardening"): read-only system, home and devices, no
+    /// capabilities, system-call filters; the app writes only its cwd and log directories.
+    Strict,
+}
+
 #[derive(Clone, Debug)]
 pub struct App {
     pub index: usize,
@@ -158,6 +168,8 @@ pub struct App {
     pub watch: Option<Watch>,
     /// Directories to put first on PATH (a package's `node_modules/.bin`, as npm does).
     pub path_prepend: Vec<PathBuf>,
+    /// `None`: not set; `--hardening` decides.
+    pub hardening: Option<Hardening>,
     /// Keys whose backend mapping is not native, for warnings at render time.
     pub keys_used: Vec<(&'static crate::keys::KeySpec, Origin)>,
 }

@@ -8,6 +8,7 @@
 //! of the key table (`restart.rs`, `logs.rs`, …); `plan_app` only calls them in order.
 
 mod env;
+mod hardening;
 mod instances;
 mod logs;
 mod readiness;
@@ -26,6 +27,7 @@ pub use crate::keys::ShimNeed;
 use crate::model::cron::CronSchedule;
 use crate::model::{App, Ecosystem};
 use crate::target::Target;
+pub use hardening::Sandbox;
 pub use restart::{backoff_steps, pm2_backoff_sequence};
 pub use word::{Part, Word};
 
@@ -151,6 +153,8 @@ pub struct ServiceSpec {
     pub socket: Option<SocketPlan>,
     pub cron: Option<CronPlan>,
     pub watch: Option<WatchPlan>,
+    /// `Some`: the strict hardening profile.
+    pub sandbox: Option<Sandbox>,
 }
 
 impl ServiceSpec {
@@ -213,6 +217,7 @@ fn plan_app(
         );
     }
     let (cron, watch) = schedule::plan(app);
+    let sandbox = hardening::plan(app, target, &caps, &sharing, &needs, &logs.plan, problems);
 
     Some(ServiceSpec {
         app: app.name.clone(),
@@ -246,5 +251,6 @@ fn plan_app(
         socket: sharing.socket,
         cron,
         watch,
+        sandbox,
     })
 }
