@@ -416,7 +416,15 @@ fn render_app(
             Readiness::Started => "exec",
             Readiness::Notify { .. } => "notify",
         },
-        notify_access: matches!(spec.readiness, Readiness::Notify { .. }).then_some("all"),
+        // The shim (the main process) is the one that reports readiness; strict units take
+        // notifications from it alone.
+        notify_access: matches!(spec.readiness, Readiness::Notify { .. }).then_some(
+            if spec.sandbox.is_some() {
+                "main"
+            } else {
+                "all"
+            },
+        ),
         exec_start: escape::exec_line(&spec.argv),
         working_directory: lit(
             &spec.cwd.to_string_lossy(),
