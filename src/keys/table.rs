@@ -208,7 +208,7 @@ pub static KEYS: &[KeySpec] = &[
         G::Hardening,
         &[],
         native(
-            "rgen extension (PM2 ignores it): `'strict'` (or `--hardening strict`) adds `ProtectSystem=strict`, `ProtectHome=read-only`, `PrivateTmp=`, `PrivateDevices=`, an empty `CapabilityBoundingSet=`, system-call filters and the other `Protect*=`/`Restrict*=` directives; the app writes only its cwd and log directories (`BindPaths=`); a user manager applies only `NoNewPrivileges=` and the system-call filters",
+            "rgen extension (PM2 ignores it): `'strict'` (or `--hardening strict`) sandboxes the unit (see Hardening): read-only system and home (`ProtectSystem=strict`, `ProtectHome=read-only`), the app's cwd and log directories writable (`BindPaths=`), private /tmp and /dev, no capabilities, system-call filters; a user manager applies only `NoNewPrivileges=` and the filters",
         ),
         approx_when(
             W::HardeningLimited,

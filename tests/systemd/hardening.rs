@@ -48,6 +48,11 @@ fn all() -> Vec<Case> {
         ),
         (
             Suite::Host,
+            "hardening_strict_cluster_instances_share_their_port",
+            node_cluster,
+        ),
+        (
+            Suite::Host,
             "hardening_strict_python_server_of_a_user_under_home_binds_a_low_port_with_exposure_at_most_2",
             python_server,
         ),
@@ -101,6 +106,7 @@ const facts = {
   tmp: probe('/tmp/probe-' + process.pid),
   etc: probe('/etc/rgen-it-hardening-' + process.env.APP),
   cpus: require('os').cpus().length,
+  pid: process.pid,
 };
 const server = http.createServer((req, res) => {
   res.setHeader('connection', 'close');
@@ -307,6 +313,57 @@ fn node_server() -> TestResult {
     )
     .ok()?;
     let _ = std::fs::remove_file("/etc/rgen-it-hardening-it-harden-node-default");
+    result
+}
+
+/// Cluster mode: instances of a template unit share the socket systemd holds, each behind its
+/// own shim with the Node preload in the unit's runtime directory (`rgen/%N`).
+fn node_cluster() -> TestResult {
+    let dir = workdir("harden-cluster");
+    write(&dir.join("server.js"), NODE_SERVER);
+    ecosystem(
+        &dir,
+        serde_json::json!([{ "name": "it-harden-cluster", "script": "server.js", "port": 4403,
+            "exec_mode": "cluster", "instances": 2, "hardening": "strict",
+            "env": { "APP": "it-harden-cluster" } }]),
+    );
+    rgen(&["install", "--system"], &dir).ok()?;
+    let sd = system();
+    let result = (|| -> TestResult {
+        for unit in ["it-harden-cluster@0.service", "it-harden-cluster@1.service"] {
+            wait_active(&sd, unit)?;
+        }
+        check(
+            unit_text("it-harden-cluster@.service").contains("RuntimeDirectory=rgen/%N"),
+            || unit_text("it-harden-cluster@.service"),
+        )?;
+        let pids: std::collections::BTreeSet<u32> = [0, 1]
+            .iter()
+            .map(|i| main_pid(&sd, &format!("it-harden-cluster@{i}.service")))
+            .collect();
+        check(pids.len() == 2 && !pids.contains(&0), || {
+            format!("instances' main pids: {pids:?}")
+        })?;
+        // Both instances accept on the one socket; the kernel spreads the connections.
+        let mut seen = std::collections::BTreeSet::new();
+        poll(
+            "answers from both instances",
+            Duration::from_secs(30),
+            || {
+                let body = http_get(4403)?;
+                let facts: serde_json::Value = serde_json::from_str(&body).ok()?;
+                if facts["cwd"] == "written" && facts["etc"] == "denied" {
+                    seen.insert(facts["pid"].as_u64()?);
+                }
+                (seen.len() == 2).then_some(())
+            },
+        )?;
+        at_most_bar(
+            "it-harden-cluster@0.service",
+            exposure("it-harden-cluster@0.service", None, "node cluster strict")?,
+        )
+    })();
+    rgen(&["uninstall", "it-harden-cluster", "--system"], &dir).ok()?;
     result
 }
 
