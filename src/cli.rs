@@ -281,6 +281,16 @@ pub struct RenderTargetArgs {
     /// else the ecosystem file's owner); `root` runs them as root
     #[arg(long, value_name = "USER", env = "RGEN_RUN_AS")]
     pub run_as: Option<String>,
+    /// Sandbox apps whose entry does not set `hardening` (strict: read-only system and home,
+    /// no capabilities, system-call filters; systemd only)
+    #[arg(long, value_enum, value_name = "PROFILE")]
+    pub hardening: Option<HardeningArg>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HardeningArg {
+    Default,
+    Strict,
 }
 
 #[derive(Args, Debug)]

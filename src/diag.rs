@@ -136,6 +136,8 @@ warning_kinds! {
         "relative paths resolve against the ecosystem file's directory (PM2 would use the shell's working directory)",
     ForeverApproximated = "forever-approximated":
         "a Forever setting mapped to the closest systemd/launchd behaviour",
+    HardeningLimited = "hardening-limited":
+        "the strict hardening profile is only partly applied: a systemd user manager applies `NoNewPrivileges=` and the system-call filters only, launchd none of it",
 }
 
 /// The README's list of warnings.

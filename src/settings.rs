@@ -393,6 +393,7 @@ impl InstallSettings {
         let mut resolved = machine_target(&target.target);
         resolved.cpus = cpus();
         resolved.invoking_user = run_as(target.run_as.as_deref(), &source);
+        resolved.strict_hardening = target.hardening == Some(cli::HardeningArg::Strict);
         if let Some(v) = target.systemd_version {
             resolved.systemd_version = v;
         }
@@ -560,6 +561,7 @@ fn render_target(args: &cli::RenderTargetArgs, source: &SourceSettings) -> Targe
         .unwrap_or_else(installed_systemd_version);
     target.cpus = cpus();
     target.invoking_user = run_as(args.run_as.as_deref(), source);
+    target.strict_hardening = args.hardening == Some(cli::HardeningArg::Strict);
     target
 }
 
@@ -650,6 +652,7 @@ pub fn machine_target(args: &cli::TargetArgs) -> Target {
         invoking_user,
         home,
         config_home,
+        strict_hardening: false,
     }
 }
 

@@ -90,6 +90,22 @@ pub struct Target {
     pub home: PathBuf,
     /// `$XDG_CONFIG_HOME` of the user running rgen (the systemd user unit directory is below).
     pub config_home: PathBuf,
+    /// `--hardening strict`: apps whose entry does not set `hardening` get the strict profile.
+    pub strict_hardening: bool,
+}
+
+/// How much of a sandbox the manager can put around a service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sandboxing {
+    /// None that rgen can ask for (launchd).
+    None,
+    /// Only what needs no privileges: `NoNewPrivileges=` and seccomp filters. A user manager
+    /// builds mount namespaces only through an unprivileged user namespace, which many kernels
+    /// forbid (Ubuntu's AppArmor restriction, `kernel.unprivileged_userns_clone=0`); the unit
+    /// would then fail to start.
+    Unprivileged,
+    /// Mount, device and kernel protection, capabilities and seccomp (a system manager).
+    Full,
 }
 
 /// Where an app's output goes when the ecosystem names no log file.
@@ -136,6 +152,8 @@ pub struct Capabilities {
     /// The manager's own PATH is too short to run anything a user installed (launchd's is
     /// `/usr/bin:/bin:/usr/sbin:/sbin`), so every job gets one.
     pub always_set_path: bool,
+    /// What the strict hardening profile can use.
+    pub sandboxing: Sandboxing,
 }
 
 const SYSTEMD_DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -160,6 +178,10 @@ impl Target {
                 default_logs: DefaultLogs::Collected,
                 base_path: SYSTEMD_DEFAULT_PATH,
                 always_set_path: false,
+                sandboxing: match self.scope {
+                    Scope::System => Sandboxing::Full,
+                    Scope::User => Sandboxing::Unprivileged,
+                },
             },
             Backend::Launchd => Capabilities {
                 native_backoff: false,
@@ -177,6 +199,7 @@ impl Target {
                 default_logs: DefaultLogs::Files(self.home.join("Library/Logs/rgen")),
                 base_path: LAUNCHD_BASE_PATH,
                 always_set_path: true,
+                sandboxing: Sandboxing::None,
             },
         }
     }

@@ -72,6 +72,8 @@ pub enum KeyGroup {
     User,
     /// Whether the app starts at install and boot.
     Startup,
+    /// How tightly the manager sandboxes the app (an rgen extension).
+    Hardening,
     /// Keys of the PM2 daemon itself, with nothing to map.
     Ignored,
 }
@@ -91,6 +93,7 @@ impl KeyGroup {
             KeyGroup::Schedule => "schedule",
             KeyGroup::User => "user",
             KeyGroup::Startup => "startup",
+            KeyGroup::Hardening => "hardening",
             KeyGroup::Ignored => "ignored",
         }
     }

@@ -204,6 +204,18 @@ pub static KEYS: &[KeySpec] = &[
         native("`GroupName` (system scope only)"),
     ),
     key2(
+        "hardening",
+        G::Hardening,
+        &[],
+        native(
+            "rgen extension (PM2 ignores it): `'strict'` (or `--hardening strict`) sandboxes the unit (see Hardening): read-only system and home (`ProtectSystem=strict`, `ProtectHome=read-only`), the app's cwd and log directories writable (`BindPaths=`), private /tmp and /dev, no capabilities, system-call filters; a user manager applies only `NoNewPrivileges=` and the filters",
+        ),
+        approx_when(
+            W::HardeningLimited,
+            "launchd has no sandboxing a job can ask for; ignored",
+        ),
+    ),
+    key2(
         "ignore_watch",
         G::Schedule,
         &[],

@@ -121,6 +121,16 @@ pub struct Watch {
     pub delay_ms: Option<u64>,
 }
 
+/// How tightly the manager sandboxes an app (`hardening`, an rgen extension).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hardening {
+    /// What the manager gives every service.
+    Default,
+    /// The strict profile (README "Hardening"): read-only system, home and devices, no
+    /// capabilities, system-call filters; the app writes only its cwd and log directories.
+    Strict,
+}
+
 #[derive(Clone, Debug)]
 pub struct App {
     pub index: usize,
@@ -161,6 +171,8 @@ pub struct App {
     pub path_prepend: Vec<PathBuf>,
     /// For an app from the command line, its keys as JSON: the installed unit records them.
     pub definition: Option<String>,
+    /// `None`: not set; `--hardening` decides.
+    pub hardening: Option<Hardening>,
     /// Keys whose backend mapping is not native, for warnings at render time.
     pub keys_used: Vec<(&'static crate::keys::KeySpec, Origin)>,
 }

@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::fields::Fields;
 use super::group::identity::{default_group, raw_name, sanitize_name};
 use super::group::{
-    command, env, identity, instances, logs, memory, restart, schedule, stop, user,
+    command, env, hardening, identity, instances, logs, memory, restart, schedule, stop, user,
 };
 use super::resolve::InterpreterKind;
 use super::{App, Ecosystem, ModelOptions};
@@ -168,6 +168,7 @@ fn validate_app(
     let watch = schedule::watch(&mut f, &cwd);
     let (user, group) = user::read(&mut f);
     let autostart = user::autostart(&mut f);
+    let hardening = hardening::read(&mut f);
 
     let mut keys_used = Vec::new();
     for entry in &app.entries {
@@ -224,6 +225,7 @@ fn validate_app(
         watch,
         path_prepend: cmd.path_prepend,
         definition: crate::load::adhoc::definition_of(raw, app),
+        hardening,
         keys_used,
     })
 }

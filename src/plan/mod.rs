@@ -8,6 +8,7 @@
 //! of the key table (`restart.rs`, `logs.rs`, …); `plan_app` only calls them in order.
 
 mod env;
+mod hardening;
 mod instances;
 mod logs;
 mod readiness;
@@ -26,6 +27,7 @@ pub use crate::keys::ShimNeed;
 use crate::model::cron::CronSchedule;
 use crate::model::{App, Ecosystem};
 use crate::target::Target;
+pub use hardening::Sandbox;
 pub use restart::{backoff_steps, pm2_backoff_sequence};
 pub use word::{Part, Word};
 
@@ -155,6 +157,8 @@ pub struct ServiceSpec {
     pub watch: Option<WatchPlan>,
     /// An app from the command line: its definition, recorded in its files.
     pub definition: Option<String>,
+    /// `Some`: the strict hardening profile.
+    pub sandbox: Option<Sandbox>,
 }
 
 impl ServiceSpec {
@@ -218,6 +222,7 @@ fn plan_app(
         );
     }
     let (cron, watch) = schedule::plan(app);
+    let sandbox = hardening::plan(app, target, &caps, &sharing, &needs, &logs.plan, problems);
 
     Some(ServiceSpec {
         app: app.name.clone(),
@@ -252,5 +257,6 @@ fn plan_app(
         cron,
         watch,
         definition: app.definition.clone(),
+        sandbox,
     })
 }

@@ -120,7 +120,7 @@ fn every_approximated_key_has_a_fixture_that_warns() {
                 continue;
             };
             let needle = format!("warning[{}]", kind.id());
-            let key = format!("`{}`", spec.name);
+            let key = format!("`{}", spec.name);
             let seen = snapshots.iter().any(|(name, text)| {
                 suffixes.iter().any(|s| name.ends_with(s))
                     && text

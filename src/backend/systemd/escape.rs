@@ -9,6 +9,8 @@
 //!   expansion, so `$` stays single.
 //! - Path-valued settings (`WorkingDirectory=`, `append:`, `PathChanged=`) take the rest of the
 //!   line literally apart from specifiers, so only `%` needs escaping; they cannot carry newlines.
+//! - Path lists (`BindPaths=`) are split at whitespace and `:`, outside quotes: each path is one
+//!   `"…"` word with `\\` and `\"` escaped, specifiers (`%%`) expanded after the quotes go.
 
 use std::fmt::Write as _;
 
@@ -93,6 +95,15 @@ pub fn literal(word: &Word) -> Option<String> {
 
 pub fn literal_text(text: &str) -> Option<String> {
     literal(&Word::text(text))
+}
+
+/// One path of a `BindPaths=` list (bound onto itself). `None` as for [`literal`].
+pub fn bind_path(path: &str) -> Option<String> {
+    let text = literal_text(path)?;
+    Some(format!(
+        "\"{}\"",
+        text.replace('\\', "\\\\").replace('"', "\\\"")
+    ))
 }
 
 /// Durations as systemd time spans: whole seconds as `Ns`, otherwise milliseconds.
@@ -209,6 +220,16 @@ mod tests {
         assert_eq!(exec_word(&w("\u{1}")), r#""\x01""#);
         assert_eq!(exec_word(&w("ü→")), "\"ü→\"");
         assert_eq!(exec_word(&w("")), r#""""#);
+    }
+
+    #[test]
+    fn bind_paths_are_one_quoted_word() {
+        assert_eq!(bind_path("/srv/app").as_deref(), Some(r#""/srv/app""#));
+        assert_eq!(
+            bind_path(r#"/srv/a b:c 100% "q" \s"#).as_deref(),
+            Some(r#""/srv/a b:c 100%% \"q\" \\s""#)
+        );
+        assert_eq!(bind_path("/srv/nl\n"), None);
     }
 
     #[test]

@@ -7,8 +7,8 @@ use super::{calendar, envfile, escape, names};
 use crate::apply::RenderedFile;
 use crate::apply::inventory::{Role, Trigger};
 use crate::backend::{MARKER_PREFIX, RenderError, header_lines};
-use crate::plan::{LogDest, Plan, Readiness, RestartMode, ServiceSpec, Word};
-use crate::target::{Backend, Scope};
+use crate::plan::{LogDest, Plan, Readiness, RestartMode, Sandbox, ServiceSpec, Word};
+use crate::target::{Backend, Sandboxing, Scope};
 
 #[derive(Template)]
 #[template(path = "systemd/app.service", escape = "none")]
@@ -44,6 +44,8 @@ struct ServiceUnit {
     standard_output: Option<String>,
     standard_error: Option<String>,
     syslog_identifier: String,
+    /// The strict hardening profile's directives, in order.
+    sandbox: Vec<(&'static str, String)>,
 }
 
 #[derive(Template)]
@@ -255,6 +257,77 @@ fn check_lines(file: &RenderedFile, spec: &ServiceSpec) -> Result<(), RenderErro
     })
 }
 
+/// The strict hardening profile (`hardening: 'strict'`). Each directive is one the app keeps
+/// working under: Node's JIT needs writable executable memory (so no `MemoryDenyWriteExecute=`),
+/// `os.cpus()` reads /proc/stat (so no `ProcSubset=pid`), apps talk to any address (so no
+/// `PrivateNetwork=`, `IPAddressDeny=`), and apps of one user may share IPC objects (so no
+/// `RemoveIPC=`). `PrivateUsers=` is left out too: it would take the capabilities rgen keeps for
+/// a low port and hide other users' files' owners.
+fn sandbox_directives(
+    sandbox: &Sandbox,
+    spec: &ServiceSpec,
+) -> Result<Vec<(&'static str, String)>, RenderError> {
+    let mut out: Vec<(&'static str, String)> = Vec::new();
+    let mut set = |key: &'static str, value: &str| out.push((key, value.to_string()));
+    if sandbox.extent == Sandboxing::Full {
+        // Read-only everywhere but where the app writes; bound rather than `ReadWritePaths=`
+        // because an app under /tmp or /var/tmp would otherwise vanish behind `PrivateTmp=`.
+        set("ProtectSystem", "strict");
+        set("ProtectHome", "read-only");
+        for dir in &sandbox.writable {
+            let shown = dir.to_string_lossy();
+            let what = if dir == &spec.cwd {
+                "the working directory"
+            } else {
+                "a log directory"
+            };
+            let bound =
+                escape::bind_path(&shown).ok_or_else(|| unwritable(what, &shown, Some(spec)))?;
+            set("BindPaths", &bound);
+        }
+        set("PrivateTmp", "yes");
+        set("PrivateDevices", "yes");
+        set("PrivateMounts", "yes");
+        if sandbox.shim_runtime_dir {
+            // The shim's backoff state must outlive a restart; the private /tmp does not.
+            set("RuntimeDirectory", "rgen/%N");
+            set("RuntimeDirectoryMode", "0700");
+            set("RuntimeDirectoryPreserve", "restart");
+        }
+        set("ProtectKernelTunables", "yes");
+        set("ProtectKernelModules", "yes");
+        set("ProtectKernelLogs", "yes");
+        set("ProtectControlGroups", "yes");
+        set("ProtectClock", "yes");
+        set("ProtectHostname", "yes");
+        set("ProtectProc", "invisible");
+        if sandbox.binds_low_port {
+            set("CapabilityBoundingSet", "CAP_NET_BIND_SERVICE");
+            set("AmbientCapabilities", "CAP_NET_BIND_SERVICE");
+        } else {
+            set("CapabilityBoundingSet", "");
+        }
+    }
+    // Seccomp and no_new_privs need no privileges: a user manager applies these too.
+    set("NoNewPrivileges", "yes");
+    set("RestrictNamespaces", "yes");
+    set("RestrictRealtime", "yes");
+    set("RestrictSUIDSGID", "yes");
+    set("LockPersonality", "yes");
+    // Netlink: `os.networkInterfaces()` and getifaddrs(3).
+    set(
+        "RestrictAddressFamilies",
+        "AF_UNIX AF_INET AF_INET6 AF_NETLINK",
+    );
+    set("SystemCallArchitectures", "native");
+    set("SystemCallFilter", "@system-service");
+    set("SystemCallFilter", "~@privileged @resources");
+    // A filtered call fails instead of killing the app with SIGSYS.
+    set("SystemCallErrorNumber", "EPERM");
+    set("UMask", "0027");
+    Ok(out)
+}
+
 pub fn render(plan: &Plan) -> Result<Vec<RenderedFile>, RenderError> {
     debug_assert_eq!(plan.target.backend, Backend::Systemd);
     let source = lit(&plan.source.to_string_lossy(), "the ecosystem path", None)?;
@@ -349,7 +422,15 @@ fn render_app(
             Readiness::Started => "exec",
             Readiness::Notify { .. } => "notify",
         },
-        notify_access: matches!(spec.readiness, Readiness::Notify { .. }).then_some("all"),
+        // The shim (the main process) is the one that reports readiness; strict units take
+        // notifications from it alone.
+        notify_access: matches!(spec.readiness, Readiness::Notify { .. }).then_some(
+            if spec.sandbox.is_some() {
+                "main"
+            } else {
+                "all"
+            },
+        ),
         exec_start: escape::exec_line(&spec.argv),
         working_directory: lit(
             &spec.cwd.to_string_lossy(),
@@ -411,6 +492,10 @@ fn render_app(
         standard_output: log(&spec.logs.stdout, "the out_file")?,
         standard_error: log(&spec.logs.stderr, "the error_file")?,
         syslog_identifier: lit(&spec.unit, "the name", Some(spec))?,
+        sandbox: match &spec.sandbox {
+            Some(sandbox) => sandbox_directives(sandbox, spec)?,
+            None => Vec::new(),
+        },
     };
     files.push(rendered(service_name, Some(&spec.app), &unit)?);
     if let Some(f) = env_file {

@@ -4,6 +4,7 @@
 
 pub(crate) mod command;
 pub(crate) mod env;
+pub(crate) mod hardening;
 pub(crate) mod identity;
 pub(crate) mod instances;
 pub(crate) mod logs;

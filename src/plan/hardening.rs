@@ -1,0 +1,115 @@
+//! Hardening (group `hardening`): whether the app runs in the strict sandbox, and what the
+//! sandbox must leave open for it to keep working — the directories it writes, a low port it
+//! binds itself, a runtime directory for the shim. The directives are the backend's business;
+//! how much of them the manager can apply is `Capabilities::sandboxing`.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use super::instances::Sharing;
+use super::{LogPlan, ShimNeed};
+use crate::diag::{Problems, WarningKind};
+use crate::model::{App, Hardening};
+use crate::target::{Capabilities, Sandboxing, Target};
+
+/// Ports below this need `CAP_NET_BIND_SERVICE` to bind.
+const FIRST_UNPRIVILEGED_PORT: u16 = 1024;
+
+/// The strict profile for one app.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sandbox {
+    /// `Full` or `Unprivileged`; an app the manager cannot sandbox at all gets no `Sandbox`.
+    pub extent: Sandboxing,
+    /// The only places the app may write: its cwd and its log directories (one inside another
+    /// is left out). Everything else is read-only, or hidden (other users' temporary files).
+    pub writable: Vec<PathBuf>,
+    /// The app binds its `port`, below 1024, itself (no socket unit holds it), so it keeps the
+    /// one capability that needs.
+    pub binds_low_port: bool,
+    /// The shim keeps its state (PM2's backoff, the Node preload) in a runtime directory of the
+    /// unit's own that survives restarts: the private /tmp is a new one at every start.
+    pub shim_runtime_dir: bool,
+}
+
+pub(super) fn plan(
+    app: &App,
+    target: &Target,
+    caps: &Capabilities,
+    sharing: &Sharing,
+    needs: &BTreeSet<ShimNeed>,
+    logs: &LogPlan,
+    problems: &mut Problems,
+) -> Option<Sandbox> {
+    let strict = match app.hardening {
+        Some(level) => level == Hardening::Strict,
+        None => target.strict_hardening,
+    };
+    if !strict {
+        return None;
+    }
+    // Named by the key when the file set it, else by the app (`--hardening` chose).
+    let origin = match app.hardening {
+        Some(_) => app.origin_of("hardening"),
+        None => app.origin.clone(),
+    };
+    match caps.sandboxing {
+        Sandboxing::None => {
+            let text = crate::keys::lookup("hardening")
+                .map(|spec| spec.mapping(target.backend).text)
+                .unwrap_or_default();
+            problems.warn(
+                WarningKind::HardeningLimited,
+                origin,
+                format!("`hardening: 'strict'`: {text}"),
+            );
+            return None;
+        }
+        Sandboxing::Unprivileged => problems.warn(
+            WarningKind::HardeningLimited,
+            origin,
+            "`hardening: 'strict'` in the user scope: a user manager applies only \
+             `NoNewPrivileges=` and the system-call filters; the file-system, device and kernel \
+             protection needs `--system`",
+        ),
+        Sandboxing::Full => {}
+    }
+    Some(Sandbox {
+        extent: caps.sandboxing,
+        writable: outermost(std::iter::once(app.cwd.clone()).chain(logs.dirs.iter().cloned())),
+        binds_low_port: sharing.socket.is_none()
+            && app.port.is_some_and(|p| p < FIRST_UNPRIVILEGED_PORT),
+        shim_runtime_dir: !needs.is_empty() && caps.sandboxing == Sandboxing::Full,
+    })
+}
+
+/// The directories, sorted, without those inside another one of them.
+fn outermost(dirs: impl Iterator<Item = PathBuf>) -> Vec<PathBuf> {
+    let all: BTreeSet<PathBuf> = dirs.collect();
+    let mut kept: Vec<PathBuf> = Vec::new();
+    for dir in all {
+        if !kept.iter().any(|outer| dir.starts_with(outer)) {
+            kept.push(dir);
+        }
+    }
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nested_directories_are_covered_by_their_parent() {
+        let dirs = [
+            "/srv/app/logs",
+            "/srv/app",
+            "/var/log/app",
+            "/srv/application",
+        ]
+        .map(PathBuf::from);
+        assert_eq!(
+            outermost(dirs.into_iter()),
+            ["/srv/app", "/srv/application", "/var/log/app"].map(PathBuf::from)
+        );
+    }
+}
