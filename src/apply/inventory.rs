@@ -26,6 +26,8 @@ pub struct Marker {
     pub source_hash: Option<String>,
     /// An app installed from the command line: its keys as JSON (its only record).
     pub definition: Option<String>,
+    /// Installed with `--hardening strict`.
+    pub strict_hardening: bool,
 }
 
 /// What an installed file is for.

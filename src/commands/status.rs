@@ -288,6 +288,7 @@ fn drift(
         target.cpus = cpus();
         // Compiled again as it was installed: apps without `uid` as whom they run as now.
         target.invoking_user = members.first().map(|a| installed_identity(a));
+        target.strict_hardening = group_units.iter().any(|u| u.marker.strict_hardening);
         let installed_apps: Vec<String> = group_units
             .iter()
             .filter_map(|u| u.marker.app.clone())

@@ -61,6 +61,8 @@ pub fn read_back(name: &str, path: &Path, bytes: &[u8]) -> Existing {
         instance: job.marker.instance,
         source_hash: job.marker.source_hash.clone(),
         definition: job.marker.definition.clone(),
+        // launchd has no sandbox to ask for.
+        strict_hardening: false,
     };
     Existing::Ours(Box::new(InstalledUnit {
         name: name.to_string(),

@@ -121,6 +121,7 @@ fn marker(unit: &UnitFile) -> Marker {
                 "Instances" => m.instances = value.parse().ok(),
                 "SourceHash" => m.source_hash = Some(value),
                 "Definition" => m.definition = Some(value),
+                "Hardening" => m.strict_hardening = value == "strict",
                 _ => {}
             }
         }

@@ -344,6 +344,10 @@ pub fn render(plan: &Plan) -> Result<Vec<RenderedFile>, RenderError> {
         format!("{MARKER_PREFIX}SourceHash"),
         plan.source_hash.clone(),
     ));
+    // Installed with `--hardening strict`: `status` compiles the file again the same way.
+    if plan.target.strict_hardening {
+        target_markers.push((format!("{MARKER_PREFIX}Hardening"), "strict".into()));
+    }
     files.push(rendered(
         group_target.clone(),
         None,
