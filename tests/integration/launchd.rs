@@ -155,8 +155,34 @@ fn azak_plists_carry_the_macbook_setup() {
             .as_deref()
             .is_some_and(|p| p.ends_with("Library/Logs/rgen/azak-backend.rgen-shim.log"))
     );
-    assert_eq!(backend.keep_alive, Some(KeepAlive::Always(true)));
+    // The shim restarts the app with PM2's rules; launchd restarts only a shim that died (it
+    // exits 0 when it leaves the app down).
+    assert_eq!(
+        backend.keep_alive,
+        Some(KeepAlive::Conditions {
+            successful_exit: false
+        })
+    );
+    for pair in [["--stay-down-exit-code", "0"], ["--log-retain", "5"]] {
+        assert!(args.windows(2).any(|w| w == pair), "{pair:?} in {args:?}");
+    }
+    assert!(args.iter().any(|a| a == "--autorestart"), "{args:?}");
+    assert!(
+        args.windows(2).any(|w| w[0] == "--shim-log"
+            && w[1].ends_with("Library/Logs/rgen/azak-backend.rgen-shim.log")),
+        "{args:?}"
+    );
+    for option in ["--pid-file", "--status-file"] {
+        assert!(
+            args.windows(2).any(|w| w[0] == option
+                && w[1].contains("Library/Application Support/rgen/run/azak-backend.")),
+            "{option} in {args:?}"
+        );
+    }
     assert!(backend.run_at_load);
+    assert_eq!(backend.process_type.as_deref(), Some("Interactive"));
+    assert_eq!(backend.limit_load_to_session_type.as_deref(), Some("Aqua"));
+    assert_eq!(backend.throttle_interval, None);
 
     let frontend = &jobs["azak-frontend"];
     assert_eq!(frontend.environment_variables["PORT"], "3030");

@@ -7,20 +7,45 @@ use std::process::Command;
 use crate::follower::Follower;
 use crate::support::{KillOnDrop, TEST_PATH, repo, run, shim};
 
-struct Mac {
-    home: tempfile::TempDir,
-    state: PathBuf,
+pub(crate) struct Mac {
+    pub home: tempfile::TempDir,
+    pub state: PathBuf,
+    /// Jobs really run (the fake is a tiny launchd, see its docstring).
+    pub running: bool,
+}
+
+impl Drop for Mac {
+    fn drop(&mut self) {
+        if self.running {
+            let _ = Command::new(repo().join("tests/integration/fake-launchctl"))
+                .arg("__shutdown")
+                .env("RGEN_FAKE_LAUNCHCTL_STATE", &self.state)
+                .status();
+        }
+    }
 }
 
 impl Mac {
-    fn new() -> Mac {
+    pub fn new() -> Mac {
         let home = tempfile::tempdir().unwrap();
         let state = home.path().join("launchctl-state");
         std::fs::create_dir_all(state.join("print")).unwrap();
-        Mac { home, state }
+        Mac {
+            home,
+            state,
+            running: false,
+        }
     }
 
-    fn rgen(&self) -> Command {
+    /// A Mac whose launchd runs the jobs, with a shim that behaves as on macOS (no
+    /// `PR_SET_PDEATHSIG`: an app outlives a SIGKILLed shim).
+    pub fn running() -> Mac {
+        let mut mac = Mac::new();
+        mac.running = true;
+        mac
+    }
+
+    pub fn rgen(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rgen"));
         cmd.current_dir(repo())
             .env_clear()
@@ -33,11 +58,29 @@ impl Mac {
             )
             .env("RGEN_FAKE_LAUNCHCTL_STATE", &self.state)
             .env("NO_COLOR", "1");
+        if self.running {
+            cmd.env("RGEN_FAKE_LAUNCHD", "run")
+                .env("RGEN_SHIM_NO_PDEATHSIG", "1");
+        }
         cmd
     }
 
+    /// `launchctl` itself, as launchd would run it when a calendar or a watched path fires.
+    pub fn launchctl(&self, args: &[&str]) -> crate::support::Output {
+        let mut cmd = Command::new(repo().join("tests/integration/fake-launchctl"));
+        cmd.args(args)
+            .env("RGEN_FAKE_LAUNCHCTL_STATE", &self.state)
+            .env("HOME", self.home.path())
+            .env("PATH", TEST_PATH);
+        if self.running {
+            cmd.env("RGEN_FAKE_LAUNCHD", "run")
+                .env("RGEN_SHIM_NO_PDEATHSIG", "1");
+        }
+        run(&mut cmd)
+    }
+
     /// `rgen install FILE --launchd --user`.
-    fn install(&self, file: &Path) -> crate::support::Output {
+    pub fn install(&self, file: &Path) -> crate::support::Output {
         run(self
             .rgen()
             .arg("install")
@@ -45,11 +88,11 @@ impl Mac {
             .args(["--launchd", "--user"]))
     }
 
-    fn agents(&self) -> PathBuf {
+    pub fn agents(&self) -> PathBuf {
         self.home.path().join("Library/LaunchAgents")
     }
 
-    fn calls(&self) -> Vec<String> {
+    pub fn calls(&self) -> Vec<String> {
         std::fs::read_to_string(self.state.join("calls.log"))
             .unwrap_or_default()
             .lines()
@@ -70,7 +113,7 @@ impl Mac {
     }
 }
 
-fn uid() -> u32 {
+pub(crate) fn uid() -> u32 {
     // SAFETY: getuid has no preconditions.
     unsafe { libc::getuid() }
 }
@@ -215,25 +258,229 @@ fn status_reads_recorded_print_outputs() {
 }
 
 #[test]
-fn no_gui_session_falls_back_to_the_user_domain() {
+fn without_a_gui_session_the_jobs_go_to_the_user_domain_and_stay_there() {
+    // Over ssh with nobody at the screen, `gui/<uid>` does not exist: bootstrap says 125.
     let mac = Mac::new();
     let out = run(mac
         .rgen()
         .args(["install", AZAK, "--launchd", "--user"])
         .env("RGEN_FAKE_NO_GUI", "1"));
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("failed (125)") && out.stderr.contains("RGEN_LAUNCHD_DOMAIN=user"),
+        "{}",
+        out.stderr
+    );
+    // Told (as rgen decides by itself on a Mac whose console is someone else's), rgen uses the
+    // background session: every plist says so, so a later GUI login cannot load them again.
+    let user_domain = format!("user/{}", uid());
+    let rgen = |args: &[&str]| {
+        run(mac
+            .rgen()
+            .args(args)
+            .args(["--launchd", "--user"])
+            .env("RGEN_FAKE_NO_GUI", "1")
+            .env("RGEN_LAUNCHD_DOMAIN", "user"))
+    };
+    let out = rgen(&["install", AZAK]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert!(
-        out.stdout.contains(&format!("user/{}", uid())) && out.stdout.contains("--system"),
+        out.stdout.contains(&user_domain) && out.stdout.contains("--system"),
         "{}",
         out.stdout
     );
+    for label in LABELS {
+        let plist = mac.agents().join(format!("{label}.plist"));
+        let job = rgen::backend::launchd::render::parse(&std::fs::read(&plist).unwrap()).unwrap();
+        assert_eq!(
+            job.limit_load_to_session_type.as_deref(),
+            Some("Background"),
+            "{label}"
+        );
+        assert!(
+            mac.calls()
+                .contains(&format!("bootstrap {user_domain} {}", plist.display())),
+            "{:?}",
+            mac.calls()
+        );
+    }
+    // Every later verb finds them there, with or without the variable.
+    let before = mac.calls().len();
+    for args in [
+        &["status", "--json"][..],
+        &["restart", "azak-ngrok"],
+        &["stop", "azak-ngrok"],
+        &["start", "azak-ngrok"],
+    ] {
+        let out = run(mac.rgen().args(args).args(["--launchd", "--user"]));
+        assert_eq!(out.code, 0, "{args:?}: {}\n{}", out.stdout, out.stderr);
+    }
+    let later = &mac.calls()[before..];
     assert!(
-        mac.calls()
-            .iter()
-            .any(|c| c.starts_with(&format!("bootstrap user/{} ", uid()))),
-        "{:?}",
-        mac.calls()
+        later.iter().all(|c| !c.contains("gui/")),
+        "a verb talked to gui/: {later:?}"
     );
+    assert!(
+        later.contains(&format!("bootout {user_domain}/rgen.azak-ngrok")),
+        "{later:?}"
+    );
+}
+
+#[test]
+fn install_starts_the_apps_but_never_their_cron_and_watch_jobs() {
+    // Starting a helper runs its restart command at once: only loading is right.
+    let mac = Mac::new();
+    let file = repo().join("tests/fixtures/ecosystems/cron-watch/ecosystem.config.js");
+    let out = mac.install(&file);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let domain = format!("gui/{}", uid());
+    let calls = mac.calls();
+    for helper in ["rgen.nightly.cron-restart", "rgen.watched.watch"] {
+        let plist = mac.agents().join(format!("{helper}.plist"));
+        assert!(
+            calls.contains(&format!("bootstrap {domain} {}", plist.display())),
+            "{calls:?}"
+        );
+        assert!(
+            !calls
+                .iter()
+                .any(|c| c.starts_with("kickstart") && c.ends_with(helper)),
+            "a helper was started: {calls:?}"
+        );
+    }
+    assert!(
+        calls.contains(&format!("kickstart {domain}/rgen.nightly")),
+        "{calls:?}"
+    );
+    // The helpers restart gracefully, wait `watch_delay`, and say what they did in a log.
+    let watch = rgen::backend::launchd::render::parse(
+        &std::fs::read(mac.agents().join("rgen.watched.watch.plist")).unwrap(),
+    )
+    .unwrap();
+    let script = &watch.program_arguments[2];
+    assert!(script.contains("launchctl kill SIGURG"), "{script}");
+    assert!(!script.contains("kickstart -k"), "{script}");
+    assert!(script.contains("sleep 1.500"), "{script}");
+    assert!(
+        watch
+            .standard_out_path
+            .as_deref()
+            .is_some_and(|p| p.ends_with("Library/Logs/rgen/watched.watch.log")),
+        "{watch:?}"
+    );
+}
+
+#[test]
+fn a_bootout_in_progress_is_waited_out() {
+    // `Boot-out failed: 36: Operation now in progress` while the job is still exiting.
+    let mac = Mac::new();
+    assert_eq!(mac.install(&repo().join(AZAK)).code, 0);
+    mac.queue_answers(
+        "bootout",
+        &[
+            "bootout_in_progress_36_catalina_beta",
+            "bootout_in_progress_36_catalina_beta",
+        ],
+    );
+    let out = run(mac
+        .rgen()
+        .args(["stop", "azak-ngrok", "--launchd", "--user"]));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let service = format!("gui/{}/rgen.azak-ngrok", uid());
+    let bootouts = mac
+        .calls()
+        .iter()
+        .filter(|c| **c == format!("bootout {service}"))
+        .count();
+    assert_eq!(bootouts, 3, "{:?}", mac.calls());
+}
+
+#[test]
+fn stop_survives_a_login_and_autostart_false_is_never_started() {
+    let mac = Mac::new();
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("app.js"), "setInterval(() => {}, 1000);\n").unwrap();
+    let file = tmp.path().join("ecosystem.json");
+    std::fs::write(
+        &file,
+        serde_json::json!({"apps": [
+            {"name": "on", "script": "app.js"},
+            {"name": "later", "script": "app.js", "autostart": false},
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    assert_eq!(mac.install(&file).code, 0);
+    let domain = format!("gui/{}", uid());
+    let calls = mac.calls();
+    // Disabled: launchd does not load it at the next login either.
+    assert!(
+        calls.contains(&format!("disable {domain}/rgen.later")),
+        "{calls:?}"
+    );
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.starts_with("bootstrap") && c.contains("rgen.later")),
+        "{calls:?}"
+    );
+    let before = mac.calls().len();
+    let out = run(mac.rgen().args(["stop", "on", "--launchd", "--user"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("across logins and reboots"),
+        "{}",
+        out.stdout
+    );
+    let later = &mac.calls()[before..];
+    assert!(
+        later.contains(&format!("bootout {domain}/rgen.on"))
+            && later.contains(&format!("disable {domain}/rgen.on")),
+        "{later:?}"
+    );
+    let before = mac.calls().len();
+    let out = run(mac.rgen().args(["start", "later", "--launchd", "--user"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let later = &mac.calls()[before..];
+    let enable = later
+        .iter()
+        .position(|c| *c == format!("enable {domain}/rgen.later"));
+    let bootstrap = later
+        .iter()
+        .position(|c| c.starts_with(&format!("bootstrap {domain} ")));
+    assert!(
+        enable.is_some() && enable < bootstrap,
+        "enabled before it is loaded: {later:?}"
+    );
+}
+
+#[test]
+fn a_second_project_with_the_same_app_name_is_told_how_to_resolve_it() {
+    let mac = Mac::new();
+    let project = |name: &str| {
+        let dir = mac.home.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("app.js"), "").unwrap();
+        let file = dir.join("ecosystem.json");
+        std::fs::write(
+            &file,
+            serde_json::json!({"apps": [{"name": "api", "script": "app.js"}]}).to_string(),
+        )
+        .unwrap();
+        file
+    };
+    assert_eq!(mac.install(&project("shop")).code, 0);
+    let out = mac.install(&project("blog"));
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let text = format!("{}{}", out.stdout, out.stderr);
+    for needle in [
+        "group `shop`",
+        "Rename the app",
+        "append_env_to_name",
+        "rgen uninstall api",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
 }
 
 #[test]
@@ -294,7 +541,7 @@ fn a_changed_app_is_reloaded_alone_and_foreign_plists_are_refused() {
 
 impl Mac {
     /// The next calls of `verb` answer with these recorded outputs, in order.
-    fn queue_answers(&self, verb: &str, fixtures: &[&str]) {
+    pub fn queue_answers(&self, verb: &str, fixtures: &[&str]) {
         let dir = self.state.join("answers");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(verb), fixtures.join("\n") + "\n").unwrap();
