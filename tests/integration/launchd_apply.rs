@@ -744,3 +744,83 @@ fn status_finds_the_app_behind_the_shim_with_its_memory_cpu_and_uptime() {
     assert!(unit["cpu_ns"].is_u64(), "{backend}");
     assert!(backend["uptime_ms"].is_u64(), "{backend}");
 }
+
+#[test]
+fn system_daemons_get_directories_of_their_own_user_and_no_foreign_symlink_is_followed() {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    let mac = Mac::new();
+    let root = mac.home.path().join("root");
+    let project = mac.home.path().join("project");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(project.join("app.js"), "").unwrap();
+    let file = project.join("ecosystem.json");
+    std::fs::write(
+        &file,
+        serde_json::json!({"apps": [{"name": "d", "script": "app.js", "out_file": "logs/out.log"}]})
+            .to_string(),
+    )
+    .unwrap();
+    let install = |file: &Path| {
+        run(mac
+            .rgen()
+            .arg("install")
+            .arg(file)
+            .args(["--launchd", "--system"])
+            .env("RGEN_LAUNCHD_ROOT", &root)
+            .env("RGEN_RUN_AS", "nobody"))
+    };
+    let out = install(&file);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let (nobody, _) = rgen::apply::users::lookup_user("nobody").unwrap();
+    // launchd starts the shim as `nobody`, who opens the log files: the directory is theirs.
+    let logs = std::fs::metadata(project.join("logs")).unwrap();
+    assert_eq!(
+        (logs.uid(), logs.permissions().mode() & 0o777),
+        (nobody, 0o750)
+    );
+    let run_dir = root.join("Library/Application Support/rgen/run");
+    assert_eq!(std::fs::metadata(&run_dir).unwrap().uid(), 0);
+    assert_eq!(
+        std::fs::metadata(run_dir.join("nobody")).unwrap().uid(),
+        nobody
+    );
+    let plist = root.join("Library/LaunchDaemons/rgen.d.plist");
+    let job = rgen::backend::launchd::render::parse(&std::fs::read(&plist).unwrap()).unwrap();
+    assert_eq!(job.user_name.as_deref(), Some("nobody"));
+    assert_eq!(job.environment_variables["USER"], "nobody");
+    assert_eq!(job.environment_variables["LOGNAME"], "nobody");
+    assert!(job.environment_variables.contains_key("HOME"), "{job:?}");
+    // launchd may open these as root: nothing in a directory the app's user can change.
+    assert_eq!(job.standard_out_path.as_deref(), Some("/dev/null"));
+    assert_eq!(job.limit_load_to_session_type, None);
+    assert!(
+        mac.calls()
+            .contains(&format!("bootstrap system {}", plist.display())),
+        "{:?}",
+        mac.calls()
+    );
+    assert!(out.stdout.contains("FileVault"), "{}", out.stdout);
+
+    // A log directory behind a symlink another user can replace (in a directory of theirs) is
+    // refused, not followed.
+    let elsewhere = mac.home.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let trap = mac.home.path().join("trap");
+    std::fs::create_dir_all(trap.join("theirs")).unwrap();
+    std::fs::write(trap.join("app.js"), "").unwrap();
+    std::os::unix::fs::symlink(&elsewhere, trap.join("theirs/logs")).unwrap();
+    let (other, _) = rgen::apply::users::lookup_user("daemon").unwrap();
+    std::os::unix::fs::chown(trap.join("theirs"), Some(other), None).unwrap();
+    let file = trap.join("ecosystem.json");
+    std::fs::write(
+        &file,
+        serde_json::json!({"apps": [{"name": "t", "script": "app.js", "out_file": "theirs/logs/out.log"}]})
+            .to_string(),
+    )
+    .unwrap();
+    let out = install(&file);
+    assert_ne!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("daemon"), "{}", out.stderr);
+    assert_eq!(std::fs::metadata(&elsewhere).unwrap().uid(), 0);
+    assert!(!root.join("Library/LaunchDaemons/rgen.t.plist").exists());
+}
