@@ -408,9 +408,35 @@ pub fn uninstall(m: &LaunchdManager, units: &[InstalledUnit], out: &mut dyn Writ
         }
         std::fs::remove_file(&u.path)
             .with_context(|| format!("cannot remove {}", u.path.display()))?;
+        remove_state(m, u);
         writeln!(out, "  - {label}")?;
     }
     Ok(())
+}
+
+/// What the shim and the watch helper kept about a job that is gone: its pid and status files
+/// and the watch helper's record. (`unlink` removes a link, never what it points to.)
+fn remove_state(m: &LaunchdManager, u: &InstalledUnit) {
+    let (options, _) = crate::backend::shim_args::split(&u.argv);
+    let mut files: Vec<std::path::PathBuf> = options
+        .windows(2)
+        .filter(|pair| {
+            pair[0] == crate::shim_protocol::opt::PID_FILE
+                || pair[0] == crate::shim_protocol::opt::STATUS_FILE
+        })
+        .map(|pair| std::path::PathBuf::from(&pair[1]))
+        .collect();
+    if u.role == crate::apply::inventory::Role::Trigger(crate::apply::inventory::Trigger::Watch)
+        && let Some(root) = m.target.capabilities().app_state_dir
+        && let Some(unit) = names::label_of(&u.name)
+            .strip_prefix(names::LABEL_PREFIX)
+            .and_then(|l| l.strip_suffix(".watch"))
+    {
+        files.push(names::watch_state(&root, unit));
+    }
+    for f in files {
+        let _ = std::fs::remove_file(f);
+    }
 }
 
 /// Loads a job unless it is loaded already; an app's job is started.
