@@ -192,6 +192,21 @@ fn restart_stops_the_old_app_before_the_new_one_starts() {
         .unwrap()
         .1;
     assert_eq!(app["pid"], newest, "{app}");
+
+    // Uninstalling stops the app the same way and leaves none of the shim's files behind.
+    let status_file = mac
+        .home
+        .path()
+        .join("Library/Application Support/rgen/run/app.status.json");
+    assert!(status_file.exists());
+    let out = run(mac
+        .rgen()
+        .args(["uninstall", "--all", "--launchd", "--user"]));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let events = p.wait_for_events("stop", 3);
+    assert_eq!(events.last(), Some(&("stop".to_string(), newest)));
+    assert!(gone(newest));
+    assert!(!status_file.exists());
 }
 
 #[test]
