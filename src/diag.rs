@@ -122,12 +122,10 @@ warning_kinds! {
         "cluster mode without a known port: instances run side by side but cannot share a port (set `port` or `env.PORT`)",
     LaunchdCluster = "launchd-cluster":
         "launchd cannot share one port between jobs: cluster mode with a port is refused, without one the instances run side by side",
-    LaunchdRestartLimit = "launchd-restart-limit":
-        "launchd restarts a crashing job without limit (at most once per `ThrottleInterval`); `max_restarts`/`min_uptime` are not applied",
-    LaunchdRestartDelay = "launchd-restart-delay":
-        "`restart_delay` becomes `ThrottleInterval`: whole seconds, a minimum gap between starts rather than a wait after an exit",
-    LaunchdExitCodes = "launchd-exit-codes":
-        "launchd can only leave a job down after exit code 0 (`KeepAlive` `SuccessfulExit`); other `stop_exit_codes` are not honoured",
+    LaunchdProtectedFolder = "launchd-protected-folder":
+        "the app's files are in a folder macOS's privacy protection guards (Desktop, Documents, Downloads, iCloud Drive, removable volumes): a launchd job may be refused access there; move the project (e.g. to ~/code) or give the program Full Disk Access",
+    LaunchdNoHome = "launchd-no-home":
+        "launchd gives jobs of another user than the installer's no known HOME; set `env.HOME` if the app reads files from its home (ngrok's authtoken, npm's cache)",
     LaunchdCronLimits = "launchd-cron-limits":
         "launchd calendars have minute granularity and no \"last day of the month\"; the closest schedule is used",
     EnvNotDefined = "env-not-defined":

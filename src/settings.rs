@@ -649,11 +649,40 @@ pub fn machine_target(args: &cli::TargetArgs) -> Target {
         shim_source,
         uid,
         user_name: user_name(uid),
+        launchd_background: backend == Backend::Launchd
+            && scope == Scope::User
+            && launchd_background(uid),
+        launchd_root: std::env::var_os("RGEN_LAUNCHD_ROOT")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .unwrap_or_else(|| PathBuf::from("/")),
         invoking_user,
         home,
         config_home,
         strict_hardening: false,
     }
+}
+
+/// Whether launchd agents go into `user/<uid>` rather than `gui/<uid>`, decided as Homebrew's
+/// `brew services` does (Library/Homebrew/services/system.rb, `domain_target`): over ssh, on a
+/// Mac whose console (`/dev/console`) belongs to someone else — nobody is logged in at the
+/// screen (root's loginwindow), or another user is — this user has no GUI session. Elsewhere
+/// (files rendered on Linux for a Mac) a GUI login is assumed. `RGEN_LAUNCHD_DOMAIN=gui|user`
+/// decides instead.
+fn launchd_background(uid: u32) -> bool {
+    match std::env::var("RGEN_LAUNCHD_DOMAIN").as_deref() {
+        Ok("user") => return true,
+        Ok("gui") => return false,
+        _ => {}
+    }
+    let over_ssh = ["SSH_CONNECTION", "SSH_TTY"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()));
+    if std::env::consts::OS != "macos" || !over_ssh {
+        return false;
+    }
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata("/dev/console").is_ok_and(|m| m.uid() != uid)
 }
 
 pub fn current_uid() -> u32 {

@@ -82,6 +82,13 @@ pub struct Target {
     pub uid: u32,
     /// The login name of `uid`.
     pub user_name: String,
+    /// launchd user scope: this user has no GUI login session on the Mac right now (an ssh
+    /// session while nobody, or someone else, is logged in at the screen), so agents are
+    /// loaded into the background session `user/<uid>` instead of `gui/<uid>`.
+    pub launchd_background: bool,
+    /// Where launchd's system-wide directories (`/Library/…`) are: `/`, or a temporary
+    /// directory in tests (`RGEN_LAUNCHD_ROOT`).
+    pub launchd_root: PathBuf,
     /// Who system-scope apps run as when the ecosystem does not say (`uid`/`user`): `--run-as`,
     /// the user behind sudo/doas, else the owner of the ecosystem file. `Some("root")` runs them
     /// as root; `None` means nobody was named, and such apps are refused.
@@ -140,8 +147,13 @@ pub struct Capabilities {
     /// and `_` (`spring.datasource.password` is dropped with a log line).
     pub any_env_name: bool,
     /// The manager keeps log files open for the job's lifetime, so only a writer of rgen's
-    /// (the shim) can rotate them.
+    /// (the shim) can rotate them, its own messages included (`--shim-log`).
     pub keeps_log_files_open: bool,
+    /// Where the shim keeps an app's pid file and status file, because the manager neither
+    /// takes the app down with the shim (no cgroup; on macOS no `PR_SET_PDEATHSIG`, and the app
+    /// has its own process group) nor tells crash-loop counts (`rgen status` reads the status
+    /// file). System scope keeps one subdirectory per user the apps run as.
+    pub app_state_dir: Option<PathBuf>,
     /// The manager opens log files itself with root's privileges, following symlinks
     /// (`StandardOutput=append:` in the system scope): a service user could point her log at
     /// any root-owned file. The shim, running as the app's user, opens them instead.
@@ -154,6 +166,15 @@ pub struct Capabilities {
     pub always_set_path: bool,
     /// What the strict hardening profile can use.
     pub sandboxing: Sandboxing,
+}
+
+impl Capabilities {
+    /// The manager can apply PM2's restart rules itself: a crash-loop limit, a wait after an
+    /// exit, and exit codes that keep the app down. Where it cannot, the shim restarts the app
+    /// (`--autorestart`) and the manager only restarts a shim that died.
+    pub fn restarts_like_pm2(&self) -> bool {
+        self.start_limit && self.restart_delay && self.any_exit_code_stops_restarts
+    }
 }
 
 const SYSTEMD_DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -174,6 +195,7 @@ impl Target {
                 any_exit_code_stops_restarts: true,
                 any_env_name: false,
                 keeps_log_files_open: false,
+                app_state_dir: None,
                 opens_log_files_as_root: self.scope == Scope::System,
                 default_logs: DefaultLogs::Collected,
                 base_path: SYSTEMD_DEFAULT_PATH,
@@ -195,7 +217,15 @@ impl Target {
                 any_exit_code_stops_restarts: false,
                 any_env_name: true,
                 keeps_log_files_open: true,
-                opens_log_files_as_root: false,
+                app_state_dir: Some(match self.scope {
+                    Scope::User => self.home.join("Library/Application Support/rgen/run"),
+                    Scope::System => self
+                        .launchd_root
+                        .join("Library/Application Support/rgen/run"),
+                }),
+                // launchd-842 (the last open-source one) opened `StandardOutPath` after dropping
+                // to `UserName`; nothing says today's does, so the safe assumption is root.
+                opens_log_files_as_root: self.scope == Scope::System,
                 default_logs: DefaultLogs::Files(self.home.join("Library/Logs/rgen")),
                 base_path: LAUNCHD_BASE_PATH,
                 always_set_path: true,

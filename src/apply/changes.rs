@@ -48,6 +48,8 @@ pub enum Conflict {
         path: PathBuf,
         source: PathBuf,
         group: String,
+        /// The app that file is for.
+        app: Option<String>,
     },
 }
 
@@ -63,12 +65,16 @@ impl std::fmt::Display for Conflict {
                 path,
                 source,
                 group,
-            } => write!(
-                f,
-                "{} belongs to group `{group}` installed from {}; uninstall it there first (`rgen uninstall`), or rename the app",
-                path.display(),
-                source.display()
-            ),
+                app,
+            } => {
+                let app = app.as_deref().unwrap_or("…");
+                write!(
+                    f,
+                    "{} belongs to group `{group}` installed from {}: app names are one namespace per scope (unit names, launchd labels), so two ecosystems cannot both have `{app}`. Rename the app in one of the files (`name`); or give one `append_env_to_name: true` and install it with `--env NAME`; or remove the other first with `rgen uninstall {app}`",
+                    path.display(),
+                    source.display()
+                )
+            }
         }
     }
 }
@@ -118,6 +124,7 @@ impl ChangeSet {
                                 path,
                                 source: old.marker.source.clone(),
                                 group: old.marker.group.clone(),
+                                app: old.marker.app.clone(),
                             });
                             continue;
                         }

@@ -31,6 +31,9 @@ pub enum ShimNeed {
     StopSignal,
     /// launchd cannot limit memory.
     MemoryWatchdog,
+    /// PM2's restart rules (`max_restarts`/`min_uptime`, `restart_delay`, `stop_exit_codes`)
+    /// where the manager has none: the shim restarts the app itself (`--autorestart`).
+    Restarts,
 }
 
 impl ShimNeed {
@@ -44,6 +47,7 @@ impl ShimNeed {
             ShimNeed::Logs => "log files",
             ShimNeed::StopSignal => "SIGINT stop",
             ShimNeed::MemoryWatchdog => "memory watchdog",
+            ShimNeed::Restarts => "PM2 restarts",
         }
     }
 }

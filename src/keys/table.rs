@@ -90,14 +90,19 @@ pub static KEYS: &[KeySpec] = &[
         G::Restart,
         &[],
         native("`Restart=always` (true) / `Restart=no` (false)"),
-        native("`KeepAlive` true / false"),
+        shim(
+            N::Restarts,
+            "the shim restarts the app as PM2 does (false: `--max-restarts 0`); `KeepAlive` `{SuccessfulExit: false}` restarts only a shim that died",
+        ),
     ),
     key2(
         "autostart",
         G::Startup,
         &[],
         native("false: installed but neither enabled nor started"),
-        native("false: `RunAtLoad` false, not bootstrapped at install"),
+        native(
+            "false: installed but disabled (`launchctl disable`), so neither install nor a login starts it; `rgen start` enables it",
+        ),
     ),
     key2(
         "cron_restart",
@@ -105,7 +110,7 @@ pub static KEYS: &[KeySpec] = &[
         &["cron"],
         native("`<app>-cron-restart.timer` (`OnCalendar=`) restarting the app"),
         native(
-            "a `<label>.cron-restart` job with `StartCalendarInterval` running `launchctl kickstart -k`",
+            "a `<label>.cron-restart` job with `StartCalendarInterval` sending the graceful restart signal (`launchctl kill SIGURG`); a time missed asleep fires once at wake",
         ),
     ),
     key2(
@@ -220,7 +225,10 @@ pub static KEYS: &[KeySpec] = &[
         G::Schedule,
         &[],
         approx(W::WatchIsStatic, "directories matching are not watched"),
-        approx(W::WatchIsStatic, "paths matching are not watched"),
+        approx(
+            W::WatchIsStatic,
+            "matching paths are not watched, and a change to only them restarts nothing",
+        ),
     ),
     key2(
         "increment_var",
@@ -338,7 +346,7 @@ pub static KEYS: &[KeySpec] = &[
         ),
         shim(
             N::MemoryWatchdog,
-            "the shim polls resident memory and restarts the app gracefully past the limit",
+            "the shim polls the app's memory every second and restarts it gracefully past the limit; on macOS the physical footprint (`ri_phys_footprint`: Activity Monitor's Memory, compressed memory included), elsewhere resident size",
         ),
     ),
     key2(
@@ -346,9 +354,9 @@ pub static KEYS: &[KeySpec] = &[
         G::Restart,
         &[],
         approx_when(W::StartLimit, "`StartLimitBurst=` in `[Unit]`"),
-        approx(
-            W::LaunchdRestartLimit,
-            "launchd restarts without limit (at most once per `ThrottleInterval`); ignored",
+        shim(
+            N::Restarts,
+            "the shim counts unstable restarts as PM2 does and leaves the app `errored` after this many",
         ),
     ),
     key2(
@@ -366,9 +374,9 @@ pub static KEYS: &[KeySpec] = &[
             W::StartLimit,
             "`StartLimitIntervalSec=` = `min_uptime` × `max_restarts`",
         ),
-        approx(
-            W::LaunchdRestartLimit,
-            "launchd restarts without limit (at most once per `ThrottleInterval`); ignored",
+        shim(
+            N::Restarts,
+            "a run shorter than this is unstable, for the shim's count, as in PM2",
         ),
     ),
     key2(
@@ -429,9 +437,9 @@ pub static KEYS: &[KeySpec] = &[
         G::Restart,
         &[],
         native("`RestartSec=`"),
-        approx(
-            W::LaunchdRestartDelay,
-            "`ThrottleInterval` (whole seconds, at least 1): a minimum gap between starts, not a wait after an exit",
+        shim(
+            N::Restarts,
+            "the shim waits this long after an exit before starting the app again",
         ),
     ),
     key2(
@@ -463,9 +471,9 @@ pub static KEYS: &[KeySpec] = &[
         G::Restart,
         &[],
         native("`RestartPreventExitStatus=`"),
-        approx_when(
-            W::LaunchdExitCodes,
-            "`KeepAlive` `{SuccessfulExit: false}` when the codes are `[0]`; other codes cannot be expressed",
+        shim(
+            N::Restarts,
+            "the shim leaves the app down after these exit codes",
         ),
     ),
     key2(
@@ -491,7 +499,7 @@ pub static KEYS: &[KeySpec] = &[
         G::User,
         &["user"],
         native("`User=` (system scope; user scope only as yourself)"),
-        native("`UserName` (system scope only)"),
+        native("`UserName` (system scope only), with that user's `HOME`, `USER` and `LOGNAME`"),
     ),
     key(
         "username",
@@ -529,7 +537,7 @@ pub static KEYS: &[KeySpec] = &[
         ),
         approx(
             W::WatchIsStatic,
-            "a `<label>.watch` job with `WatchPaths` running `launchctl kickstart -k`",
+            "a `<label>.watch` job with `WatchPaths` (the directories) sending the graceful restart signal (`launchctl kill SIGURG`)",
         ),
     ),
     key2(
@@ -542,7 +550,7 @@ pub static KEYS: &[KeySpec] = &[
         ),
         approx(
             W::WatchIsStatic,
-            "ignored: launchd starts the helper job as soon as a watched path changes",
+            "the watch job waits this long, then restarts the app once",
         ),
     ),
     key(

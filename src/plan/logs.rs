@@ -13,7 +13,7 @@ use crate::target::{Capabilities, DefaultLogs, Target};
 
 /// Log rotation by the shim where the manager keeps files open: pm2-logrotate's 10 MB.
 const SHIM_LOG_MAX_SIZE: u64 = 10 << 20;
-const SHIM_LOG_KEEP: u32 = 5;
+const SHIM_LOG_RETAIN: u32 = 5;
 
 pub(super) struct Logs {
     pub plan: LogPlan,
@@ -100,25 +100,40 @@ pub(super) fn plan(
         if let Some(c) = &app.logs.combined {
             shim_options.push((shimp::opt::COMBINED, file_word(c)));
         }
+        if let Some(fmt) = &app.logs.date_format {
+            shim_options.push((shimp::opt::LOG_DATE_FORMAT, Word::text(fmt)));
+        }
+        // The shim owns the files; what it prints itself goes to the manager's log, or to its
+        // own file where the manager has none — rotated by the shim like the app's, where the
+        // manager would keep it open forever.
+        let own = match &caps.default_logs {
+            DefaultLogs::Files(dir) => {
+                dirs.insert(dir.clone());
+                let shim_log = file_word(&dir.join(format!("{}.rgen-shim.log", app.unit)));
+                if caps.keeps_log_files_open {
+                    shim_options.push((shimp::opt::SHIM_LOG, shim_log.clone()));
+                }
+                if caps.opens_log_files_as_root {
+                    // The manager would open a path in the app's user's directory with more
+                    // privilege than the app; the shim's own log says everything after its
+                    // first moment.
+                    LogDest::Null
+                } else {
+                    LogDest::File(shim_log)
+                }
+            }
+            DefaultLogs::Collected => LogDest::Journal,
+        };
         if caps.keeps_log_files_open {
             shim_options.push((
                 shimp::opt::LOG_MAX_SIZE,
                 Word::text(SHIM_LOG_MAX_SIZE.to_string()),
             ));
-            shim_options.push((shimp::opt::LOG_KEEP, Word::text(SHIM_LOG_KEEP.to_string())));
+            shim_options.push((
+                shimp::opt::LOG_RETAIN,
+                Word::text(SHIM_LOG_RETAIN.to_string()),
+            ));
         }
-        if let Some(fmt) = &app.logs.date_format {
-            shim_options.push((shimp::opt::LOG_DATE_FORMAT, Word::text(fmt)));
-        }
-        // The shim owns the files; what it prints itself goes to the manager's log, or to its
-        // own small file where the manager has none.
-        let own = match &caps.default_logs {
-            DefaultLogs::Files(dir) => {
-                dirs.insert(dir.clone());
-                LogDest::File(file_word(&dir.join(format!("{}.rgen-shim.log", app.unit))))
-            }
-            DefaultLogs::Collected => LogDest::Journal,
-        };
         stdout = own.clone();
         stderr = own;
     }

@@ -62,6 +62,11 @@ pub struct RestartPolicy {
     pub prevent_exit_codes: Vec<i32>,
     pub delay_ms: u64,
     pub backoff: Option<Backoff>,
+    /// The shim restarts the app by PM2's rules (`--autorestart`); the manager only restarts
+    /// a shim that died.
+    pub in_shim: bool,
+    /// PM2's unstable-restart limit as written; `None` restarts without limit (Forever).
+    pub limit: Option<crate::model::StartLimit>,
     /// `(interval, burst)`; `None` disables the start limit.
     pub start_limit: Option<(u64, u32)>,
 }
@@ -122,6 +127,8 @@ pub struct CronPlan {
 #[derive(Clone, Debug)]
 pub struct WatchPlan {
     pub dirs: Vec<PathBuf>,
+    /// `ignore_watch` as written (names or path fragments, as the model matched directories).
+    pub ignore: Vec<String>,
     pub delay_ms: u64,
 }
 
@@ -145,6 +152,8 @@ pub struct ServiceSpec {
     pub group: Option<String>,
     pub autostart: bool,
     pub restart: RestartPolicy,
+    /// The shim's pid and status files live here (created for the app's user at install).
+    pub state_dir: Option<PathBuf>,
     /// Enforced by the kernel (systemd); on launchd the shim's watchdog carries it.
     pub memory_max: Option<u64>,
     pub logs: LogPlan,
@@ -214,7 +223,21 @@ fn plan_app(
     let mut env = env::plan(app, &caps, &sharing, problems);
     let readiness = readiness::plan(app, &caps, &needs, &restart, &sharing);
     let stop = readiness::stop(app, &needs);
-    let argv = shim::command(app, target, &caps, &needs, &sharing, &restart, &logs);
+    let state_dir = (!needs.is_empty())
+        .then(|| shim::state_dir(&caps, target, user.clone().flatten().as_deref()))
+        .flatten();
+    let argv = shim::command(
+        app,
+        &shim::Setting {
+            target,
+            caps: &caps,
+            needs: &needs,
+            sharing: &sharing,
+            restart: &restart,
+            logs: &logs,
+            state_dir: state_dir.as_deref(),
+        },
+    );
     if let Some(socket) = &sharing.socket {
         env.insert(
             crate::shim_protocol::env::RGEN_LISTEN_PORT.into(),
@@ -248,6 +271,7 @@ fn plan_app(
         },
         autostart: app.autostart,
         restart,
+        state_dir,
         memory_max: app.max_memory_bytes,
         logs: logs.plan,
         stop,

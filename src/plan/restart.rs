@@ -35,24 +35,23 @@ pub(super) fn policy(
             via_shim,
         }
     });
+    // Where the manager cannot apply PM2's rules, the shim restarts the app itself and the
+    // manager only restarts a shim that died; then every restart key means what it does in PM2.
+    let in_shim = !caps.restarts_like_pm2();
+    if in_shim {
+        needs.insert(ShimNeed::Restarts);
+    }
     let limit_key = ["max_restarts", "min_uptime"]
         .into_iter()
         .find(|k| app.keys_used.iter().any(|(s, _)| s.name == *k));
     if let Some(key) = limit_key
         && limit.is_some()
-        && caps.start_limit
+        && !in_shim
     {
         problems.warn(
             WarningKind::StartLimit,
             app.origin_of(key),
             "`min_uptime`/`max_restarts` become `StartLimitIntervalSec=` (min_uptime × max_restarts) and `StartLimitBurst=` (max_restarts) in `[Unit]`",
-        );
-    }
-    if !caps.any_exit_code_stops_restarts && app.restart.stop_exit_codes.iter().any(|&c| c != 0) {
-        problems.warn(
-            WarningKind::LaunchdExitCodes,
-            app.origin_of("stop_exit_codes"),
-            "`stop_exit_codes`: launchd can only keep a job down after exit code 0; the other codes restart it",
         );
     }
     RestartPolicy {
@@ -64,6 +63,8 @@ pub(super) fn policy(
         prevent_exit_codes: app.restart.stop_exit_codes.clone(),
         delay_ms: app.restart.delay_ms.unwrap_or(0),
         backoff,
+        in_shim,
+        limit,
         start_limit: limit.map(|l| {
             (
                 l.min_uptime_ms.saturating_mul(u64::from(l.max_restarts)),

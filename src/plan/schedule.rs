@@ -10,6 +10,7 @@ pub(super) fn plan(app: &App) -> (Option<CronPlan>, Option<WatchPlan>) {
     });
     let watch = app.watch.as_ref().map(|w| WatchPlan {
         dirs: w.dirs.clone(),
+        ignore: w.ignore.clone(),
         delay_ms: w.delay_ms.unwrap_or(0),
     });
     (cron, watch)

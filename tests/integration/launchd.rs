@@ -155,8 +155,34 @@ fn azak_plists_carry_the_macbook_setup() {
             .as_deref()
             .is_some_and(|p| p.ends_with("Library/Logs/rgen/azak-backend.rgen-shim.log"))
     );
-    assert_eq!(backend.keep_alive, Some(KeepAlive::Always(true)));
+    // The shim restarts the app with PM2's rules; launchd restarts only a shim that died (it
+    // exits 0 when it leaves the app down).
+    assert_eq!(
+        backend.keep_alive,
+        Some(KeepAlive::Conditions {
+            successful_exit: false
+        })
+    );
+    for pair in [["--stay-down-exit-code", "0"], ["--log-retain", "5"]] {
+        assert!(args.windows(2).any(|w| w == pair), "{pair:?} in {args:?}");
+    }
+    assert!(args.iter().any(|a| a == "--autorestart"), "{args:?}");
+    assert!(
+        args.windows(2).any(|w| w[0] == "--shim-log"
+            && w[1].ends_with("Library/Logs/rgen/azak-backend.rgen-shim.log")),
+        "{args:?}"
+    );
+    for option in ["--pid-file", "--status-file"] {
+        assert!(
+            args.windows(2).any(|w| w[0] == option
+                && w[1].contains("Library/Application Support/rgen/run/azak-backend.")),
+            "{option} in {args:?}"
+        );
+    }
     assert!(backend.run_at_load);
+    assert_eq!(backend.process_type.as_deref(), Some("Interactive"));
+    assert_eq!(backend.limit_load_to_session_type.as_deref(), Some("Aqua"));
+    assert_eq!(backend.throttle_interval, None);
 
     let frontend = &jobs["azak-frontend"];
     assert_eq!(frontend.environment_variables["PORT"], "3030");
@@ -187,4 +213,79 @@ fn azak_plists_carry_the_macbook_setup() {
             "no unexpanded ~"
         );
     }
+}
+
+/// The shim options a job's `ProgramArguments` carry, as `--name value` pairs (flags alone).
+fn shim_options(job: &Job) -> Vec<String> {
+    let args = &job.program_arguments;
+    let end = args.iter().position(|a| a == "--").unwrap_or(args.len());
+    args[1..end].to_vec()
+}
+
+#[test]
+fn pm2_restart_settings_reach_the_shim() {
+    // launchd has no restart limit, no wait after an exit and only exit code 0 to stay down:
+    // every restart key goes to the shim, which restarts the app itself.
+    let file = repo().join("tests/fixtures/ecosystems/restart/ecosystem.config.js");
+    let files = rendered(&file, &["--only", "no-restarts,clean-exit-stops,backoff"]);
+    let job = |label: &str| {
+        let (_, bytes) = files
+            .iter()
+            .find(|(n, _)| n == &format!("{label}.plist"))
+            .unwrap_or_else(|| panic!("{label} rendered"));
+        launchd::parse(bytes).unwrap()
+    };
+    let has =
+        |job: &Job, words: &[&str]| shim_options(job).windows(words.len()).any(|w| w == words);
+    let no_restarts = job("rgen.no-restarts");
+    assert!(has(&no_restarts, &["--autorestart", "--max-restarts", "0"]));
+    let clean = job("rgen.clean-exit-stops");
+    assert!(has(&clean, &["--restart-delay", "500"]), "{clean:?}");
+    assert!(has(&clean, &["--stop-exit-codes", "0"]), "{clean:?}");
+    let backoff = job("rgen.backoff");
+    assert!(has(&backoff, &["--backoff-initial", "100"]), "{backoff:?}");
+    assert!(has(&backoff, &["--max-restarts", "10"]), "{backoff:?}");
+    assert!(has(&backoff, &["--min-uptime", "2000"]), "{backoff:?}");
+    assert!(!has(&backoff, &["--restart-delay"]), "{backoff:?}");
+    for j in [&no_restarts, &clean, &backoff] {
+        assert!(has(j, &["--stay-down-exit-code", "0"]), "{j:?}");
+        assert_eq!(
+            j.keep_alive,
+            Some(KeepAlive::Conditions {
+                successful_exit: false
+            })
+        );
+        assert_eq!(j.throttle_interval, None, "launchd's own 10 s throttle");
+    }
+}
+
+#[test]
+fn projects_in_folders_macos_protects_are_warned_about() {
+    let home = tempfile::tempdir().unwrap();
+    let project = home.path().join("Documents/azak");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(project.join("app.js"), "").unwrap();
+    let file = project.join("ecosystem.json");
+    std::fs::write(
+        &file,
+        serde_json::json!({"apps": [{"name": "docs", "script": "app.js"}]}).to_string(),
+    )
+    .unwrap();
+    let out = run(rgen()
+        .args(["render", "--launchd", "--user"])
+        .arg(&file)
+        .env("HOME", home.path()));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("warning[launchd-protected-folder]")
+            && out.stderr.contains("Full Disk Access"),
+        "{}",
+        out.stderr
+    );
+    // Not for systemd, where no such protection exists.
+    let out = run(rgen()
+        .args(["render", "--systemd", "--user"])
+        .arg(&file)
+        .env("HOME", home.path()));
+    assert!(!out.stderr.contains("protected"), "{}", out.stderr);
 }

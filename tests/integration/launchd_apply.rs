@@ -7,20 +7,45 @@ use std::process::Command;
 use crate::follower::Follower;
 use crate::support::{KillOnDrop, TEST_PATH, repo, run, shim};
 
-struct Mac {
-    home: tempfile::TempDir,
-    state: PathBuf,
+pub(crate) struct Mac {
+    pub home: tempfile::TempDir,
+    pub state: PathBuf,
+    /// Jobs really run (the fake is a tiny launchd, see its docstring).
+    pub running: bool,
+}
+
+impl Drop for Mac {
+    fn drop(&mut self) {
+        if self.running {
+            let _ = Command::new(repo().join("tests/integration/fake-launchctl"))
+                .arg("__shutdown")
+                .env("RGEN_FAKE_LAUNCHCTL_STATE", &self.state)
+                .status();
+        }
+    }
 }
 
 impl Mac {
-    fn new() -> Mac {
+    pub fn new() -> Mac {
         let home = tempfile::tempdir().unwrap();
         let state = home.path().join("launchctl-state");
         std::fs::create_dir_all(state.join("print")).unwrap();
-        Mac { home, state }
+        Mac {
+            home,
+            state,
+            running: false,
+        }
     }
 
-    fn rgen(&self) -> Command {
+    /// A Mac whose launchd runs the jobs, with a shim that behaves as on macOS (no
+    /// `PR_SET_PDEATHSIG`: an app outlives a SIGKILLed shim).
+    pub fn running() -> Mac {
+        let mut mac = Mac::new();
+        mac.running = true;
+        mac
+    }
+
+    pub fn rgen(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rgen"));
         cmd.current_dir(repo())
             .env_clear()
@@ -33,11 +58,29 @@ impl Mac {
             )
             .env("RGEN_FAKE_LAUNCHCTL_STATE", &self.state)
             .env("NO_COLOR", "1");
+        if self.running {
+            cmd.env("RGEN_FAKE_LAUNCHD", "run")
+                .env("RGEN_SHIM_NO_PDEATHSIG", "1");
+        }
         cmd
     }
 
+    /// `launchctl` itself, as launchd would run it when a calendar or a watched path fires.
+    pub fn launchctl(&self, args: &[&str]) -> crate::support::Output {
+        let mut cmd = Command::new(repo().join("tests/integration/fake-launchctl"));
+        cmd.args(args)
+            .env("RGEN_FAKE_LAUNCHCTL_STATE", &self.state)
+            .env("HOME", self.home.path())
+            .env("PATH", TEST_PATH);
+        if self.running {
+            cmd.env("RGEN_FAKE_LAUNCHD", "run")
+                .env("RGEN_SHIM_NO_PDEATHSIG", "1");
+        }
+        run(&mut cmd)
+    }
+
     /// `rgen install FILE --launchd --user`.
-    fn install(&self, file: &Path) -> crate::support::Output {
+    pub fn install(&self, file: &Path) -> crate::support::Output {
         run(self
             .rgen()
             .arg("install")
@@ -45,11 +88,11 @@ impl Mac {
             .args(["--launchd", "--user"]))
     }
 
-    fn agents(&self) -> PathBuf {
+    pub fn agents(&self) -> PathBuf {
         self.home.path().join("Library/LaunchAgents")
     }
 
-    fn calls(&self) -> Vec<String> {
+    pub fn calls(&self) -> Vec<String> {
         std::fs::read_to_string(self.state.join("calls.log"))
             .unwrap_or_default()
             .lines()
@@ -70,7 +113,7 @@ impl Mac {
     }
 }
 
-fn uid() -> u32 {
+pub(crate) fn uid() -> u32 {
     // SAFETY: getuid has no preconditions.
     unsafe { libc::getuid() }
 }
@@ -215,25 +258,242 @@ fn status_reads_recorded_print_outputs() {
 }
 
 #[test]
-fn no_gui_session_falls_back_to_the_user_domain() {
+fn without_a_gui_session_the_jobs_go_to_the_user_domain_and_stay_there() {
+    // Over ssh with nobody at the screen, `gui/<uid>` does not exist: bootstrap says 125.
     let mac = Mac::new();
     let out = run(mac
         .rgen()
         .args(["install", AZAK, "--launchd", "--user"])
         .env("RGEN_FAKE_NO_GUI", "1"));
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("failed (125)") && out.stderr.contains("RGEN_LAUNCHD_DOMAIN=user"),
+        "{}",
+        out.stderr
+    );
+    // Told (as rgen decides by itself on a Mac whose console is someone else's), rgen uses the
+    // background session: every plist says so, so a later GUI login cannot load them again.
+    let user_domain = format!("user/{}", uid());
+    let rgen = |args: &[&str]| {
+        run(mac
+            .rgen()
+            .args(args)
+            .args(["--launchd", "--user"])
+            .env("RGEN_FAKE_NO_GUI", "1")
+            .env("RGEN_LAUNCHD_DOMAIN", "user"))
+    };
+    let out = rgen(&["install", AZAK]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert!(
-        out.stdout.contains(&format!("user/{}", uid())) && out.stdout.contains("--system"),
+        out.stdout.contains(&user_domain) && out.stdout.contains("--system"),
         "{}",
         out.stdout
     );
+    for label in LABELS {
+        let plist = mac.agents().join(format!("{label}.plist"));
+        let job = rgen::backend::launchd::render::parse(&std::fs::read(&plist).unwrap()).unwrap();
+        assert_eq!(
+            job.limit_load_to_session_type.as_deref(),
+            Some("Background"),
+            "{label}"
+        );
+        assert!(
+            mac.calls()
+                .contains(&format!("bootstrap {user_domain} {}", plist.display())),
+            "{:?}",
+            mac.calls()
+        );
+    }
+    // Every later verb finds them there, with or without the variable.
+    let before = mac.calls().len();
+    for args in [
+        &["status", "--json"][..],
+        &["restart", "azak-ngrok"],
+        &["stop", "azak-ngrok"],
+        &["start", "azak-ngrok"],
+    ] {
+        let out = run(mac.rgen().args(args).args(["--launchd", "--user"]));
+        assert_eq!(out.code, 0, "{args:?}: {}\n{}", out.stdout, out.stderr);
+    }
+    let later = &mac.calls()[before..];
     assert!(
-        mac.calls()
-            .iter()
-            .any(|c| c.starts_with(&format!("bootstrap user/{} ", uid()))),
-        "{:?}",
-        mac.calls()
+        later.iter().all(|c| !c.contains("gui/")),
+        "a verb talked to gui/: {later:?}"
     );
+    assert!(
+        later.contains(&format!("bootout {user_domain}/rgen.azak-ngrok")),
+        "{later:?}"
+    );
+}
+
+#[test]
+fn install_starts_the_apps_but_never_their_cron_and_watch_jobs() {
+    // Starting a helper runs its restart command at once: only loading is right.
+    let mac = Mac::new();
+    // Neither bootstrap started `nightly` nor the helpers; `watched` runs (the default answer).
+    for label in [
+        "rgen.nightly",
+        "rgen.nightly.cron-restart",
+        "rgen.watched.watch",
+    ] {
+        mac.not_started(label);
+    }
+    let file = repo().join("tests/fixtures/ecosystems/cron-watch/ecosystem.config.js");
+    let out = mac.install(&file);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let domain = format!("gui/{}", uid());
+    let calls = mac.calls();
+    for helper in ["rgen.nightly.cron-restart", "rgen.watched.watch"] {
+        let plist = mac.agents().join(format!("{helper}.plist"));
+        assert!(
+            calls.contains(&format!("bootstrap {domain} {}", plist.display())),
+            "{calls:?}"
+        );
+        assert!(
+            !calls
+                .iter()
+                .any(|c| c.starts_with("kickstart") && c.ends_with(helper)),
+            "a helper was started: {calls:?}"
+        );
+    }
+    assert!(
+        calls.contains(&format!("kickstart {domain}/rgen.nightly")),
+        "{calls:?}"
+    );
+    // One bootstrap started is not started again: it may be a crash loop the shim gave up on.
+    assert!(
+        !calls.contains(&format!("kickstart {domain}/rgen.watched")),
+        "{calls:?}"
+    );
+    // The helpers restart gracefully, wait `watch_delay`, and say what they did in a log.
+    let watch = rgen::backend::launchd::render::parse(
+        &std::fs::read(mac.agents().join("rgen.watched.watch.plist")).unwrap(),
+    )
+    .unwrap();
+    let script = &watch.program_arguments[2];
+    assert!(script.contains("launchctl kill SIGURG"), "{script}");
+    assert!(!script.contains("kickstart -k"), "{script}");
+    assert!(script.contains("sleep 1.500"), "{script}");
+    assert!(
+        watch
+            .standard_out_path
+            .as_deref()
+            .is_some_and(|p| p.ends_with("Library/Logs/rgen/watched.watch.log")),
+        "{watch:?}"
+    );
+}
+
+#[test]
+fn a_bootout_in_progress_is_waited_out() {
+    // `Boot-out failed: 36: Operation now in progress` while the job is still exiting.
+    let mac = Mac::new();
+    assert_eq!(mac.install(&repo().join(AZAK)).code, 0);
+    mac.queue_answers(
+        "bootout",
+        &[
+            "bootout_in_progress_36_catalina_beta",
+            "bootout_in_progress_36_catalina_beta",
+        ],
+    );
+    let out = run(mac
+        .rgen()
+        .args(["stop", "azak-ngrok", "--launchd", "--user"]));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let service = format!("gui/{}/rgen.azak-ngrok", uid());
+    let bootouts = mac
+        .calls()
+        .iter()
+        .filter(|c| **c == format!("bootout {service}"))
+        .count();
+    assert_eq!(bootouts, 3, "{:?}", mac.calls());
+}
+
+#[test]
+fn stop_survives_a_login_and_autostart_false_is_never_started() {
+    let mac = Mac::new();
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("app.js"), "setInterval(() => {}, 1000);\n").unwrap();
+    let file = tmp.path().join("ecosystem.json");
+    std::fs::write(
+        &file,
+        serde_json::json!({"apps": [
+            {"name": "on", "script": "app.js"},
+            {"name": "later", "script": "app.js", "autostart": false},
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    assert_eq!(mac.install(&file).code, 0);
+    let domain = format!("gui/{}", uid());
+    let calls = mac.calls();
+    // Disabled: launchd does not load it at the next login either.
+    assert!(
+        calls.contains(&format!("disable {domain}/rgen.later")),
+        "{calls:?}"
+    );
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.starts_with("bootstrap") && c.contains("rgen.later")),
+        "{calls:?}"
+    );
+    let before = mac.calls().len();
+    let out = run(mac.rgen().args(["stop", "on", "--launchd", "--user"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("across logins and reboots"),
+        "{}",
+        out.stdout
+    );
+    let later = &mac.calls()[before..];
+    assert!(
+        later.contains(&format!("bootout {domain}/rgen.on"))
+            && later.contains(&format!("disable {domain}/rgen.on")),
+        "{later:?}"
+    );
+    let before = mac.calls().len();
+    let out = run(mac.rgen().args(["start", "later", "--launchd", "--user"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let later = &mac.calls()[before..];
+    let enable = later
+        .iter()
+        .position(|c| *c == format!("enable {domain}/rgen.later"));
+    let bootstrap = later
+        .iter()
+        .position(|c| c.starts_with(&format!("bootstrap {domain} ")));
+    assert!(
+        enable.is_some() && enable < bootstrap,
+        "enabled before it is loaded: {later:?}"
+    );
+}
+
+#[test]
+fn a_second_project_with_the_same_app_name_is_told_how_to_resolve_it() {
+    let mac = Mac::new();
+    let project = |name: &str| {
+        let dir = mac.home.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("app.js"), "").unwrap();
+        let file = dir.join("ecosystem.json");
+        std::fs::write(
+            &file,
+            serde_json::json!({"apps": [{"name": "api", "script": "app.js"}]}).to_string(),
+        )
+        .unwrap();
+        file
+    };
+    assert_eq!(mac.install(&project("shop")).code, 0);
+    let out = mac.install(&project("blog"));
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let text = format!("{}{}", out.stdout, out.stderr);
+    for needle in [
+        "group `shop`",
+        "Rename the app",
+        "append_env_to_name",
+        "rgen uninstall api",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
 }
 
 #[test]
@@ -294,7 +554,17 @@ fn a_changed_app_is_reloaded_alone_and_foreign_plists_are_refused() {
 
 impl Mac {
     /// The next calls of `verb` answer with these recorded outputs, in order.
-    fn queue_answers(&self, verb: &str, fixtures: &[&str]) {
+    /// `print` of `label` answers with a recorded job that is loaded and not running, with no
+    /// run counted: what a RunAtLoad job looks like when `bootstrap` did not start it.
+    pub fn not_started(&self, label: &str) {
+        std::fs::write(
+            self.state.join("print").join(label),
+            "print_gui_fragment_ex_config",
+        )
+        .unwrap();
+    }
+
+    pub fn queue_answers(&self, verb: &str, fixtures: &[&str]) {
         let dir = self.state.join("answers");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(verb), fixtures.join("\n") + "\n").unwrap();
@@ -313,6 +583,9 @@ fn transient_bootstrap_refusals_are_retried_and_the_job_kickstarted() {
             "bootstrap_in_progress_37",
         ],
     );
+    for label in LABELS {
+        mac.not_started(label);
+    }
     let out = run(mac.rgen().args(["install", AZAK, "--launchd", "--user"]));
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     let domain = format!("gui/{}", uid());
@@ -496,4 +769,84 @@ fn status_finds_the_app_behind_the_shim_with_its_memory_cpu_and_uptime() {
     assert!(backend["memory_bytes"].as_u64().unwrap() > 0, "{backend}");
     assert!(unit["cpu_ns"].is_u64(), "{backend}");
     assert!(backend["uptime_ms"].is_u64(), "{backend}");
+}
+
+#[test]
+fn system_daemons_get_directories_of_their_own_user_and_no_foreign_symlink_is_followed() {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    let mac = Mac::new();
+    let root = mac.home.path().join("root");
+    let project = mac.home.path().join("project");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(project.join("app.js"), "").unwrap();
+    let file = project.join("ecosystem.json");
+    std::fs::write(
+        &file,
+        serde_json::json!({"apps": [{"name": "d", "script": "app.js", "out_file": "logs/out.log"}]})
+            .to_string(),
+    )
+    .unwrap();
+    let install = |file: &Path| {
+        run(mac
+            .rgen()
+            .arg("install")
+            .arg(file)
+            .args(["--launchd", "--system"])
+            .env("RGEN_LAUNCHD_ROOT", &root)
+            .env("RGEN_RUN_AS", "nobody"))
+    };
+    let out = install(&file);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let (nobody, _) = rgen::apply::users::lookup_user("nobody").unwrap();
+    // launchd starts the shim as `nobody`, who opens the log files: the directory is theirs.
+    let logs = std::fs::metadata(project.join("logs")).unwrap();
+    assert_eq!(
+        (logs.uid(), logs.permissions().mode() & 0o777),
+        (nobody, 0o750)
+    );
+    let run_dir = root.join("Library/Application Support/rgen/run");
+    assert_eq!(std::fs::metadata(&run_dir).unwrap().uid(), 0);
+    assert_eq!(
+        std::fs::metadata(run_dir.join("nobody")).unwrap().uid(),
+        nobody
+    );
+    let plist = root.join("Library/LaunchDaemons/rgen.d.plist");
+    let job = rgen::backend::launchd::render::parse(&std::fs::read(&plist).unwrap()).unwrap();
+    assert_eq!(job.user_name.as_deref(), Some("nobody"));
+    assert_eq!(job.environment_variables["USER"], "nobody");
+    assert_eq!(job.environment_variables["LOGNAME"], "nobody");
+    assert!(job.environment_variables.contains_key("HOME"), "{job:?}");
+    // launchd may open these as root: nothing in a directory the app's user can change.
+    assert_eq!(job.standard_out_path.as_deref(), Some("/dev/null"));
+    assert_eq!(job.limit_load_to_session_type, None);
+    assert!(
+        mac.calls()
+            .contains(&format!("bootstrap system {}", plist.display())),
+        "{:?}",
+        mac.calls()
+    );
+    assert!(out.stdout.contains("FileVault"), "{}", out.stdout);
+
+    // A log directory behind a symlink another user can replace (in a directory of theirs) is
+    // refused, not followed.
+    let elsewhere = mac.home.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let trap = mac.home.path().join("trap");
+    std::fs::create_dir_all(trap.join("theirs")).unwrap();
+    std::fs::write(trap.join("app.js"), "").unwrap();
+    std::os::unix::fs::symlink(&elsewhere, trap.join("theirs/logs")).unwrap();
+    let (other, _) = rgen::apply::users::lookup_user("daemon").unwrap();
+    std::os::unix::fs::chown(trap.join("theirs"), Some(other), None).unwrap();
+    let file = trap.join("ecosystem.json");
+    std::fs::write(
+        &file,
+        serde_json::json!({"apps": [{"name": "t", "script": "app.js", "out_file": "theirs/logs/out.log"}]})
+            .to_string(),
+    )
+    .unwrap();
+    let out = install(&file);
+    assert_ne!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("daemon"), "{}", out.stderr);
+    assert_eq!(std::fs::metadata(&elsewhere).unwrap().uid(), 0);
+    assert!(!root.join("Library/LaunchDaemons/rgen.t.plist").exists());
 }

@@ -60,6 +60,7 @@ const PURE: &[&str] = &[
     "src/backend/launchd/readback.rs",
     "src/backend/launchd/names.rs",
     "src/backend/launchd/calendar.rs",
+    "src/backend/launchd/helper.rs",
     "src/backend/shim_args.rs",
 ];
 

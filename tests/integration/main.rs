@@ -12,6 +12,7 @@ mod follower;
 mod import;
 mod launchd;
 mod launchd_apply;
+mod launchd_run;
 mod layers;
 mod layouts;
 mod readme;

@@ -24,6 +24,22 @@ impl Output {
         self.code == 0
     }
 
+    /// The error number launchctl reports (`Bootstrap failed: 5: Input/output error`), which
+    /// equals its exit status wherever a source showed both; read from the text first, since
+    /// for some errors (36, 125) no source showed the exit status. 0 on success.
+    pub fn error_number(&self) -> i32 {
+        if self.ok() {
+            return 0;
+        }
+        let text = self.text();
+        text.lines()
+            .find_map(|l| {
+                let (_, rest) = l.split_once(" failed: ")?;
+                rest.split(':').next()?.trim().parse().ok()
+            })
+            .unwrap_or(self.code)
+    }
+
     /// Both streams, for messages (launchctl is inconsistent about which one it uses).
     pub fn text(&self) -> String {
         let mut t = self.stdout.trim().to_string();
@@ -76,6 +92,12 @@ impl Launchctl {
 
     pub fn enable(&self, service: &str) -> Result<Output> {
         self.run(&["enable", service])
+    }
+
+    /// Keeps the label from loading (at login, at boot, by `bootstrap`) until `enable`; launchd
+    /// remembers it across reboots.
+    pub fn disable(&self, service: &str) -> Result<Output> {
+        self.run(&["disable", service])
     }
 
     pub fn kickstart(&self, service: &str, kill_first: bool) -> Result<Output> {
@@ -263,6 +285,32 @@ mod tests {
         let scheduled = parse_print(&fixture("print_gui_fragment_spawn_scheduled_annotated.txt"));
         assert_eq!(scheduled.state.as_deref(), Some("spawn scheduled"));
         assert!(!scheduled.running());
+    }
+
+    #[test]
+    fn error_numbers_come_from_the_text() {
+        let output = |code, name: &str| Output {
+            code,
+            stdout: String::new(),
+            stderr: fixture(name),
+        };
+        assert_eq!(
+            output(1, "bootout_in_progress_36_catalina_beta.txt").error_number(),
+            36
+        );
+        assert_eq!(
+            output(5, "bootstrap_eio_root_hint_ventura.txt").error_number(),
+            5
+        );
+        assert_eq!(
+            output(119, "bootstrap_disabled_119_root.txt").error_number(),
+            119
+        );
+        assert_eq!(
+            output(113, "kickstart_not_found_gui.txt").error_number(),
+            113
+        );
+        assert_eq!(output(0, "bootout_success_silent.txt").error_number(), 0);
     }
 
     #[test]

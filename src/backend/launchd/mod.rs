@@ -4,6 +4,7 @@
 
 mod calendar;
 mod control;
+mod helper;
 mod install;
 pub mod launchctl;
 pub mod names;
@@ -38,7 +39,7 @@ impl Launchd {
 /// `/Library/LaunchDaemons`, or `~/Library/LaunchAgents`.
 pub fn job_dir(target: &Target) -> PathBuf {
     match target.scope {
-        Scope::System => PathBuf::from("/Library/LaunchDaemons"),
+        Scope::System => target.launchd_root.join("Library/LaunchDaemons"),
         Scope::User => target.home.join("Library/LaunchAgents"),
     }
 }
@@ -93,9 +94,55 @@ impl LaunchdManager {
         }
     }
 
-    /// The domain jobs of this scope are bootstrapped into.
+    /// The domain this install loads jobs into.
     fn domain(&self) -> String {
-        names::domain(self.target.scope, self.target.uid)
+        names::domain(&self.target)
+    }
+
+    /// The domain an installed job belongs in, as its plist says (`LimitLoadToSessionType`).
+    fn domain_of(&self, unit: &InstalledUnit) -> String {
+        match render::parse(unit.contents.as_bytes()) {
+            Ok(job) => job.session(self.target.scope).domain(self.target.uid),
+            Err(_) => self.domain(),
+        }
+    }
+
+    /// Where to look for an installed job that may have been loaded by an earlier rgen into the
+    /// other session: its own domain first.
+    fn domains_of(&self, unit: &InstalledUnit) -> Vec<String> {
+        let mut domains = vec![self.domain_of(unit)];
+        if self.target.scope == Scope::User {
+            for d in names::agent_domains(self.target.uid) {
+                if !domains.contains(&d) {
+                    domains.push(d);
+                }
+            }
+        }
+        domains
+    }
+
+    /// The domains a label is loaded in now.
+    fn loaded_domains(&self, label: &str) -> Result<Vec<String>> {
+        let candidates = match self.target.scope {
+            Scope::System => vec!["system".to_string()],
+            Scope::User => names::agent_domains(self.target.uid).to_vec(),
+        };
+        let mut loaded = Vec::new();
+        for d in candidates {
+            if self.launchctl.print(&names::service(&d, label))?.is_some() {
+                loaded.push(d);
+            }
+        }
+        Ok(loaded)
+    }
+
+    /// Whom directories rgen makes for itself belong to: the user installing, unless root.
+    fn own_owner(&self) -> Option<(u32, u32)> {
+        (self.target.uid != 0).then(|| {
+            let gid = crate::apply::users::lookup_user(&self.target.uid.to_string())
+                .map_or(self.target.uid, |(_, g)| g);
+            (self.target.uid, gid)
+        })
     }
 
     fn require_root_for_system(&self) -> Result<()> {
@@ -137,7 +184,7 @@ impl Manager for LaunchdManager {
     }
 
     fn status(&self, apps: &[&InstalledApp]) -> Result<Vec<AppStatus>> {
-        status::collect(&self.launchctl, &self.domain(), apps)
+        status::collect(self, apps)
     }
 
     fn scale(&self, app: &InstalledApp, _count: u32, _out: &mut dyn Write) -> Result<Vec<Failure>> {
@@ -154,7 +201,7 @@ impl Manager for LaunchdManager {
         signal: i32,
         _out: &mut dyn Write,
     ) -> Result<Vec<Failure>> {
-        let rows = status::collect(&self.launchctl, &self.domain(), apps)?;
+        let rows = status::collect(self, apps)?;
         let mut failures = Vec::new();
         for unit in rows.iter().flat_map(|r| r.units.iter()) {
             let result = match unit.pid {
@@ -186,10 +233,12 @@ impl Manager for LaunchdManager {
     }
 
     fn explain_failure(&self, unit: &str, app: &InstalledApp, out: &mut dyn Write) -> Result<()> {
-        if let Some(info) = self
-            .launchctl
-            .print(&names::service(&self.domain(), unit))?
-        {
+        let domain = app
+            .units
+            .iter()
+            .find(|u| u.runtime.iter().any(|r| r == unit))
+            .map_or_else(|| self.domain(), |u| self.domain_of(u));
+        if let Some(info) = self.launchctl.print(&names::service(&domain, unit))? {
             writeln!(
                 out,
                 "  {unit}: state {}, last exit {:?}",

@@ -98,6 +98,12 @@ fn shown_settings(job: &Job) -> Vec<(String, String)> {
         out.push(("KeepAlive".into(), format!("{k:?}")));
     }
     out.push(("RunAtLoad".into(), job.run_at_load.to_string()));
+    if let Some(t) = &job.process_type {
+        out.push(("ProcessType".into(), t.clone()));
+    }
+    if let Some(t) = &job.limit_load_to_session_type {
+        out.push(("LimitLoadToSessionType".into(), t.clone()));
+    }
     if let Some(t) = job.throttle_interval {
         out.push(("ThrottleInterval".into(), t.to_string()));
     }

@@ -1,32 +1,123 @@
 //! Status of installed apps on launchd: `launchctl print` for each job (state, pid, runs, last
-//! exit) and one `ps` for the rest — the app behind the shim, its uptime, and memory and CPU of
-//! the whole process tree.
+//! exit), the shim's status file (PM2's state: waiting to restart, errored after too many
+//! unstable restarts, the app's own last exit and restart count), and one `ps` for the rest —
+//! the app behind the shim, its uptime, and memory and CPU of the whole process tree.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use super::launchctl::{LastExit, Launchctl, ServiceInfo};
-use super::names;
-use crate::apply::inventory::InstalledApp;
+use super::launchctl::{LastExit, ServiceInfo};
+use super::{LaunchdManager, names};
+use crate::apply::inventory::{InstalledApp, Role};
 use crate::observe::status::{AppStatus, UnitStatus};
+use crate::shim_protocol::{opt, status as state};
 
-pub fn collect(lc: &Launchctl, domain: &str, apps: &[&InstalledApp]) -> Result<Vec<AppStatus>> {
+pub fn collect(m: &LaunchdManager, apps: &[&InstalledApp]) -> Result<Vec<AppStatus>> {
     let table = process_table();
     let mut out = Vec::new();
     for app in apps {
         let mut units = Vec::new();
-        for label in app.services() {
-            let info = lc.print(&names::service(domain, &label))?;
-            units.push(unit_status(&label, info.as_ref(), &table));
+        for unit in app.units.iter().filter(|u| u.role == Role::App) {
+            let domain = m.domain_of(unit);
+            let shim = status_file(&unit.argv).and_then(|p| ShimStatus::read(&p));
+            for label in &unit.runtime {
+                let info = m.launchctl.print(&names::service(&domain, label))?;
+                units.push(unit_status(label, info.as_ref(), &table, shim.as_ref()));
+            }
         }
         out.push(AppStatus::from_units(app, units));
     }
     Ok(out)
 }
 
-/// `launchctl print` in PM2's words. Unknown states are transitional, never an error.
-fn unit_status(label: &str, info: Option<&ServiceInfo>, table: &[Process]) -> UnitStatus {
+/// The `--status-file` an installed job's shim writes.
+pub fn status_file(argv: &[String]) -> Option<PathBuf> {
+    let (options, _) = crate::backend::shim_args::split(argv);
+    options
+        .windows(2)
+        .find(|pair| pair[0] == opt::STATUS_FILE)
+        .map(|pair| PathBuf::from(&pair[1]))
+}
+
+/// What the shim last wrote to its status file (`shim_protocol::status`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ShimStatus {
+    pub state: String,
+    pub pid: Option<u32>,
+    pub started_at_unix_ms: Option<u64>,
+    pub restarts: Option<u64>,
+    pub unstable_restarts: u64,
+    /// The app's (not the shim's) last exit.
+    pub last_exit: Option<LastExit>,
+}
+
+impl ShimStatus {
+    pub fn read(path: &Path) -> Option<ShimStatus> {
+        let text = std::fs::read_to_string(path).ok()?;
+        ShimStatus::parse(&text)
+    }
+
+    pub fn parse(text: &str) -> Option<ShimStatus> {
+        let v: serde_json::Value = serde_json::from_str(text).ok()?;
+        let exit = &v["last_exit"];
+        Some(ShimStatus {
+            state: v["state"].as_str()?.to_string(),
+            pid: v["pid"].as_u64().and_then(|p| u32::try_from(p).ok()),
+            started_at_unix_ms: v["started_at_unix_ms"].as_u64(),
+            restarts: v["restarts"].as_u64(),
+            unstable_restarts: v["unstable_restarts"].as_u64().unwrap_or(0),
+            last_exit: if let Some(code) = exit["code"].as_i64() {
+                Some(LastExit::Code(code as i32))
+            } else {
+                exit["signal"]
+                    .as_i64()
+                    .map(|s| LastExit::Signal(s.to_string()))
+            },
+        })
+    }
+
+    /// The shim's state in PM2's words, with the job still running (`None`: ask launchd).
+    fn while_running(&self) -> Option<&'static str> {
+        Some(match self.state.as_str() {
+            state::ONLINE => "online",
+            state::LAUNCHING | state::RESTARTING => "launching",
+            state::WAITING_RESTART => "waiting restart",
+            state::STOPPING => "stopping",
+            state::ERRORED => "errored",
+            state::EXITED | state::STOPPED => "stopped",
+            _ => return None,
+        })
+    }
+
+    /// Why a shim that is no longer running left the app down (`None`: ask launchd).
+    fn after_exit(&self) -> Option<&'static str> {
+        match self.state.as_str() {
+            // `autorestart: false` (`--max-restarts 0`) counts no unstable restart: a clean
+            // exit there is PM2's `stopped`.
+            state::ERRORED
+                if self.unstable_restarts == 0 && self.last_exit == Some(LastExit::Code(0)) =>
+            {
+                Some("stopped")
+            }
+            state::ERRORED => Some("errored"),
+            state::EXITED => Some(match self.last_exit {
+                Some(LastExit::Code(0)) | None => "stopped",
+                _ => "errored",
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// `launchctl print` in PM2's words, refined by the shim's status file. Unknown states are
+/// transitional, never an error.
+fn unit_status(
+    label: &str,
+    info: Option<&ServiceInfo>,
+    table: &[Process],
+    shim: Option<&ShimStatus>,
+) -> UnitStatus {
     let (active, sub, status) = match info {
         None => ("inactive", "not loaded".to_string(), "stopped"),
         Some(i) if i.running() => ("active", i.state.clone().unwrap_or_default(), "online"),
@@ -44,12 +135,22 @@ fn unit_status(label: &str, info: Option<&ServiceInfo>, table: &[Process]) -> Un
     let behind = main_pid.map_or(Behind::Unknown, |p| behind(p, table));
     let app = behind.app();
     let tree = main_pid.map_or_else(Vec::new, |p| process_tree(p, table));
-    // launchd sees its job running while the shim sleeps the backoff delay.
-    let status = if behind == Behind::ShimWaiting {
-        "waiting restart"
-    } else {
-        status
+    let running = info.is_some_and(ServiceInfo::running);
+    let from_shim = match (info, shim) {
+        (Some(_), Some(s)) if running => s.while_running(),
+        (Some(_), Some(s)) => s.after_exit(),
+        _ => None,
     };
+    // launchd sees its job running while the shim sleeps the backoff delay.
+    let status = match from_shim {
+        Some(s) => s,
+        None if behind == Behind::ShimWaiting => "waiting restart",
+        None => status,
+    };
+    // The app's own last exit: launchd's is the shim's (0 when it left the app down).
+    let last_exit = shim
+        .and_then(|s| s.last_exit.as_ref())
+        .or(info.and_then(|i| i.last_exit.as_ref()));
     UnitStatus {
         unit: label.to_string(),
         active_state: active.to_string(),
@@ -60,20 +161,22 @@ fn unit_status(label: &str, info: Option<&ServiceInfo>, table: &[Process]) -> Un
             .or(main_pid.filter(|_| behind == Behind::Unknown)),
         main_pid,
         uptime_ms: app.map(|a| a.elapsed_ms),
-        // launchd counts spawns; the first one is not a restart.
-        restarts: info
-            .and_then(|i| i.runs)
-            .map(|r| r.saturating_sub(1))
+        // The shim counts its own restarts of the app and its restarts by launchd; launchd
+        // alone counts spawns, of which the first is not a restart.
+        restarts: shim
+            .and_then(|s| s.restarts)
+            .map(|r| u32::try_from(r).unwrap_or(u32::MAX))
+            .or_else(|| info.and_then(|i| i.runs).map(|r| r.saturating_sub(1)))
             .unwrap_or(0),
         memory_bytes: Some(tree.iter().map(|p| p.rss_bytes).sum()).filter(|&b| b > 0),
         cpu_ns: app.map(|_| tree.iter().map(|p| p.cpu_ns).sum()),
-        result: match info.and_then(|i| i.last_exit.as_ref()) {
+        result: match last_exit {
             Some(LastExit::Code(c)) => format!("exit {c}"),
             Some(LastExit::Signal(s)) => format!("signal {s}"),
             Some(LastExit::Reason(r)) => r.clone(),
             Some(LastExit::Never) | None => String::new(),
         },
-        exit_status: match info.and_then(|i| i.last_exit.as_ref()) {
+        exit_status: match last_exit {
             Some(LastExit::Code(c)) => Some(*c),
             _ => None,
         },
@@ -250,7 +353,7 @@ mod tests {
             program: None,
             path: None,
         };
-        let unit = unit_status("rgen.api", Some(&running), &table);
+        let unit = unit_status("rgen.api", Some(&running), &table, None);
         assert_eq!(unit.status, "waiting restart");
         assert_eq!((unit.pid, unit.main_pid), (None, Some(700)));
         assert_eq!(unit.restarts, 3);

@@ -35,7 +35,7 @@ mod tests {
         let app = resolve_keys(
             0,
             "apps[0]".into(),
-            v.as_object().unwrap(),
+            v.as_object().unwrap().clone(),
             format,
             &origin,
             &mut problems,
