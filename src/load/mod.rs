@@ -12,6 +12,7 @@
 mod forever;
 mod js;
 mod limits;
+pub mod pm2dump;
 mod source;
 mod yaml;
 
