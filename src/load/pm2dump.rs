@@ -205,6 +205,8 @@ impl Dropped {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ImportedApp {
     pub name: String,
+    /// The name PM2 knows it by (`pm2 delete NAME`); differs from `name` only after a clash.
+    pub pm2_name: String,
     pub namespace: String,
     pub instances: usize,
     /// Comment lines above the app.
@@ -488,9 +490,13 @@ pub fn convert(dump: &Dump, ctx: &Context<'_>) -> Result<Imported, BadInput> {
     annotate_shared_env(&mut apps, ctx);
 
     let (apps, _) = problems.finish(apps)?;
-    let mut notes = vec![
+    let mut notes = Vec::new();
+    if ctx.name_daemon_user && ctx.daemon_user.as_ref().is_some_and(|a| a.uid == 0) {
+        notes.push("PM2's daemon ran as root, and so did every app without a user of its own: they say `uid = \"root\"` so rgen does the same. Give an app a user of its own where it does not need root.".to_string());
+    }
+    notes.extend([
         "Cluster-mode apps also saw the PM2 daemon's own environment, and every app saw PM2's settings (`name`, `pm_id`, `status`, …) as variables: neither is carried over.".to_string(),
-    ];
+    ]);
     if dump.layout == Layout::Jlist {
         notes.push("Read from `pm2 jlist`: what PM2 ran at that moment, which `pm2 resurrect` would not necessarily bring back (that is dump.pm2).".into());
     }
@@ -787,6 +793,7 @@ fn convert_app(
 
     ImportedApp {
         name: name.to_string(),
+        pm2_name: name.to_string(),
         namespace: namespace.to_string(),
         instances: count,
         comments,
@@ -894,11 +901,7 @@ fn user_setting(
                 settings.push(Setting {
                     key: "uid",
                     value: Value::String(a.name.clone()),
-                    comment: Some(if a.uid == 0 {
-                        "PM2's daemon ran as root, so did this app; give it a user of its own if it does not need root".into()
-                    } else {
-                        format!("PM2's daemon ran as {}, and so did this app", a.name)
-                    }),
+                    comment: Some("the user PM2's daemon ran as, and so the app".into()),
                     disabled: false,
                 });
             } else if ctx.name_daemon_user {
@@ -1162,15 +1165,44 @@ pub fn classify_env(
             dropped.push((key.clone(), why));
             continue;
         }
-        let comment = env_comment(key, &text, &overlays, &pm2_set, name, run_as, ctx);
+        let comment = env_comment(key, &text, &overlays, &pm2_set, name, ctx);
         kept.push(EnvVar {
             name: key.clone(),
             value: text,
             comment,
         });
     }
+    // One comment for the login identity variables, above the first of them.
+    let identity: Vec<String> = kept
+        .iter()
+        .filter(|v| IDENTITY.contains(&v.name.as_str()))
+        .map(|v| v.name.clone())
+        .collect();
+    let mut first = true;
+    for var in kept
+        .iter_mut()
+        .filter(|v| IDENTITY.contains(&v.name.as_str()))
+    {
+        var.comment = first.then(|| {
+            let names = identity.join(", ");
+            match run_as {
+                Some(a) if a.uid == 0 && !ctx.manager_sets_identity => format!(
+                    "{names}: as PM2 gave them (from the shell); systemd sets these only for apps with a non-root `uid`"
+                ),
+                Some(a) => format!(
+                    "{names}: as PM2 gave them (from the shell), not {}'s from the user database",
+                    a.name
+                ),
+                None => format!("{names}: as PM2 gave them (from the shell)"),
+            }
+        });
+        first = false;
+    }
     (kept, dropped)
 }
+
+/// The login identity a service manager derives from the unit's user.
+const IDENTITY: &[&str] = &["HOME", "LOGNAME", "SHELL", "USER"];
 
 fn env_comment(
     key: &str,
@@ -1178,7 +1210,6 @@ fn env_comment(
     overlays: &[(String, &Map<String, Value>)],
     pm2_set: &BTreeSet<String>,
     app: &str,
-    run_as: Option<&Account>,
     ctx: &Context<'_>,
 ) -> Option<String> {
     if let Some((overlay, _)) = overlays.iter().find(|(_, m)| m.contains_key(key)) {
@@ -1205,18 +1236,8 @@ fn env_comment(
                     .into(),
             );
         }
-        "USER" | "LOGNAME" | "HOME" | "SHELL" => {
-            return Some(match run_as {
-                Some(a) if a.uid == 0 && !ctx.manager_sets_identity => format!(
-                    "as PM2 gave it; systemd sets {key} only for apps with a non-root `uid`"
-                ),
-                Some(a) => format!(
-                    "as PM2 gave it (from the shell), not {}'s from the user database",
-                    a.name
-                ),
-                None => "as PM2 gave it (from the shell)".into(),
-            });
-        }
+        // Commented together by `classify_env`.
+        "USER" | "LOGNAME" | "HOME" | "SHELL" => return None,
         _ => {}
     }
     let in_shell = ctx.shell_env.get(key).is_some_and(|v| v == value);
@@ -1252,7 +1273,10 @@ fn annotate_shared_env(apps: &mut [ImportedApp], _ctx: &Context<'_>) {
     }
     for app in apps.iter_mut() {
         for var in &mut app.env {
-            if var.comment.is_none() && shared.contains_key(&var.name) {
+            if var.comment.is_none()
+                && shared.contains_key(&var.name)
+                && !IDENTITY.contains(&var.name.as_str())
+            {
                 var.comment = Some("probably from your shell (the same in every app); kept, delete it if the app does not need it".into());
             }
         }
