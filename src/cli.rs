@@ -25,7 +25,7 @@ pub enum Command {
     Render(RenderArgs),
     /// Validate an ecosystem file and print every warning
     Check(CheckArgs),
-    /// Convert a PM2 or Forever file to rgen.toml
+    /// Convert a PM2 or Forever file, or what PM2 runs (--from-pm2), to rgen.toml
     Import(ImportArgs),
     /// Install, enable at boot and start the apps (`pm2 start` + `pm2 startup` + `pm2 save`)
     Install(InstallArgs),

@@ -96,6 +96,8 @@ pub struct Pm2ImportSettings {
     pub install: Option<InstallSettings>,
     /// rgen's own environment: a variable an app shares with it is probably the shell's.
     pub shell_env: std::collections::BTreeMap<String, String>,
+    /// The service manager's environment (`LANG`…), which every service gets.
+    pub manager_env: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Clone)]
@@ -215,6 +217,7 @@ impl ImportSettings {
                 version_given: target.systemd_version.is_some(),
                 dry_run: *dry_run,
             });
+            let manager_env = manager_environment(&resolved);
             Pm2ImportSettings {
                 input: pm2_input(file.as_deref(), pm2_user.as_deref()),
                 pm2_user: pm2_user.clone(),
@@ -222,6 +225,7 @@ impl ImportSettings {
                 default_out,
                 install,
                 shell_env: std::env::vars().collect(),
+                manager_env,
             }
         });
         ImportSettings {
@@ -532,4 +536,32 @@ pub fn installed_systemd_version() -> u32 {
             text.split_whitespace().nth(1).and_then(|v| v.parse().ok())
         })
         .unwrap_or(DEFAULT_SYSTEMD_VERSION)
+}
+
+/// The service manager's environment (`LANG`…), as `systemctl show-environment` prints it;
+/// empty when there is no manager to ask.
+fn manager_environment(target: &Target) -> std::collections::BTreeMap<String, String> {
+    if target.backend != Backend::Systemd {
+        return std::collections::BTreeMap::new();
+    }
+    let mut cmd = std::process::Command::new("systemctl");
+    if target.scope == Scope::User {
+        cmd.arg("--user");
+    }
+    cmd.arg("show-environment")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let Ok(out) = cmd.output() else {
+        return std::collections::BTreeMap::new();
+    };
+    if !out.status.success() {
+        return std::collections::BTreeMap::new();
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        // Values systemctl had to quote ($'…') are not compared.
+        .filter(|(_, v)| !v.starts_with("$'"))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }

@@ -443,7 +443,8 @@ pub fn convert(dump: &Dump, ctx: &Context<'_>) -> Result<Imported, BadInput> {
     }
 
     // Group processes into apps by (namespace, name), in the order PM2 listed them.
-    let mut groups: Vec<((String, String), Vec<&Map<String, Value>>)> = Vec::new();
+    type Processes<'d> = Vec<&'d Map<String, Value>>;
+    let mut groups: Vec<((String, String), Processes<'_>)> = Vec::new();
     for (index, entry) in dump.entries.iter().enumerate() {
         let Some(name) = str_of(entry, "name").filter(|n| !n.is_empty()) else {
             problems
@@ -929,7 +930,7 @@ fn user_setting(
 /// `200M` for 209715200 bytes: PM2's own notation when it is exact, else the number.
 fn memory_text(bytes: u64) -> Value {
     for (unit, size) in [("G", 1u64 << 30), ("M", 1 << 20), ("K", 1 << 10)] {
-        if bytes >= size && bytes % size == 0 {
+        if bytes >= size && bytes.is_multiple_of(size) {
             return Value::String(format!("{}{unit}", bytes / size));
         }
     }

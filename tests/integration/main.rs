@@ -9,6 +9,7 @@ mod escaping;
 #[path = "../common/follower.rs"]
 mod follower;
 mod import;
+mod import_pm2;
 mod launchd;
 mod launchd_apply;
 mod layers;

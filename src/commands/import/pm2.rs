@@ -16,7 +16,7 @@ use crate::apply::files::write_atomic;
 use crate::diag::{self, BadInput, Origin};
 use crate::load::pm2dump::{self, Account, Context, Host, Imported};
 use crate::settings::{ImportSettings, Pm2ImportSettings, Pm2Input};
-use crate::target::{Backend, Scope};
+use crate::target::Scope;
 
 /// As much as rgen reads of any input.
 const MAX_INPUT: u64 = 16 << 20;
@@ -148,34 +148,6 @@ fn read_input(input: &Pm2Input) -> Result<(PathBuf, Vec<u8>, Option<PathBuf>), B
     }
 }
 
-/// The service manager's environment (`LANG`…), as `systemctl show-environment` prints it;
-/// empty when there is no manager to ask.
-fn manager_environment(s: &Pm2ImportSettings) -> BTreeMap<String, String> {
-    if s.target.backend != Backend::Systemd {
-        return BTreeMap::new();
-    }
-    let mut cmd = std::process::Command::new("systemctl");
-    if s.target.scope == Scope::User {
-        cmd.arg("--user");
-    }
-    cmd.arg("show-environment")
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    let Ok(out) = cmd.output() else {
-        return BTreeMap::new();
-    };
-    if !out.status.success() {
-        return BTreeMap::new();
-    }
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        // Values systemctl had to quote ($'…') are not compared.
-        .filter(|(_, v)| !v.starts_with("$'"))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
 pub fn run(args: &ImportSettings, s: &Pm2ImportSettings) -> Result<i32> {
     let host = SystemHost;
     let pm2_user = match &s.pm2_user {
@@ -219,13 +191,12 @@ pub fn run(args: &ImportSettings, s: &Pm2ImportSettings) -> Result<i32> {
                 .find_map(|e| e.get("username")?.as_str())?;
             host.user_by_name(name)
         });
-    let manager_env = manager_environment(s);
     let ctx = Context {
         module_conf,
         daemon_env: daemon.as_ref().and_then(|d| d.env.clone()),
         shell_env: &s.shell_env,
         manager_path: s.target.capabilities().base_path,
-        manager_env: &manager_env,
+        manager_env: &s.manager_env,
         daemon_user: daemon_user.clone(),
         name_daemon_user: s.target.scope == Scope::System,
         manager_sets_identity: s.target.scope == Scope::User,

@@ -49,11 +49,13 @@ fn header(imported: &Imported) -> Vec<String> {
         .as_deref()
         .map(|v| format!(" (PM2 {v})"))
         .unwrap_or_default();
+    let from = if imported.file.as_os_str() == "-" {
+        "standard input".to_string()
+    } else {
+        imported.file.display().to_string()
+    };
     let mut lines = vec![
-        format!(
-            "Imported by `rgen import --from-pm2` from {}{version}.",
-            imported.file.display()
-        ),
+        format!("Imported by `rgen import --from-pm2` from {from}{version}."),
         "Each app as PM2 would run it after a reboot (`pm2 resurrect`): the command PM2 resolved, its instances, limits, restarts, user and state, and the environment it was given. Comments say where a value came from and name every variable left out; `rgen check` explains how each key maps.".to_string(),
     ];
     lines.extend(imported.notes.iter().cloned());
