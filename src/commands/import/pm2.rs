@@ -246,8 +246,11 @@ pub fn run(args: &ImportSettings, s: &Pm2ImportSettings) -> Result<i32> {
     };
     let path = out.expect("--install always has a file");
     let pm2_names: Vec<String> = imported.apps.iter().map(|a| a.pm2_name.clone()).collect();
+    let refused = std::cell::Cell::new(false);
     let check = |compiled: &super::super::Compiled| -> Result<()> {
-        check_ports(compiled, &imported, daemon.as_ref().map(|d| d.pid))
+        let verdict = check_ports(compiled, &imported, daemon.as_ref().map(|d| d.pid));
+        refused.set(verdict.is_err());
+        verdict
     };
     if install.dry_run {
         // Nothing is written: the install is computed from a copy in a private directory,
@@ -274,7 +277,17 @@ pub fn run(args: &ImportSettings, s: &Pm2ImportSettings) -> Result<i32> {
             d.pid
         );
     }
-    let code = super::super::install::install(install, &check)?;
+    let code = match super::super::install::install(install, &check) {
+        Ok(code) => code,
+        Err(e) => {
+            // Refused before any change: the file goes too, so the same command works again
+            // once PM2 let go of the ports.
+            if refused.get() {
+                let _ = std::fs::remove_file(&path);
+            }
+            return Err(e);
+        }
+    };
     if code == 0 {
         print_retirement(&pm2_names, home.as_deref(), pm2_user.as_ref(), &s.target);
     }
