@@ -1154,7 +1154,13 @@ pub fn classify_env(
         } else if let Some(a) = identity_from_manager {
             let same = match key.as_str() {
                 "USER" | "LOGNAME" => text == a.name,
-                "HOME" => Path::new(&text) == a.home,
+                // systemd leaves HOME unset for `nobody` and for homes of `/` (it does not
+                // look them up), so such a HOME is kept.
+                "HOME" => {
+                    Path::new(&text) == a.home
+                        && a.uid != NOBODY
+                        && !["/", "/nonexistent"].contains(&text.as_str())
+                }
                 "SHELL" => text == a.shell,
                 _ => false,
             };
@@ -1201,6 +1207,9 @@ pub fn classify_env(
     }
     (kept, dropped)
 }
+
+/// systemd's `nobody`, whose identity it fills in without the user database.
+const NOBODY: u32 = 65534;
 
 /// The login identity a service manager derives from the unit's user.
 const IDENTITY: &[&str] = &["HOME", "LOGNAME", "SHELL", "USER"];
@@ -1511,13 +1520,9 @@ mod tests {
             eco.dropped
                 .contains(&("eco".into(), Dropped::ModuleConfEcho))
         );
-        // Run as nobody: HOME is nobody's (systemd sets it); USER is the shell's root, kept.
+        // Run as nobody: systemd gives it no HOME, so PM2's is kept; USER is the shell's root.
         let asuser = app(&imported, "asuser");
-        assert!(
-            asuser
-                .dropped
-                .contains(&("HOME".into(), Dropped::SetFromUser))
-        );
+        assert!(kept(asuser).contains(&"HOME"));
         assert!(kept(asuser).contains(&"USER"));
         assert_eq!(setting(asuser, "uid"), Some(&Value::from("nobody")));
         assert_eq!(setting(asuser, "gid"), Some(&Value::from("nogroup")));

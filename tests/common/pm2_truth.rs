@@ -128,7 +128,7 @@ pub fn lay_out(version: &str, root: &Path) -> Laid {
     laid
 }
 
-const NODE_STAND_IN: &str = r#"const http = require("http");
+pub const NODE_STAND_IN: &str = r#"const http = require("http");
 const port = Number(process.env.PORT || 0);
 const server = http.createServer((req, res) => res.end(JSON.stringify({ pid: process.pid }) + "\n"));
 const ready = () => process.send && process.send("ready");
@@ -137,7 +137,7 @@ else { setInterval(() => {}, 60000); ready(); }
 process.on("SIGINT", () => { server.close(); process.exit(0); });
 "#;
 
-const PYTHON_STAND_IN: &str = "import signal, sys, time\nsignal.signal(signal.SIGINT, lambda *_: sys.exit(0))\nwhile True:\n    time.sleep(1)\n";
+pub const PYTHON_STAND_IN: &str = "import signal, sys, time\nsignal.signal(signal.SIGINT, lambda *_: sys.exit(0))\nwhile True:\n    time.sleep(1)\n";
 
 /// The command line an app ran with under PM2.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -152,10 +152,12 @@ impl Command {
     pub fn matches(&self, argv: &[String]) -> bool {
         match self {
             Command::Exact(want) => want == argv,
+            // The process itself, once the shell exec'd, or the unit's command.
             Command::ShellExec(want) => {
-                argv.len() == 3
-                    && argv[1] == "-c"
-                    && shlex::split(&argv[2]).is_some_and(|words| words == *want)
+                argv == want.as_slice()
+                    || argv.len() == 3
+                        && argv[1] == "-c"
+                        && shlex::split(&argv[2]).is_some_and(|words| words == *want)
             }
         }
     }
@@ -358,4 +360,83 @@ pub fn passwd(user: &str) -> Option<(String, String, String)> {
         (f.len() >= 7 && (f[0] == user || f[2] == user))
             .then(|| (f[0].to_string(), f[5].to_string(), f[6].to_string()))
     })
+}
+
+/// What systemd sets for a unit with `User=`: USER, LOGNAME, SHELL, and HOME unless the user is
+/// `nobody` or its home is `/` (systemd fills those in without the user database).
+pub fn systemd_identity(user: &str) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    let Some((name, home, shell)) = passwd(user) else {
+        return env;
+    };
+    if name != "nobody" && home != "/" {
+        env.insert("HOME".to_string(), home);
+    }
+    env.insert("USER".to_string(), name.clone());
+    env.insert("LOGNAME".to_string(), name);
+    env.insert("SHELL".to_string(), shell);
+    env
+}
+
+/// What an app gets under rgen (from its unit, or from the running process).
+#[derive(Debug)]
+pub struct Observed {
+    pub argv: Vec<String>,
+    pub cwd: String,
+    pub env: BTreeMap<String, String>,
+    pub memory: Option<u64>,
+    pub instances: usize,
+}
+
+/// What differs between what the app got under PM2 and what it gets under rgen. `extra_ok`
+/// says which variables the app may have beyond its own (rgen's, the service manager's).
+pub fn compare(
+    label: &str,
+    expected: &Expected,
+    got: &Observed,
+    extra_ok: &dyn Fn(&str) -> bool,
+) -> Vec<String> {
+    let mut diffs = Vec::new();
+    let app = &expected.name;
+    if !expected.command.matches(&got.argv) {
+        diffs.push(format!(
+            "{label} {app}: argv {:?}, PM2 ran {:?}",
+            got.argv, expected.command
+        ));
+    }
+    if got.cwd != expected.cwd {
+        diffs.push(format!(
+            "{label} {app}: cwd {} vs {}",
+            got.cwd, expected.cwd
+        ));
+    }
+    for (k, v) in &expected.env {
+        if got.env.get(k) != Some(v) {
+            diffs.push(format!(
+                "{label} {app}: ${k} is {:?}, PM2 gave {v:?}",
+                got.env.get(k)
+            ));
+        }
+    }
+    for k in got.env.keys() {
+        if !expected.env.contains_key(k) && !extra_ok(k) {
+            diffs.push(format!("{label} {app}: ${k} is not the app's"));
+        }
+        if pm2_variable(k) {
+            diffs.push(format!("{label} {app}: PM2's ${k} reaches the app"));
+        }
+    }
+    if got.memory != expected.memory {
+        diffs.push(format!(
+            "{label} {app}: memory {:?} vs {:?}",
+            got.memory, expected.memory
+        ));
+    }
+    if got.instances != expected.instances {
+        diffs.push(format!(
+            "{label} {app}: {} instances, PM2 ran {}",
+            got.instances, expected.instances
+        ));
+    }
+    diffs
 }

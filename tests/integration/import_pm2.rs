@@ -14,7 +14,7 @@ use crate::support::{rgen, run, settings};
 #[path = "../common/pm2_truth.rs"]
 mod pm2_truth;
 
-use pm2_truth::{Laid, VERSIONS, expected, lay_out, passwd, pm2_variable, rgen_own};
+use pm2_truth::{Laid, Observed, VERSIONS, compare, expected, lay_out, rgen_own, systemd_identity};
 
 /// `rgen import --from-pm2 HOME --out FILE` for a system-scope install by root: deterministic
 /// whoever runs the tests (the daemon's user is named, not guessed from file owners).
@@ -61,20 +61,11 @@ fn files_of(stdout: &str) -> BTreeMap<String, String> {
     out
 }
 
-#[derive(Debug)]
-struct Unit {
-    argv: Vec<String>,
-    cwd: String,
-    env: BTreeMap<String, String>,
-    memory: Option<u64>,
-    instances: usize,
-}
-
 fn unescape(word: &str) -> String {
     word.replace("%%", "%")
 }
 
-fn unit_of(files: &BTreeMap<String, String>, app: &str) -> Unit {
+fn unit_of(files: &BTreeMap<String, String>, app: &str) -> Observed {
     let dir = "/etc/systemd/system";
     let text = files
         .get(&format!("{dir}/{app}.service"))
@@ -96,15 +87,10 @@ fn unit_of(files: &BTreeMap<String, String>, app: &str) -> Unit {
     .iter()
     .map(|w| unescape(w))
     .collect();
-    let mut env = BTreeMap::new();
-    if let Some(user) = value("User").first()
-        && let Some((name, home, shell)) = passwd(user)
-    {
-        env.insert("USER".to_string(), name.clone());
-        env.insert("LOGNAME".to_string(), name);
-        env.insert("HOME".to_string(), home);
-        env.insert("SHELL".to_string(), shell);
-    }
+    let mut env = value("User")
+        .first()
+        .map(|u| systemd_identity(u))
+        .unwrap_or_default();
     for assignment in value("Environment") {
         for word in shlex::split(&assignment).unwrap() {
             let (k, v) = word.split_once('=').unwrap();
@@ -137,60 +123,13 @@ fn unit_of(files: &BTreeMap<String, String>, app: &str) -> Unit {
         .first()
         .map(|n| n.parse().unwrap())
         .unwrap_or(1);
-    Unit {
+    Observed {
         argv,
         cwd: value("WorkingDirectory")[0].clone(),
         env,
         memory,
         instances,
     }
-}
-
-/// What differs between what the app got under PM2 and what the unit gives it.
-fn compare(version: &str, expected: &pm2_truth::Expected, unit: &Unit) -> Vec<String> {
-    let mut diffs = Vec::new();
-    let app = &expected.name;
-    if !expected.command.matches(&unit.argv) {
-        diffs.push(format!(
-            "{version} {app}: argv {:?}, PM2 ran {:?}",
-            unit.argv, expected.command
-        ));
-    }
-    if unit.cwd != expected.cwd {
-        diffs.push(format!(
-            "{version} {app}: cwd {} vs {}",
-            unit.cwd, expected.cwd
-        ));
-    }
-    for (k, v) in &expected.env {
-        if unit.env.get(k) != Some(v) {
-            diffs.push(format!(
-                "{version} {app}: ${k} is {:?}, PM2 gave {v:?}",
-                unit.env.get(k)
-            ));
-        }
-    }
-    for k in unit.env.keys() {
-        if !expected.env.contains_key(k) && !rgen_own(k) {
-            diffs.push(format!("{version} {app}: ${k} is not the app's"));
-        }
-        if pm2_variable(k) {
-            diffs.push(format!("{version} {app}: PM2's ${k} reaches the app"));
-        }
-    }
-    if unit.memory != expected.memory {
-        diffs.push(format!(
-            "{version} {app}: memory {:?} vs {:?}",
-            unit.memory, expected.memory
-        ));
-    }
-    if unit.instances != expected.instances {
-        diffs.push(format!(
-            "{version} {app}: {} instances, PM2 ran {}",
-            unit.instances, expected.instances
-        ));
-    }
-    diffs
 }
 
 /// Hides the temporary directory a recording was laid out in.
@@ -213,9 +152,10 @@ fn regex_escape(s: &str) -> String {
 }
 
 fn laid_out(version: &str) -> (tempfile::TempDir, Laid) {
+    // In /tmp itself: the path's length decides where comments wrap, and snapshots hide it.
     let tmp = tempfile::Builder::new()
         .prefix("rgen-pm2-")
-        .tempdir()
+        .tempdir_in("/tmp")
         .unwrap();
     let laid = lay_out(version, &tmp.path().join(format!("pm2-{version}")));
     (tmp, laid)
@@ -270,7 +210,7 @@ fn every_recorded_pm2_is_reproduced_by_the_units_rgen_renders() {
         let files = files_of(&from_toml.stdout);
         for want in expected(&laid) {
             let unit = unit_of(&files, &want.name);
-            diffs.extend(compare(version, &want, &unit));
+            diffs.extend(compare(version, &want, &unit, &rgen_own));
             compared += 1;
         }
         // Stopped in PM2: installed, not started (PM2 4 has no `autostart`: it ran eco-manual).
