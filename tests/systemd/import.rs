@@ -65,8 +65,11 @@ fn extra_ok(name: &str) -> bool {
         || ["PWD", "SHLVL", "_", "OLDPWD"].contains(&name)
 }
 
-/// `/proc/PID` of a running app: argv, cwd, environment.
-fn proc_view(pid: u64) -> Option<(Vec<String>, String, BTreeMap<String, String>)> {
+/// What a process was given: argv, cwd, environment.
+type View = (Vec<String>, String, BTreeMap<String, String>);
+
+/// `/proc/PID` of a running app.
+fn proc_view(pid: u64) -> Option<View> {
     let split = |b: Vec<u8>| -> Vec<String> {
         b.split(|c| *c == 0)
             .filter(|s| !s.is_empty())
@@ -250,10 +253,7 @@ while True:
 "#;
 
 /// Reports of one phase, by app directory: (argv as run, cwd, env).
-fn reports(
-    root: &Path,
-    phase: &str,
-) -> BTreeMap<String, Vec<(Vec<String>, String, BTreeMap<String, String>)>> {
+fn reports(root: &Path, phase: &str) -> BTreeMap<String, Vec<View>> {
     let mut out: BTreeMap<String, Vec<_>> = BTreeMap::new();
     for e in std::fs::read_dir(root.join("truth").join(phase))
         .into_iter()
