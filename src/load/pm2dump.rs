@@ -572,88 +572,13 @@ fn convert_app(
             message,
         })
     };
-    let set = |settings: &mut Vec<Setting>, key: &'static str, value: Value| {
-        settings.push(Setting {
-            key,
-            value,
-            comment: None,
-            disabled: false,
-        })
-    };
-    let env_map = e.get("env").and_then(Value::as_object);
-    let entry_path = env_map
-        .and_then(|m| m.get("PATH"))
-        .and_then(Value::as_str)
-        .unwrap_or("");
 
     set(&mut settings, "name", Value::String(name.into()));
     if namespace != "default" {
         set(&mut settings, "namespace", Value::String(namespace.into()));
     }
 
-    // The command, as PM2 ran it.
-    let script = str_of(e, "pm_exec_path").unwrap_or_default();
-    if !ctx.host.is_file(Path::new(&script)) {
-        warn(format!(
-            "{script} does not exist on this machine: the app will not start until it does"
-        ));
-    }
-    set(&mut settings, "script", Value::String(script.clone()));
-    let interpreter = str_of(e, "exec_interpreter").unwrap_or_else(|| "node".into());
-    let python = interpreter.contains("python");
-    if interpreter == "none" {
-        set(
-            &mut settings,
-            "exec_interpreter",
-            Value::String("none".into()),
-        );
-    } else if interpreter.contains('/') {
-        if !ctx.host.is_file(Path::new(&interpreter)) {
-            warn(format!(
-                "the interpreter {interpreter} does not exist on this machine"
-            ));
-        }
-        set(
-            &mut settings,
-            "exec_interpreter",
-            Value::String(interpreter),
-        );
-    } else if let Some(found) = ctx.host.find_program(&interpreter, entry_path) {
-        settings.push(Setting {
-            key: "exec_interpreter",
-            value: Value::String(found.to_string_lossy().into_owned()),
-            comment: Some(format!(
-                "PM2 ran `{interpreter}`, found on the PATH of the shell that started the app"
-            )),
-            disabled: false,
-        });
-    } else {
-        warn(format!(
-            "`{interpreter}` is not on the PATH PM2 ran the app with; rgen will look for it on its own PATH at install"
-        ));
-        set(
-            &mut settings,
-            "exec_interpreter",
-            Value::String(interpreter),
-        );
-    }
-    if let Some(Value::Array(a)) = e.get("node_args")
-        && !a.is_empty()
-    {
-        set(&mut settings, "node_args", Value::Array(a.clone()));
-    }
-    match e.get("args") {
-        Some(Value::Array(a)) if !a.is_empty() => {
-            set(&mut settings, "args", Value::Array(a.clone()))
-        }
-        Some(Value::String(s)) if !s.is_empty() => {
-            set(&mut settings, "args", Value::String(s.clone()))
-        }
-        _ => {}
-    }
-    if let Some(cwd) = str_of(e, "pm_cwd").or_else(|| str_of(e, "cwd")) {
-        set(&mut settings, "cwd", Value::String(cwd));
-    }
+    let python = command_settings(e, ctx, &mut settings, &mut warn);
 
     // Instances.
     let cluster = str_of(e, "exec_mode").is_some_and(|m| m.starts_with("cluster"));
@@ -705,86 +630,7 @@ fn convert_app(
         warn("some of its processes were stopped in PM2; all instances will run".into());
     }
 
-    // Restarts.
-    if e.get("autorestart") == Some(&Value::Bool(false)) {
-        set(&mut settings, "autorestart", Value::Bool(false));
-    }
-    for key in [
-        "max_restarts",
-        "min_uptime",
-        "restart_delay",
-        "exp_backoff_restart_delay",
-    ] {
-        if let Some(v) = e.get(key).filter(|v| v.is_number()) {
-            set(&mut settings, key, v.clone());
-        }
-    }
-    if let Some(v) = e
-        .get("stop_exit_codes")
-        .filter(|v| v.is_number() || v.is_array())
-    {
-        set(&mut settings, "stop_exit_codes", v.clone());
-    }
-    if let Some(bytes) = e.get("max_memory_restart").and_then(Value::as_u64) {
-        settings.push(Setting {
-            key: "max_memory_restart",
-            value: memory_text(bytes),
-            comment: None,
-            disabled: false,
-        });
-    }
-    if let Some(cron) = str_of(e, "cron_restart").filter(|c| !c.is_empty()) {
-        set(&mut settings, "cron_restart", Value::String(cron));
-    }
-    match e.get("watch") {
-        Some(Value::Bool(true)) => set(&mut settings, "watch", Value::Bool(true)),
-        Some(Value::Array(a)) if !a.is_empty() => {
-            set(&mut settings, "watch", Value::Array(a.clone()))
-        }
-        Some(Value::String(s)) if !s.is_empty() => {
-            set(&mut settings, "watch", Value::String(s.clone()))
-        }
-        _ => {}
-    }
-    if settings.iter().any(|s| s.key == "watch") {
-        if let Some(Value::Array(a)) = e.get("ignore_watch")
-            && !a.is_empty()
-        {
-            set(&mut settings, "ignore_watch", Value::Array(a.clone()));
-        }
-        if let Some(v) = e.get("watch_delay").filter(|v| v.is_number()) {
-            set(&mut settings, "watch_delay", v.clone());
-        }
-        if e.get("watch_options").is_some_and(Value::is_object) {
-            comments.push("PM2 had `watch_options` (chokidar settings); systemd's path units have no equivalent.".into());
-        }
-    }
-
-    // Stop and readiness.
-    for key in ["kill_timeout", "listen_timeout"] {
-        if let Some(v) = e.get(key).filter(|v| v.is_number()) {
-            set(&mut settings, key, v.clone());
-        }
-    }
-    if let Some(v) = e.get("kill_retry_time").and_then(Value::as_u64)
-        && v != 100
-    {
-        set(&mut settings, "kill_retry_time", Value::from(v));
-    }
-    if e.get("treekill") == Some(&Value::Bool(false)) {
-        set(&mut settings, "treekill", Value::Bool(false));
-    }
-    for key in ["wait_ready", "shutdown_with_message"] {
-        if e.get(key) == Some(&Value::Bool(true)) {
-            set(&mut settings, key, Value::Bool(true));
-        }
-    }
-    if let Some(port) = e.get("port").filter(|v| v.is_number() || v.is_string()) {
-        set(&mut settings, "port", port.clone());
-    }
-    if e.get("source_map_support") == Some(&Value::Bool(true)) {
-        comments.push("PM2 loaded source-map-support into its wrapper; add `--enable-source-maps` to `node_args` for Node's own.".into());
-    }
+    policy_settings(e, &mut settings, &mut comments);
 
     // Logs.
     logs(e, name, cluster || count > 1, &mut settings);
@@ -802,6 +648,162 @@ fn convert_app(
         env,
         dropped,
         stopped: autostart_false || stopped,
+    }
+}
+
+fn set(settings: &mut Vec<Setting>, key: &'static str, value: Value) {
+    settings.push(Setting {
+        key,
+        value,
+        comment: None,
+        disabled: false,
+    })
+}
+
+/// The command, as PM2 ran it: script, interpreter (resolved on the PATH PM2 spawned it with),
+/// its arguments and working directory. Returns whether the interpreter is Python.
+fn command_settings(
+    e: &Map<String, Value>,
+    ctx: &Context<'_>,
+    settings: &mut Vec<Setting>,
+    warn: &mut dyn FnMut(String),
+) -> bool {
+    let entry_path = e
+        .get("env")
+        .and_then(|env| env.get("PATH"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let script = str_of(e, "pm_exec_path").unwrap_or_default();
+    if !ctx.host.is_file(Path::new(&script)) {
+        warn(format!(
+            "{script} does not exist on this machine: the app will not start until it does"
+        ));
+    }
+    set(settings, "script", Value::String(script.clone()));
+    let interpreter = str_of(e, "exec_interpreter").unwrap_or_else(|| "node".into());
+    let python = interpreter.contains("python");
+    if interpreter == "none" {
+        set(settings, "exec_interpreter", Value::String("none".into()));
+    } else if interpreter.contains('/') {
+        if !ctx.host.is_file(Path::new(&interpreter)) {
+            warn(format!(
+                "the interpreter {interpreter} does not exist on this machine"
+            ));
+        }
+        set(settings, "exec_interpreter", Value::String(interpreter));
+    } else if let Some(found) = ctx.host.find_program(&interpreter, entry_path) {
+        settings.push(Setting {
+            key: "exec_interpreter",
+            value: Value::String(found.to_string_lossy().into_owned()),
+            comment: Some(format!(
+                "PM2 ran `{interpreter}`, found on the PATH of the shell that started the app"
+            )),
+            disabled: false,
+        });
+    } else {
+        warn(format!(
+            "`{interpreter}` is not on the PATH PM2 ran the app with; rgen will look for it on its own PATH at install"
+        ));
+        set(settings, "exec_interpreter", Value::String(interpreter));
+    }
+    if let Some(Value::Array(a)) = e.get("node_args")
+        && !a.is_empty()
+    {
+        set(settings, "node_args", Value::Array(a.clone()));
+    }
+    match e.get("args") {
+        Some(Value::Array(a)) if !a.is_empty() => set(settings, "args", Value::Array(a.clone())),
+        Some(Value::String(s)) if !s.is_empty() => set(settings, "args", Value::String(s.clone())),
+        _ => {}
+    }
+    if let Some(cwd) = str_of(e, "pm_cwd").or_else(|| str_of(e, "cwd")) {
+        set(settings, "cwd", Value::String(cwd));
+    }
+
+    python
+}
+
+/// Restarts, limits, schedule, watching, stop and readiness.
+fn policy_settings(
+    e: &Map<String, Value>,
+    settings: &mut Vec<Setting>,
+    comments: &mut Vec<String>,
+) {
+    // Restarts.
+    if e.get("autorestart") == Some(&Value::Bool(false)) {
+        set(settings, "autorestart", Value::Bool(false));
+    }
+    for key in [
+        "max_restarts",
+        "min_uptime",
+        "restart_delay",
+        "exp_backoff_restart_delay",
+    ] {
+        if let Some(v) = e.get(key).filter(|v| v.is_number()) {
+            set(settings, key, v.clone());
+        }
+    }
+    if let Some(v) = e
+        .get("stop_exit_codes")
+        .filter(|v| v.is_number() || v.is_array())
+    {
+        set(settings, "stop_exit_codes", v.clone());
+    }
+    if let Some(bytes) = e.get("max_memory_restart").and_then(Value::as_u64) {
+        settings.push(Setting {
+            key: "max_memory_restart",
+            value: memory_text(bytes),
+            comment: None,
+            disabled: false,
+        });
+    }
+    if let Some(cron) = str_of(e, "cron_restart").filter(|c| !c.is_empty()) {
+        set(settings, "cron_restart", Value::String(cron));
+    }
+    match e.get("watch") {
+        Some(Value::Bool(true)) => set(settings, "watch", Value::Bool(true)),
+        Some(Value::Array(a)) if !a.is_empty() => set(settings, "watch", Value::Array(a.clone())),
+        Some(Value::String(s)) if !s.is_empty() => set(settings, "watch", Value::String(s.clone())),
+        _ => {}
+    }
+    if settings.iter().any(|s| s.key == "watch") {
+        if let Some(Value::Array(a)) = e.get("ignore_watch")
+            && !a.is_empty()
+        {
+            set(settings, "ignore_watch", Value::Array(a.clone()));
+        }
+        if let Some(v) = e.get("watch_delay").filter(|v| v.is_number()) {
+            set(settings, "watch_delay", v.clone());
+        }
+        if e.get("watch_options").is_some_and(Value::is_object) {
+            comments.push("PM2 had `watch_options` (chokidar settings); systemd's path units have no equivalent.".into());
+        }
+    }
+
+    // Stop and readiness.
+    for key in ["kill_timeout", "listen_timeout"] {
+        if let Some(v) = e.get(key).filter(|v| v.is_number()) {
+            set(settings, key, v.clone());
+        }
+    }
+    if let Some(v) = e.get("kill_retry_time").and_then(Value::as_u64)
+        && v != 100
+    {
+        set(settings, "kill_retry_time", Value::from(v));
+    }
+    if e.get("treekill") == Some(&Value::Bool(false)) {
+        set(settings, "treekill", Value::Bool(false));
+    }
+    for key in ["wait_ready", "shutdown_with_message"] {
+        if e.get(key) == Some(&Value::Bool(true)) {
+            set(settings, key, Value::Bool(true));
+        }
+    }
+    if let Some(port) = e.get("port").filter(|v| v.is_number() || v.is_string()) {
+        set(settings, "port", port.clone());
+    }
+    if e.get("source_map_support") == Some(&Value::Bool(true)) {
+        comments.push("PM2 loaded source-map-support into its wrapper; add `--enable-source-maps` to `node_args` for Node's own.".into());
     }
 }
 
