@@ -224,7 +224,10 @@ impl ImportSettings {
                 target: resolved,
                 default_out,
                 install,
-                shell_env: std::env::vars().collect(),
+                // Not `env::vars`, which panics on a variable that is not UTF-8.
+                shell_env: std::env::vars_os()
+                    .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                    .collect(),
                 manager_env,
             }
         });

@@ -389,3 +389,32 @@ fn log_rotate_is_carried_as_the_table_or_named_in_a_comment() {
     assert!(table || comment, "{text}");
     assert!(text.contains("workerInterval = 60"), "{text}");
 }
+
+#[test]
+fn install_dry_run_writes_nothing() {
+    let (_tmp, laid) = laid_out("7.0.4");
+    let out = laid.root.join("rgen.toml");
+    let dry = run(rgen()
+        .args([
+            "import",
+            "--from-pm2",
+            "--system",
+            "--pm2-user",
+            "root",
+            "--install",
+            "--dry-run",
+        ])
+        .arg(&laid.home)
+        .arg("--out")
+        .arg(&out));
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(!out.exists(), "a dry run wrote {}", out.display());
+    assert!(dry.stdout.contains("would write"), "{}", dry.stdout);
+    // The units it would install, grouped as the real file would be.
+    assert!(dry.stdout.contains("web@.service"), "{}", dry.stdout);
+    assert!(
+        dry.stdout.contains("rgen-pm2-7.0.4.target"),
+        "{}",
+        dry.stdout
+    );
+}

@@ -178,6 +178,15 @@ pub fn run(args: &ImportSettings, s: &Pm2ImportSettings) -> Result<i32> {
         None => None,
     };
     let daemon = home.as_deref().and_then(daemon_of);
+    if let (Some(d), Pm2Input::Home(_) | Pm2Input::File(_)) = (&daemon, &s.input)
+        && dump_is_saved(&file)
+    {
+        eprintln!(
+            "note: PM2 runs (pid {}): {} is what it saved last; if apps changed since, `pm2 save` first, or pipe what runs now: `pm2 jlist | rgen import --from-pm2 -`",
+            d.pid,
+            file.display()
+        );
+    }
     let daemon_user = pm2_user
         .clone()
         .or_else(|| {
@@ -292,6 +301,11 @@ pub fn run(args: &ImportSettings, s: &Pm2ImportSettings) -> Result<i32> {
         print_retirement(&pm2_names, home.as_deref(), pm2_user.as_ref(), &s.target);
     }
     Ok(code)
+}
+
+/// `dump.pm2` (`pm2 save`), not a saved `pm2 jlist`.
+fn dump_is_saved(file: &Path) -> bool {
+    file.file_name().is_some_and(|n| n == "dump.pm2")
 }
 
 /// Writes a file that must not exist yet; `make_parent` creates rgen's default directory.
