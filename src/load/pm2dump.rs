@@ -1664,6 +1664,61 @@ mod tests {
         assert_eq!(lr.not_carried, ["rotateModule"]);
     }
 
+    fn convert_json(json: &str) -> Imported {
+        let dump = parse(Path::new("dump.pm2"), json.as_bytes()).unwrap();
+        let empty = BTreeMap::new();
+        let ctx = Context {
+            module_conf: None,
+            daemon_env: None,
+            shell_env: &empty,
+            manager_path: "/usr/bin:/bin",
+            manager_env: &empty,
+            daemon_user: None,
+            name_daemon_user: false,
+            manager_sets_identity: false,
+            host: &FakeHost,
+        };
+        convert(&dump, &ctx).unwrap()
+    }
+
+    #[test]
+    fn a_name_in_two_namespaces_is_renamed_and_differing_processes_are_named() {
+        let imported = convert_json(
+            r#"[{"name":"api","namespace":"a","pm_exec_path":"/srv/a.js","env":{}},
+                {"name":"api","namespace":"b","pm_exec_path":"/srv/b.js","env":{}},
+                {"name":"w","pm_exec_path":"/srv/w.js","args":["1"],"env":{}},
+                {"name":"w","pm_exec_path":"/srv/w.js","args":["2"],"env":{}}]"#,
+        );
+        let names: Vec<&str> = imported.apps.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["api", "b-api", "w"]);
+        assert_eq!(imported.apps[1].pm2_name, "api");
+        assert_eq!(
+            setting(&imported.apps[1], "name"),
+            Some(&Value::from("b-api"))
+        );
+        assert_eq!(
+            setting(&imported.apps[2], "instances"),
+            Some(&Value::from(2))
+        );
+        assert_eq!(
+            setting(&imported.apps[2], "exec_mode"),
+            Some(&Value::from("fork"))
+        );
+        let messages: Vec<&str> = imported
+            .warnings
+            .iter()
+            .map(|w| w.message.as_str())
+            .collect();
+        assert!(
+            messages.iter().any(|m| m.contains("two namespaces")),
+            "{messages:?}"
+        );
+        assert!(
+            messages.iter().any(|m| m.contains("differ in `args`")),
+            "{messages:?}"
+        );
+    }
+
     #[test]
     fn memory_is_written_in_pm2_units() {
         assert_eq!(memory_text(209715200), Value::from("200M"));
