@@ -25,7 +25,7 @@ pub enum Command {
     Render(RenderArgs),
     /// Validate an ecosystem file and print every warning
     Check(CheckArgs),
-    /// Convert a PM2 or Forever file to rgen.toml
+    /// Convert a PM2 or Forever file, or what PM2 runs (--from-pm2), to rgen.toml
     Import(ImportArgs),
     /// Install, enable at boot and start the apps (`pm2 start` + `pm2 startup` + `pm2 save`)
     Install(InstallArgs),
@@ -314,14 +314,33 @@ pub struct CheckArgs {
 
 #[derive(Args, Debug)]
 pub struct ImportArgs {
-    /// The PM2 or Forever file to convert
-    pub file: PathBuf,
-    /// Where to write rgen.toml (default: print it)
+    /// The PM2 or Forever file to convert. With --from-pm2: PM2's home (default: $PM2_HOME, else
+    /// ~/.pm2), its dump.pm2, a file holding `pm2 jlist` output, or `-` for standard input
+    #[arg(required_unless_present = "from_pm2")]
+    pub file: Option<PathBuf>,
+    /// Where to write: a .toml file (rgen.toml) or a .js/.cjs file (an ecosystem file PM2 loads
+    /// too). Default: print rgen.toml; with --install, /etc/rgen/pm2/rgen.toml (system) or
+    /// ~/.config/rgen/pm2/rgen.toml (user). Existing files are never overwritten
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// Read the file as this format instead of guessing from its name
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, conflicts_with = "from_pm2")]
     pub format: Option<FormatArg>,
+    /// Import what PM2 runs, from its dump.pm2 (`pm2 save`) or `pm2 jlist`; rgen never runs pm2
+    #[arg(long)]
+    pub from_pm2: bool,
+    /// As root: import the PM2 of this user (~NAME/.pm2)
+    #[arg(long, value_name = "NAME", requires = "from_pm2")]
+    pub pm2_user: Option<String>,
+    /// Also install the imported apps (as `rgen install FILE` would), then print the commands
+    /// that retire PM2
+    #[arg(long, requires = "from_pm2")]
+    pub install: bool,
+    /// With --install: show what would change and change nothing (the file is not written)
+    #[arg(long, requires = "install")]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub target: RenderTargetArgs,
 }
 
 #[derive(Args, Debug)]

@@ -261,11 +261,41 @@ pub struct CheckSettings {
 }
 
 pub struct ImportSettings {
-    pub file: PathBuf,
+    /// `None` only with `--from-pm2` (PM2's default home).
+    pub file: Option<PathBuf>,
     pub out: Option<PathBuf>,
     pub format: Option<Format>,
+    pub pm2: Option<Pm2ImportSettings>,
 }
 
+/// Where `--from-pm2` reads PM2's record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Pm2Input {
+    /// A PM2 home: its `dump.pm2`, `module_conf.json` and `pm2.pid`.
+    Home(PathBuf),
+    /// A `dump.pm2` or a saved `pm2 jlist`.
+    File(PathBuf),
+    /// `pm2 jlist | rgen import --from-pm2 -`.
+    Stdin,
+}
+
+pub struct Pm2ImportSettings {
+    pub input: Pm2Input,
+    /// `--pm2-user`: whose PM2 it is.
+    pub pm2_user: Option<String>,
+    /// What the apps will be installed into (its scope decides who they run as).
+    pub target: Target,
+    /// Where `--install` writes the file when `--out` is not given.
+    pub default_out: PathBuf,
+    /// `--install`: the install of the written file.
+    pub install: Option<InstallSettings>,
+    /// rgen's own environment: a variable an app shares with it is probably the shell's.
+    pub shell_env: std::collections::BTreeMap<String, String>,
+    /// The service manager's environment (`LANG`…), which every service gets.
+    pub manager_env: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Clone)]
 pub struct InstallSettings {
     pub source: SourceSettings,
     pub target: Target,
@@ -373,11 +403,84 @@ impl CheckSettings {
 
 impl ImportSettings {
     pub fn resolve(args: &cli::ImportArgs) -> ImportSettings {
-        let cli::ImportArgs { file, out, format } = args;
+        let cli::ImportArgs {
+            file,
+            out,
+            format,
+            from_pm2,
+            pm2_user,
+            install,
+            dry_run,
+            target,
+        } = args;
+        let pm2 = from_pm2.then(|| {
+            let mut resolved = machine_target(&target.target);
+            resolved.cpus = cpus();
+            if let Some(v) = target.systemd_version {
+                resolved.systemd_version = v;
+            }
+            let group = match pm2_user {
+                Some(u) => format!("pm2-{u}"),
+                None => "pm2".to_string(),
+            };
+            let default_out = match resolved.scope {
+                Scope::System => PathBuf::from("/etc/rgen").join(&group).join("rgen.toml"),
+                Scope::User => resolved
+                    .config_home
+                    .join("rgen")
+                    .join(&group)
+                    .join("rgen.toml"),
+            };
+            let written = out.clone().unwrap_or_else(|| default_out.clone());
+            let source = SourceSettings {
+                file: Some(written),
+                ..SourceSettings::default()
+            };
+            resolved.invoking_user = run_as(target.run_as.as_deref(), &source);
+            let install = install.then(|| InstallSettings {
+                source,
+                target: resolved.clone(),
+                version_given: target.systemd_version.is_some(),
+                dry_run: *dry_run,
+            });
+            let manager_env = manager_environment(&resolved);
+            Pm2ImportSettings {
+                input: pm2_input(file.as_deref(), pm2_user.as_deref()),
+                pm2_user: pm2_user.clone(),
+                target: resolved,
+                default_out,
+                install,
+                // Not `env::vars`, which panics on a variable that is not UTF-8.
+                shell_env: std::env::vars_os()
+                    .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                    .collect(),
+                manager_env,
+            }
+        });
         ImportSettings {
             file: file.clone(),
             out: out.clone(),
             format: format.map(format_of),
+            pm2,
+        }
+    }
+}
+
+/// `-` is standard input, a directory a PM2 home, anything else a dump or jlist file; with no
+/// argument, `--pm2-user`'s `~/.pm2`, else `$PM2_HOME`, else `~/.pm2` — where `pm2` itself looks.
+fn pm2_input(file: Option<&std::path::Path>, pm2_user: Option<&str>) -> Pm2Input {
+    match file {
+        Some(f) if f.as_os_str() == "-" => Pm2Input::Stdin,
+        Some(f) if f.is_dir() => Pm2Input::Home(f.to_path_buf()),
+        Some(f) => Pm2Input::File(f.to_path_buf()),
+        None => {
+            if let Some(user) = pm2_user {
+                return Pm2Input::Home(home_of(Some(user)).join(".pm2"));
+            }
+            match std::env::var_os("PM2_HOME").filter(|h| !h.is_empty()) {
+                Some(home) => Pm2Input::Home(PathBuf::from(home)),
+                None => Pm2Input::Home(own_home().join(".pm2")),
+            }
         }
     }
 }
@@ -759,4 +862,32 @@ pub fn installed_systemd_version() -> u32 {
             text.split_whitespace().nth(1).and_then(|v| v.parse().ok())
         })
         .unwrap_or(DEFAULT_SYSTEMD_VERSION)
+}
+
+/// The service manager's environment (`LANG`…), as `systemctl show-environment` prints it;
+/// empty when there is no manager to ask.
+fn manager_environment(target: &Target) -> std::collections::BTreeMap<String, String> {
+    if target.backend != Backend::Systemd {
+        return std::collections::BTreeMap::new();
+    }
+    let mut cmd = std::process::Command::new("systemctl");
+    if target.scope == Scope::User {
+        cmd.arg("--user");
+    }
+    cmd.arg("show-environment")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let Ok(out) = cmd.output() else {
+        return std::collections::BTreeMap::new();
+    };
+    if !out.status.success() {
+        return std::collections::BTreeMap::new();
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        // Values systemctl had to quote ($'…') are not compared.
+        .filter(|(_, v)| !v.starts_with("$'"))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }

@@ -1,5 +1,10 @@
 //! `rgen import`: a PM2 or Forever file → rgen.toml with the same keys, a comment on every key the
-//! OS only approximates, and the unsupported ones kept but marked.
+//! OS only approximates, and the unsupported ones kept but marked. With `--from-pm2`, what a
+//! running PM2 runs (its dump.pm2 or `pm2 jlist`) instead, see `pm2`.
+
+mod pm2;
+mod ports;
+pub mod write;
 
 use std::fmt::Write as _;
 
@@ -13,7 +18,14 @@ use crate::load::{self, Canonical, Format, RawEcosystem};
 use crate::settings::ImportSettings;
 
 pub fn run(args: &ImportSettings) -> Result<i32> {
-    let (raw, report) = load::load(&args.file, args.format)?;
+    if let Some(from_pm2) = &args.pm2 {
+        return pm2::run(args, from_pm2);
+    }
+    let file = args
+        .file
+        .as_deref()
+        .context("rgen import needs a file (or --from-pm2)")?;
+    let (raw, report) = load::load(file, args.format)?;
     print_warnings(&report.warnings);
     let text = to_toml(&raw);
     // The result must load as rgen.toml; anything else is a bug to report, not a file to write.

@@ -12,6 +12,16 @@ use crate::backend;
 use crate::settings::{InstallSettings, installed_systemd_version};
 
 pub fn run(s: &InstallSettings) -> Result<i32> {
+    install(s, &|_| Ok(()))
+}
+
+/// Installs the file `s` names. `before_changes` sees the compiled apps before anything is
+/// changed and may refuse (`rgen import --from-pm2 --install` checks that PM2 no longer holds
+/// their ports); an error from it leaves the machine as it was.
+pub fn install(
+    s: &InstallSettings,
+    before_changes: &dyn Fn(&super::Compiled) -> Result<()>,
+) -> Result<i32> {
     let mut target = s.target.clone();
     let manager = match backend::connect(&target) {
         Ok(m) => Some(m),
@@ -36,6 +46,7 @@ pub fn run(s: &InstallSettings) -> Result<i32> {
     };
     let compiled = super::compile_for(&s.source, &target, renderer.as_ref(), true)?;
     print_warnings(&compiled.warnings);
+    before_changes(&compiled)?;
     let dir = renderer.manager_dir();
     let inventory = Inventory::scan(&dir, renderer.as_ref());
     let mut set = ChangeSet::compute(

@@ -13,6 +13,7 @@ pub mod adhoc;
 mod forever;
 mod js;
 mod limits;
+pub mod pm2dump;
 mod source;
 mod yaml;
 

@@ -10,6 +10,7 @@ mod escaping;
 #[path = "../common/follower.rs"]
 mod follower;
 mod import;
+mod import_pm2;
 mod launchd;
 mod launchd_apply;
 mod launchd_run;

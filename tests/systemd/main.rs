@@ -12,6 +12,7 @@
 mod attacks;
 mod cases;
 mod hardening;
+mod import;
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -66,6 +67,7 @@ fn trials(suite: Suite) -> Vec<Trial> {
         .map(|(_, name, f)| Trial::test(name, move || f().map_err(Into::into)))
         .chain(attacks::trials(suite))
         .chain(hardening::trials(suite))
+        .chain(import::trials(suite))
         .collect()
 }
 

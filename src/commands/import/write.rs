@@ -1,0 +1,395 @@
+//! The file `rgen import --from-pm2` writes: `rgen.toml`, or an `ecosystem.config.js` that PM2
+//! itself can also load. Both carry the same settings and the same comments: where a value came
+//! from, what an approximation does, and, by name, every environment variable left out.
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use crate::load::pm2dump::{Dropped, Imported, ImportedApp, LogRotate, Setting};
+
+/// rgen's top-level `log_rotate` table is being added on another branch (h-rotate). Until it is
+/// merged, a `[log_rotate]` table would make rgen.toml fail to load, so pm2-logrotate's settings
+/// are written as a comment. Flip this once `log_rotate` loads: both writers then emit the table.
+pub const LOG_ROTATE_IS_A_KEY: bool = false;
+
+/// Comments are wrapped at this width, as the rest of rgen's generated files are.
+const WIDTH: usize = 98;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    Toml,
+    Js,
+}
+
+impl OutputFormat {
+    /// By the name's extension: `.toml`, or `.js`/`.cjs` (what PM2 and rgen load as JavaScript).
+    pub fn of(path: &std::path::Path) -> Option<OutputFormat> {
+        let name = path.file_name()?.to_string_lossy().to_ascii_lowercase();
+        if name.ends_with(".toml") {
+            Some(OutputFormat::Toml)
+        } else if name.ends_with(".js") || name.ends_with(".cjs") {
+            Some(OutputFormat::Js)
+        } else {
+            None
+        }
+    }
+}
+
+pub fn render(imported: &Imported, format: OutputFormat) -> String {
+    match format {
+        OutputFormat::Toml => to_toml(imported),
+        OutputFormat::Js => to_js(imported),
+    }
+}
+
+fn header(imported: &Imported) -> Vec<String> {
+    let version = imported
+        .pm2_version
+        .as_deref()
+        .map(|v| format!(" (PM2 {v})"))
+        .unwrap_or_default();
+    let from = if imported.file.as_os_str() == "-" {
+        "standard input".to_string()
+    } else {
+        imported.file.display().to_string()
+    };
+    let mut lines = vec![
+        format!("Imported by `rgen import --from-pm2` from {from}{version}."),
+        "Each app as PM2 would run it after a reboot (`pm2 resurrect`): the command PM2 resolved, its instances, limits, restarts, user and state, and the environment it was given. Comments say where a value came from and name every variable left out; `rgen check` explains how each key maps.".to_string(),
+    ];
+    lines.extend(imported.notes.iter().cloned());
+    lines
+}
+
+/// Text wrapped into comment lines with `prefix` (`# `, `// `).
+fn comment(out: &mut String, indent: &str, prefix: &str, text: &str) {
+    let width = WIDTH.saturating_sub(indent.len() + prefix.len()).max(40);
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.len() + 1 + word.len() > width {
+            let _ = writeln!(out, "{indent}{prefix}{line}");
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        let _ = writeln!(out, "{indent}{prefix}{line}");
+    }
+}
+
+/// The variables left out, grouped by why, as comment lines.
+fn dropped_lines(app: &ImportedApp) -> Vec<String> {
+    if app.dropped.is_empty() {
+        return Vec::new();
+    }
+    let mut reasons: Vec<Dropped> = app.dropped.iter().map(|(_, why)| *why).collect();
+    reasons.sort();
+    reasons.dedup();
+    let mut lines = vec!["Left out of PM2's record of the environment:".to_string()];
+    for why in reasons {
+        let names: Vec<&str> = app
+            .dropped
+            .iter()
+            .filter(|(_, w)| *w == why)
+            .map(|(n, _)| n.as_str())
+            .collect();
+        lines.push(format!("- {}: {}", why.describe(), names.join(", ")));
+    }
+    lines
+}
+
+fn log_rotate_note(lr: &LogRotate) -> Vec<String> {
+    let mut lines = vec![
+        "pm2-logrotate's settings (module_conf.json), for rgen's `log_rotate` table, which this rgen does not have yet; until it does, rotate the log files with logrotate's `copytruncate`:".to_string(),
+    ];
+    for (k, v) in &lr.settings {
+        lines.push(format!("  {k} = {}", toml_value(v)));
+    }
+    if !lr.not_carried.is_empty() {
+        lines.push(format!("Not carried: {}.", lr.not_carried.join(", ")));
+    }
+    lines
+}
+
+// ---- rgen.toml ----------------------------------------------------------------------------------
+
+pub fn to_toml(imported: &Imported) -> String {
+    let mut out = String::new();
+    for line in header(imported) {
+        comment(&mut out, "", "# ", &line);
+    }
+    if let Some(lr) = &imported.log_rotate {
+        out.push('\n');
+        if LOG_ROTATE_IS_A_KEY {
+            out.push_str(&log_rotate_table_toml(lr));
+        } else {
+            for line in log_rotate_note(lr) {
+                // Keep the indented settings on their own lines.
+                if line.starts_with("  ") {
+                    let _ = writeln!(out, "#{line}");
+                } else {
+                    comment(&mut out, "", "# ", &line);
+                }
+            }
+        }
+    }
+    for app in &imported.apps {
+        out.push_str("\n[[apps]]\n");
+        for line in &app.comments {
+            comment(&mut out, "", "# ", line);
+        }
+        for s in &app.settings {
+            toml_setting(&mut out, s);
+        }
+        let dropped = dropped_lines(app);
+        if !app.env.is_empty() {
+            out.push_str("\n[apps.env]\n");
+            for var in &app.env {
+                if let Some(c) = &var.comment {
+                    comment(&mut out, "", "# ", c);
+                }
+                let _ = writeln!(out, "{} = {}", bare_key(&var.name), toml_string(&var.value));
+            }
+        }
+        if !dropped.is_empty() {
+            out.push('\n');
+            for line in dropped {
+                comment(&mut out, "", "# ", &line);
+            }
+        }
+    }
+    out
+}
+
+/// `[log_rotate]` with pm2-logrotate's settings.
+pub fn log_rotate_table_toml(lr: &LogRotate) -> String {
+    let mut out = String::new();
+    comment(
+        &mut out,
+        "",
+        "# ",
+        "pm2-logrotate's settings (module_conf.json): rotation of the apps' log files.",
+    );
+    if !lr.not_carried.is_empty() {
+        comment(
+            &mut out,
+            "",
+            "# ",
+            &format!("Not carried: {}.", lr.not_carried.join(", ")),
+        );
+    }
+    out.push_str("[log_rotate]\n");
+    for (k, v) in &lr.settings {
+        let _ = writeln!(out, "{} = {}", bare_key(k), toml_value(v));
+    }
+    out
+}
+
+fn toml_setting(out: &mut String, s: &Setting) {
+    if let Some(c) = &s.comment {
+        comment(out, "", "# ", c);
+    }
+    let line = format!("{} = {}", bare_key(s.key), toml_value(&s.value));
+    if s.disabled {
+        let _ = writeln!(out, "# {line}");
+    } else {
+        let _ = writeln!(out, "{line}");
+    }
+}
+
+fn bare_key(key: &str) -> String {
+    if !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        key.to_string()
+    } else {
+        toml_string(key)
+    }
+}
+
+fn toml_string(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+fn toml_value(v: &Value) -> String {
+    match v {
+        Value::Null => "\"\"".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => toml_string(s),
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(toml_value).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Object(map) => format!(
+            "{{ {} }}",
+            map.iter()
+                .map(|(k, v)| format!("{} = {}", bare_key(k), toml_value(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+// ---- ecosystem.config.js ------------------------------------------------------------------------
+
+pub fn to_js(imported: &Imported) -> String {
+    let mut out = String::new();
+    for line in header(imported) {
+        comment(&mut out, "", "// ", &line);
+    }
+    comment(
+        &mut out,
+        "",
+        "// ",
+        "PM2 loads this file too (`pm2 start ecosystem.config.js`).",
+    );
+    out.push_str("module.exports = {\n");
+    if let Some(lr) = &imported.log_rotate {
+        if LOG_ROTATE_IS_A_KEY {
+            out.push_str(&log_rotate_table_js(lr));
+        } else {
+            for line in log_rotate_note(lr) {
+                if line.starts_with("  ") {
+                    let _ = writeln!(out, "  //{line}");
+                } else {
+                    comment(&mut out, "  ", "// ", &line);
+                }
+            }
+        }
+    }
+    out.push_str("  apps: [\n");
+    for app in &imported.apps {
+        out.push_str("    {\n");
+        let indent = "      ";
+        for line in &app.comments {
+            comment(&mut out, indent, "// ", line);
+        }
+        for s in &app.settings {
+            if let Some(c) = &s.comment {
+                comment(&mut out, indent, "// ", c);
+            }
+            let line = format!("{}: {},", js_key(s.key), js_value(&s.value));
+            if s.disabled {
+                let _ = writeln!(out, "{indent}// {line}");
+            } else {
+                let _ = writeln!(out, "{indent}{line}");
+            }
+        }
+        if !app.env.is_empty() {
+            let _ = writeln!(out, "{indent}env: {{");
+            for var in &app.env {
+                if let Some(c) = &var.comment {
+                    comment(&mut out, "        ", "// ", c);
+                }
+                let _ = writeln!(
+                    out,
+                    "        {}: {},",
+                    js_key(&var.name),
+                    js_string(&var.value)
+                );
+            }
+            let _ = writeln!(out, "{indent}}},");
+        }
+        for line in dropped_lines(app) {
+            comment(&mut out, indent, "// ", &line);
+        }
+        out.push_str("    },\n");
+    }
+    out.push_str("  ],\n};\n");
+    out
+}
+
+/// `log_rotate: {…},` with pm2-logrotate's settings, inside `module.exports`.
+pub fn log_rotate_table_js(lr: &LogRotate) -> String {
+    let mut out = String::new();
+    comment(
+        &mut out,
+        "  ",
+        "// ",
+        "pm2-logrotate's settings (module_conf.json): rotation of the apps' log files.",
+    );
+    if !lr.not_carried.is_empty() {
+        comment(
+            &mut out,
+            "  ",
+            "// ",
+            &format!("Not carried: {}.", lr.not_carried.join(", ")),
+        );
+    }
+    out.push_str("  log_rotate: {\n");
+    for (k, v) in &lr.settings {
+        let _ = writeln!(out, "    {}: {},", js_key(k), js_value(v));
+    }
+    out.push_str("  },\n");
+    out
+}
+
+fn js_key(key: &str) -> String {
+    let mut chars = key.chars();
+    let ident = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
+    if ident {
+        key.to_string()
+    } else {
+        js_string(key)
+    }
+}
+
+/// A JSON string is a JavaScript string literal, once U+2028/U+2029 (line terminators in
+/// older JavaScript) are escaped too.
+fn js_string(s: &str) -> String {
+    serde_json::to_string(s)
+        .expect("a string serializes")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029")
+}
+
+fn js_value(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => js_string(s),
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(js_value).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Object(map) => format!(
+            "{{ {} }}",
+            map.iter()
+                .map(|(k, v)| format!("{}: {}", js_key(k), js_value(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn js_keys_and_strings_are_literals() {
+        assert_eq!(js_key("API_KEY"), "API_KEY");
+        assert_eq!(js_key("my-var"), "\"my-var\"");
+        assert_eq!(js_key("0"), "\"0\"");
+        assert_eq!(js_string("a'b\"c\n\u{2028}"), "\"a'b\\\"c\\n\\u2028\"");
+    }
+
+    #[test]
+    fn comments_wrap() {
+        let mut out = String::new();
+        comment(&mut out, "", "# ", &"word ".repeat(40));
+        assert!(out.lines().count() > 1);
+        assert!(out.lines().all(|l| l.len() <= WIDTH && l.starts_with("# ")));
+    }
+}
