@@ -136,6 +136,14 @@ warning_kinds! {
         "relative paths resolve against the ecosystem file's directory (PM2 would use the shell's working directory)",
     ForeverApproximated = "forever-approximated":
         "a Forever setting mapped to the closest systemd/launchd behaviour",
+    DeployEnvWins = "deploy-env-wins":
+        "`env` and `deploy.<env>.env` set a variable differently; as in PM2, the deploy value wins (`env_<env>` > `deploy.<env>.env` > `env`)",
+    DuplicateName = "duplicate-name":
+        "two apps have the same name: both run, as in PM2; the second is installed as `<name>-2` (the third `-3`, …) and the name addresses all of them",
+    WatchStringIsPath = "watch-string-is-path":
+        "`watch: \"true\"` is a string, and PM2 watches a path of that name; write `watch: true`",
+    FalsyIsUnset = "falsy-is-unset":
+        "PM2 treats `0`/`false` of a multi-word key as unset (`max_restarts: 0` is its default of 16 restarts, `kill_timeout: 0` 1600 ms); rgen does the same",
 }
 
 /// The README's list of warnings.

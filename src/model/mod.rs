@@ -5,6 +5,7 @@
 
 pub mod cron;
 mod fields;
+mod glob;
 mod group;
 pub mod resolve;
 pub mod text;
@@ -113,8 +114,10 @@ pub struct Stop {
 
 #[derive(Clone, Debug)]
 pub struct Watch {
+    /// What the patterns cover: each one's part before its first glob character.
     pub paths: Vec<PathBuf>,
-    /// The directories that exist under `paths` now (what a path unit can watch).
+    /// What a path unit watches: the directories under `paths` now, and paths that do not
+    /// exist yet (watched for appearing).
     pub dirs: Vec<PathBuf>,
     pub ignore: Vec<String>,
     pub delay_ms: Option<u64>,

@@ -52,7 +52,13 @@ pub fn validate(
                 .hint(format!("the file defines {}", known.join(", ")));
         }
     }
+    let deploy_env = |env: &str| {
+        raw.deploy
+            .get(env)
+            .is_some_and(|d| d.get("env").is_some_and(|e| !e.is_null()))
+    };
     if let Some(env) = &opts.env_name
+        && !deploy_env(env)
         && !raw.apps.iter().any(|a| {
             a.entries
                 .iter()
@@ -66,9 +72,29 @@ pub fn validate(
         );
     }
 
+    // PM2 runs every app of a name (a name addresses them all): the second `echo` becomes
+    // `echo-2`, numbered over the whole file so `--only` does not renumber them.
+    let final_name = |app: &RawApp| {
+        let name = raw_name(app)?;
+        Some(match (app.get("append_env_to_name"), &opts.env_name) {
+            (Some(e), Some(env)) if e.value == Value::Bool(true) => format!("{name}-{env}"),
+            _ => name,
+        })
+    };
+    let mut ordinals: BTreeMap<usize, usize> = BTreeMap::new();
+    let mut named: BTreeMap<String, usize> = BTreeMap::new();
+    for app in &raw.apps {
+        if let Some(name) = final_name(app) {
+            let n = named.entry(name).or_default();
+            *n += 1;
+            ordinals.insert(app.index, *n);
+        }
+    }
+
     let mut apps = Vec::new();
     for app in &selected {
-        if let Some(app) = validate_app(raw, app, opts, &mut report) {
+        let ordinal = ordinals.get(&app.index).copied().unwrap_or(1);
+        if let Some(app) = validate_app(raw, app, ordinal, opts, &mut report) {
             apps.push(app);
         }
     }
@@ -77,12 +103,10 @@ pub fn validate(
     // names so the error shows even when one of the apps has other problems.
     let mut seen: BTreeMap<String, (usize, String)> = BTreeMap::new();
     for app in &selected {
-        let Some(name) = raw_name(app) else { continue };
-        let name = match (app.get("append_env_to_name"), &opts.env_name) {
-            (Some(e), Some(env)) if e.value == Value::Bool(true) => format!("{name}-{env}"),
-            _ => name,
+        let Some(name) = final_name(app) else {
+            continue;
         };
-        let unit = sanitize_name(&name);
+        let unit = unit_name(&name, ordinals.get(&app.index).copied().unwrap_or(1));
         if let Some((_, first)) = seen.get(&unit) {
             let written = app
                 .get("name")
@@ -91,11 +115,7 @@ pub fn validate(
             report
                 .error(
                     origin.with_app(&name).with_key(app.key_path(written)),
-                    if *first == name {
-                        format!("two apps are named `{name}`")
-                    } else {
-                        format!("`{first}` and `{name}` both become the unit name `{unit}`")
-                    },
+                    format!("`{first}` and `{name}` both become the unit name `{unit}`"),
                 )
                 .hint("each app needs its own unit file: give it a distinct `name`");
         } else {
@@ -121,9 +141,18 @@ pub fn validate(
     ))
 }
 
+/// The unit name of the `ordinal`-th app called `name` (1 for the first).
+fn unit_name(name: &str, ordinal: usize) -> String {
+    match ordinal {
+        1 => sanitize_name(name),
+        n => format!("{}-{n}", sanitize_name(name)),
+    }
+}
+
 fn validate_app(
     raw: &RawEcosystem,
     app: &RawApp,
+    ordinal: usize,
     opts: &ModelOptions,
     report: &mut Problems,
 ) -> Option<App> {
@@ -141,6 +170,21 @@ fn validate_app(
     let env_name = opts.env_name.as_deref();
     let script_text = command::script_text(&mut f)?;
     let id = identity::read(&mut f, &script_text, env_name, &file_origin)?;
+    let id = identity::Identity {
+        unit: unit_name(&id.name, ordinal),
+        ..id
+    };
+    if ordinal > 1 {
+        let o = f.origin_of("name");
+        f.report.warn(
+            WarningKind::DuplicateName,
+            o,
+            format!(
+                "another app is named `{}` too: both run, as in PM2; this one is installed as `{}`, and `rgen restart {}` (or stop, logs, …) acts on both",
+                id.name, id.unit, id.name
+            ),
+        );
+    }
     let origin = f.origin.clone();
     let cwd = command::cwd(&mut f, raw.dir());
     let (mut env, port) = env::read(&mut f, raw, env_name);

@@ -223,6 +223,15 @@ fn resolve_command(
     search: &SearchPath,
 ) -> Option<ResolvedCommand> {
     let script_text = script_text.to_string();
+    if script_text == "serve" {
+        // PM2 replaces it with its own static server whatever `serve` exists (lib/API.js).
+        f.fail(
+            "script",
+            "`script: serve` is PM2's built-in static file server (pm2 serve, configured by PM2_SERVE_*), which rgen does not provide".into(),
+            Some(crate::load::SERVE_HINT.into()),
+        );
+        return None;
+    }
     if script_text.contains(' ') && !Path::new(&script_text).exists() {
         // PM2: a command line runs as `bash -c "<script>"` and replaces `args`.
         if !args.is_empty() {
