@@ -69,6 +69,10 @@ pub struct SourceArgs {
     /// Group name for the apps (default: the ecosystem file's directory name)
     #[arg(long, value_name = "NAME")]
     pub group: Option<String>,
+    /// Give the apps this variable of rgen's own environment, below the file's env (repeatable;
+    /// PM2 passes its whole environment on, a service inherits none of it)
+    #[arg(long, value_name = "NAME")]
+    pub keep_env: Vec<String>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -120,6 +124,17 @@ pub struct RenderArgs {
     /// Write the files into this directory instead of printing them
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub other_host: OtherHostArgs,
+}
+
+/// For `render` and `check` only: `install` always checks the machine it changes.
+#[derive(Args, Debug, Clone, Default)]
+pub struct OtherHostArgs {
+    /// Render for another machine: a missing script, cwd or interpreter is a warning, paths are
+    /// kept as written, and programs named without a path are left for the target's PATH
+    #[arg(long)]
+    pub for_other_host: bool,
 }
 
 #[derive(Args, Debug)]
@@ -128,6 +143,8 @@ pub struct CheckArgs {
     pub source: SourceArgs,
     #[command(flatten)]
     pub target: RenderTargetArgs,
+    #[command(flatten)]
+    pub other_host: OtherHostArgs,
 }
 
 #[derive(Args, Debug)]

@@ -134,6 +134,8 @@ warning_kinds! {
         "`--env NAME` was given but no app defines `env_NAME`",
     RelativeToFile = "relative-to-file":
         "relative paths resolve against the ecosystem file's directory (PM2 would use the shell's working directory)",
+    EnvNotInherited = "env-not-inherited":
+        "a variable set in rgen's shell that the app reads (or commonly reads: `NODE_ENV`, `PORT`, …) is not in its env: PM2 passes its whole environment on, a service inherits none of it; `--keep-env NAME` copies it",
     ForeverApproximated = "forever-approximated":
         "a Forever setting mapped to the closest systemd/launchd behaviour",
     DeployEnvWins = "deploy-env-wins":

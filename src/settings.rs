@@ -19,6 +19,14 @@ pub struct SourceSettings {
     pub only: Vec<String>,
     pub format: Option<Format>,
     pub group: Option<String>,
+    /// The directory rgen runs in (PM2 resolves relative paths against it; rgen warns).
+    pub shell_cwd: Option<PathBuf>,
+    /// rgen's own environment: `--keep-env` takes from it, and variables an app reads that are
+    /// set only here are worth a warning (PM2 passes its environment on, a service does not).
+    pub shell_env: std::collections::BTreeMap<String, String>,
+    pub keep_env: Vec<String>,
+    /// `--for-other-host`: paths are not checked on this machine.
+    pub for_other_host: bool,
 }
 
 impl SourceSettings {
@@ -29,8 +37,15 @@ impl SourceSettings {
             only,
             format,
             group,
+            keep_env,
         } = args;
         SourceSettings {
+            shell_cwd: std::env::current_dir().ok(),
+            shell_env: std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                .collect(),
+            keep_env: keep_env.clone(),
+            for_other_host: false,
             file: file.clone(),
             env: env.clone(),
             only: only
@@ -124,8 +139,12 @@ impl RenderSettings {
             source,
             target,
             out,
+            other_host,
         } = args;
-        let source = SourceSettings::resolve(source);
+        let source = SourceSettings {
+            for_other_host: other_host.for_other_host,
+            ..SourceSettings::resolve(source)
+        };
         RenderSettings {
             target: render_target(target, &source),
             source,
@@ -136,8 +155,15 @@ impl RenderSettings {
 
 impl CheckSettings {
     pub fn resolve(args: &cli::CheckArgs) -> CheckSettings {
-        let cli::CheckArgs { source, target } = args;
-        let source = SourceSettings::resolve(source);
+        let cli::CheckArgs {
+            source,
+            target,
+            other_host,
+        } = args;
+        let source = SourceSettings {
+            for_other_host: other_host.for_other_host,
+            ..SourceSettings::resolve(source)
+        };
         CheckSettings {
             target: render_target(target, &source),
             source,

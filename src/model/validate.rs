@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::fields::Fields;
 use super::group::identity::{default_group, raw_name, sanitize_name};
 use super::group::{
-    command, env, identity, instances, logs, memory, restart, schedule, stop, user,
+    command, env, identity, instances, logs, memory, restart, schedule, shell, stop, user,
 };
 use super::resolve::InterpreterKind;
 use super::{App, Ecosystem, ModelOptions};
@@ -91,13 +91,20 @@ pub fn validate(
         }
     }
 
+    let kept = shell::kept_env(opts, &origin, &mut report);
+    let mut relative = Vec::new();
     let mut apps = Vec::new();
     for app in &selected {
         let ordinal = ordinals.get(&app.index).copied().unwrap_or(1);
-        if let Some(app) = validate_app(raw, app, ordinal, opts, &mut report) {
+        let shell = Shell {
+            kept: &kept,
+            relative: &mut relative,
+        };
+        if let Some(app) = validate_app(raw, app, ordinal, opts, shell, &mut report) {
             apps.push(app);
         }
     }
+    shell::warn_relative(&relative, raw.dir(), opts, &origin, &mut report);
 
     // Names are compared as units, so `my app` and `my-app` collide too. Checked on the raw
     // names so the error shows even when one of the apps has other problems.
@@ -149,11 +156,18 @@ fn unit_name(name: &str, ordinal: usize) -> String {
     }
 }
 
+/// What the shell rgen runs in gives every app, and what it collects about them.
+struct Shell<'a> {
+    kept: &'a BTreeMap<String, String>,
+    relative: &'a mut Vec<shell::RelativeUse>,
+}
+
 fn validate_app(
     raw: &RawEcosystem,
     app: &RawApp,
     ordinal: usize,
     opts: &ModelOptions,
+    shell: Shell<'_>,
     report: &mut Problems,
 ) -> Option<App> {
     let file_origin = Origin::file(&raw.file);
@@ -187,7 +201,7 @@ fn validate_app(
     }
     let origin = f.origin.clone();
     let cwd = command::cwd(&mut f, raw.dir());
-    let (mut env, port) = env::read(&mut f, raw, env_name);
+    let (mut env, port) = env::read(&mut f, raw, env_name, shell.kept);
     let mut cmd = command::read(&mut f, &script_text, &cwd, &opts.search);
     if cmd.interpreter.kind == InterpreterKind::Python {
         env.entry("PYTHONUNBUFFERED".into())
@@ -208,6 +222,12 @@ fn validate_app(
         &opts.search,
         &mut env,
     );
+    shell::not_inherited(&mut f, &cmd.script, cmd.interpreter.kind, &env, opts);
+    if let Some(used) =
+        shell::relative_use(&f, &id.name, raw.dir(), &script_text, &cmd.script, opts)
+    {
+        shell.relative.push(used);
+    }
     let cron_restart = schedule::cron_restart(&mut f);
     let watch = schedule::watch(&mut f, &cwd);
     let (user, group) = user::read(&mut f);

@@ -1,5 +1,5 @@
-//! Group `env`: the environment PM2 would give the app — `env` < `deploy.<env>.env` <
-//! `env_<env>` — then `port`, and PM2's `PYTHONUNBUFFERED` for Python.
+//! Group `env`: the environment PM2 would give the app — (`--keep-env`) < `env` <
+//! `deploy.<env>.env` < `env_<env>` — then `port`, and PM2's `PYTHONUNBUFFERED` for Python.
 
 use std::collections::BTreeMap;
 
@@ -16,11 +16,13 @@ pub(crate) fn read(
     f: &mut Fields<'_>,
     raw: &RawEcosystem,
     env_name: Option<&str>,
+    kept: &BTreeMap<String, String>,
 ) -> (BTreeMap<String, String>, Option<u16>) {
     let file_origin = Origin::file(&raw.file);
     let app = f.raw;
     let origin = f.origin.clone();
-    let mut env = BTreeMap::new();
+    // PM2's lowest layer is its own environment; rgen's is what `--keep-env` names from it.
+    let mut env = kept.clone();
     if let Some(e) = f.entry("env").map(|e| e.value.clone()) {
         let o = f.origin_of("env");
         env_object(f, &e, o, &mut env);

@@ -10,5 +10,6 @@ pub(crate) mod logs;
 pub(crate) mod memory;
 pub(crate) mod restart;
 pub(crate) mod schedule;
+pub(crate) mod shell;
 pub(crate) mod stop;
 pub(crate) mod user;
