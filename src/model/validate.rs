@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::fields::Fields;
+use super::group::elsewhere::Unchecked;
 use super::group::identity::{default_group, raw_name, sanitize_name};
 use super::group::{
     command, env, identity, instances, logs, memory, restart, schedule, shell, stop, user,
@@ -200,9 +201,14 @@ fn validate_app(
         );
     }
     let origin = f.origin.clone();
-    let cwd = command::cwd(&mut f, raw.dir());
+    let mut unchecked = opts.for_other_host.then(Unchecked::default);
+    let cwd = command::cwd(&mut f, raw.dir(), unchecked.as_mut());
     let (mut env, port) = env::read(&mut f, raw, env_name, shell.kept);
-    let mut cmd = command::read(&mut f, &script_text, &cwd, &opts.search);
+    let mut cmd = command::read(&mut f, &script_text, &cwd, &opts.search, unchecked.as_mut());
+    if let Some(note) = unchecked.as_ref().and_then(Unchecked::note) {
+        let o = f.origin_of("script");
+        f.report.warn(WarningKind::ForOtherHost, o, note);
+    }
     if cmd.interpreter.kind == InterpreterKind::Python {
         env.entry("PYTHONUNBUFFERED".into())
             .or_insert_with(|| "1".into());

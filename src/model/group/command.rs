@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use super::elsewhere::{self, Unchecked};
 use crate::diag::WarningKind;
 use crate::model::fields::Fields;
 use crate::model::resolve::{self, FileNature, Interpreter, InterpreterKind, SearchPath};
@@ -45,8 +46,13 @@ pub(crate) fn script_text(f: &mut Fields<'_>) -> Option<String> {
     Some(script_text)
 }
 
-/// The working directory: absolute, or relative to the ecosystem file's directory.
-pub(crate) fn cwd(f: &mut Fields<'_>, file_dir: &Path) -> PathBuf {
+/// The working directory: absolute, or relative to the ecosystem file's directory. For another
+/// machine (`elsewhere`), one missing here is only noted.
+pub(crate) fn cwd(
+    f: &mut Fields<'_>,
+    file_dir: &Path,
+    elsewhere: Option<&mut Unchecked>,
+) -> PathBuf {
     let cwd = match f.string("cwd") {
         Some(c) => resolve::normalize(&file_dir.join(resolve::expand_home(&c))),
         None => file_dir.to_path_buf(),
@@ -54,7 +60,11 @@ pub(crate) fn cwd(f: &mut Fields<'_>, file_dir: &Path) -> PathBuf {
     if !f.fits("cwd", &cwd.to_string_lossy(), Shape::Path) {
         return cwd;
     }
-    if !cwd.is_dir() {
+    if !cwd.is_dir()
+        && let Some(unchecked) = elsewhere
+    {
+        unchecked.items.push(format!("cwd {}", cwd.display()));
+    } else if !cwd.is_dir() {
         f.fail(
             "cwd",
             format!("the working directory {} does not exist", cwd.display()),
@@ -75,6 +85,7 @@ pub(crate) fn read(
     script_text: &str,
     cwd: &Path,
     search: &SearchPath,
+    elsewhere: Option<&mut Unchecked>,
 ) -> Command {
     let mut args = f.words("args").unwrap_or_default();
     let node_args = f.words("node_args").unwrap_or_default();
@@ -107,6 +118,7 @@ pub(crate) fn read(
         &node_args,
         interpreter_name.as_deref(),
         search,
+        elsewhere,
     )
     .unwrap_or_else(|| {
         let none = Interpreter {
@@ -210,7 +222,7 @@ pub(crate) fn run_package_script(
     }
 }
 
-type ResolvedCommand = (PathBuf, Interpreter, Vec<String>, Option<&'static str>);
+pub(crate) type ResolvedCommand = (PathBuf, Interpreter, Vec<String>, Option<&'static str>);
 
 /// `script` + `interpreter` + `node_args` + `args` → an absolute argv. `None` after reporting why.
 fn resolve_command(
@@ -221,6 +233,7 @@ fn resolve_command(
     node_args: &[String],
     interpreter_name: Option<&str>,
     search: &SearchPath,
+    elsewhere: Option<&mut Unchecked>,
 ) -> Option<ResolvedCommand> {
     let script_text = script_text.to_string();
     if script_text == "serve" {
@@ -242,7 +255,11 @@ fn resolve_command(
                 "`args` is ignored because `script` is a command line run with `bash -c` (as in PM2)",
             );
         }
-        let shell = search.find("bash").or_else(|| search.find("sh"));
+        let shell = match elsewhere {
+            // Where every Linux and macOS machine has it (merged /usr or not).
+            Some(_) => Some(PathBuf::from("/bin/bash")),
+            None => search.find("bash").or_else(|| search.find("sh")),
+        };
         let Some(shell) = shell else {
             f.fail(
                 "script",
@@ -264,6 +281,16 @@ fn resolve_command(
             argv,
             None,
         ))
+    } else if let Some(unchecked) = elsewhere {
+        elsewhere::resolve_command(
+            f,
+            &script_text,
+            cwd,
+            args,
+            node_args,
+            interpreter_name,
+            unchecked,
+        )
     } else {
         let explicit = match interpreter_name {
             None | Some("") => None,

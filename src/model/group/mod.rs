@@ -3,6 +3,7 @@
 //! `validate` calls them in dependency order.
 
 pub(crate) mod command;
+pub(crate) mod elsewhere;
 pub(crate) mod env;
 pub(crate) mod identity;
 pub(crate) mod instances;
