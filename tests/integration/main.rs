@@ -5,6 +5,7 @@
 mod attacks;
 mod bounds;
 mod cli;
+mod conformance;
 mod escaping;
 #[path = "../common/follower.rs"]
 mod follower;
