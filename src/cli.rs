@@ -132,7 +132,7 @@ pub struct RenderArgs {
 #[derive(Args, Debug, Clone, Default)]
 pub struct OtherHostArgs {
     /// Render for another machine: a missing script, cwd or interpreter is a warning, paths are
-    /// kept as written, and programs named without a path are left for the target's PATH
+    /// kept as written, and programs named without a path are taken to be in /usr/bin
     #[arg(long)]
     pub for_other_host: bool,
 }

@@ -135,7 +135,7 @@ warning_kinds! {
     RelativeToFile = "relative-to-file":
         "relative paths resolve against the ecosystem file's directory (PM2 would use the shell's working directory)",
     ForOtherHost = "for-other-host":
-        "`--for-other-host`: a script, cwd or interpreter the file names is not on this machine; it is kept as written (programs named without a path are found on the target's PATH)",
+        "`--for-other-host`: a script, cwd or interpreter the file names is not on this machine; it is kept as written (a program named without a path is taken to be in /usr/bin)",
     EnvNotInherited = "env-not-inherited":
         "a variable set in rgen's shell that the app reads (or commonly reads: `NODE_ENV`, `PORT`, …) is not in its env: PM2 passes its whole environment on, a service inherits none of it; `--keep-env NAME` copies it",
     ForeverApproximated = "forever-approximated":

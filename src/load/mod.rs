@@ -677,6 +677,9 @@ fn pm2_default_of(key: &str) -> Option<&'static str> {
         "kill_timeout" => "PM2's default of 1600 ms applies",
         "min_uptime" => "PM2's default of 1000 ms applies",
         "listen_timeout" => "PM2's default of 3000 ms applies",
+        "stop_exit_codes" => {
+            "PM2 restarts after every exit; write `stop_exit_codes: [0]` to stay down after a clean exit"
+        }
         _ => return None,
     })
 }

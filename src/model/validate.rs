@@ -105,7 +105,7 @@ pub fn validate(
             apps.push(app);
         }
     }
-    shell::warn_relative(&relative, raw.dir(), opts, &origin, &mut report);
+    shell::warn_relative(&relative, raw, opts, &origin, &mut report);
 
     // Names are compared as units, so `my app` and `my-app` collide too. Checked on the raw
     // names so the error shows even when one of the apps has other problems.
@@ -229,9 +229,7 @@ fn validate_app(
         &mut env,
     );
     shell::not_inherited(&mut f, &cmd.script, cmd.interpreter.kind, &env, opts);
-    if let Some(used) =
-        shell::relative_use(&f, &id.name, raw.dir(), &script_text, &cmd.script, opts)
-    {
+    if let Some(used) = shell::relative_use(&f, &id.name, raw, &script_text, &cmd.script, opts) {
         shell.relative.push(used);
     }
     let cron_restart = schedule::cron_restart(&mut f);

@@ -8,6 +8,7 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use crate::diag::{Origin, Problems, WarningKind};
+use crate::load::{Format, RawEcosystem};
 use crate::model::ModelOptions;
 use crate::model::fields::Fields;
 use crate::model::resolve::{self, InterpreterKind};
@@ -203,12 +204,17 @@ pub(crate) struct RelativeUse {
 pub(crate) fn relative_use(
     f: &Fields<'_>,
     name: &str,
-    file_dir: &Path,
+    raw: &RawEcosystem,
     script_text: &str,
     script: &Path,
     opts: &ModelOptions,
 ) -> Option<RelativeUse> {
     let shell = opts.shell_cwd.as_ref()?;
+    // rgen.toml is rgen's own: its paths start at the file by definition.
+    if raw.format == Format::RgenToml {
+        return None;
+    }
+    let file_dir = raw.dir();
     let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
     if canonical(shell) == canonical(file_dir) {
         return None;
@@ -233,11 +239,16 @@ pub(crate) fn relative_use(
 /// in place of rgen's.
 pub(crate) fn warn_relative(
     uses: &[RelativeUse],
-    file_dir: &Path,
+    raw: &RawEcosystem,
     opts: &ModelOptions,
     origin: &Origin,
     report: &mut Problems,
 ) {
+    let manager = if raw.format == Format::Forever {
+        "Forever"
+    } else {
+        "PM2"
+    };
     let (Some(first), Some(shell)) = (uses.first(), &opts.shell_cwd) else {
         return;
     };
@@ -247,14 +258,14 @@ pub(crate) fn warn_relative(
         format!("{} apps", uses.len())
     };
     let mut message = format!(
-        "{apps}: relative paths and the default working directory start at the ecosystem file's directory {}; PM2, started from this directory ({}), would start them here",
-        file_dir.display(),
+        "{apps}: relative paths and the default working directory start at the ecosystem file's directory {}; {manager}, started from this directory ({}), would start them here",
+        raw.dir().display(),
         shell.display(),
     );
     for u in uses {
         if let Some(other) = &u.other_script {
             message.push_str(&format!(
-                "; PM2 started here would run {} for `{}`",
+                "; {manager} started here would run {} for `{}`",
                 other.display(),
                 u.app
             ));
