@@ -856,4 +856,88 @@ mod tests {
             Some(Format::Pm2Yaml)
         );
     }
+
+    fn load_json(name: &str, text: &str) -> Result<(RawEcosystem, Problems), BadInput> {
+        fuzzing::load_text(name, None, text)
+    }
+
+    #[test]
+    fn a_json_with_pm2_keys_is_pm2_even_with_forever_keys() {
+        let (eco, report) = load_json(
+            "app.json",
+            r#"{"name":"s","script":"a.js","max":"10","instances":4}"#,
+        )
+        .unwrap();
+        assert_eq!(eco.format, Format::Pm2Json);
+        assert_eq!(report.warnings.len(), 1);
+        assert!(report.warnings[0].message.contains("Forever's key"));
+        let (eco, _) = load_json("app.json", r#"[{"uid":"s","script":"a.js","max":3}]"#).unwrap();
+        assert_eq!(eco.format, Format::Forever);
+        let (eco, _) =
+            load_json("app.json", r#"[{"script":"a.js"},{"name":"x","max":1}]"#).unwrap();
+        assert_eq!(eco.format, Format::Pm2Json);
+    }
+
+    #[test]
+    fn a_pm2_key_in_a_forever_file_is_not_suggested_to_itself() {
+        let (_, report) =
+            load_json("forever.json", r#"{"uid":"s","script":"a.js","name":"x"}"#).unwrap();
+        let w = &report.warnings[0];
+        assert!(!w.message.contains("did you mean `name`"), "{}", w.message);
+    }
+
+    #[test]
+    fn falsy_multi_word_keys_are_unset_as_in_pm2() {
+        let (eco, report) = load_json(
+            "e.json",
+            r#"{"apps":[{"script":"a.js","max_restarts":0,"log_date_format":false,"autorestart":false,"instances":0,"killTimeout":0}]}"#,
+        )
+        .unwrap();
+        let app = &eco.apps[0];
+        assert!(app.get("max_restarts").is_none());
+        assert!(app.get("log_date_format").is_none());
+        assert!(app.get("autorestart").is_some(), "one-word keys keep false");
+        assert!(app.get("instances").is_some(), "one-word keys keep 0");
+        assert!(
+            app.get("kill_timeout").is_some(),
+            "a camelCase 0 is PM2's last word"
+        );
+        assert_eq!(report.warnings.len(), 1);
+        assert_eq!(report.warnings[0].kind, WarningKind::FalsyIsUnset);
+        let (eco, _) = fuzzing::load_text(
+            "rgen.toml",
+            None,
+            "[[apps]]\nname = \"a\"\nscript = \"a.js\"\nmax_restarts = 0\n",
+        )
+        .unwrap();
+        assert!(
+            eco.apps[0].get("max_restarts").is_some(),
+            "rgen.toml means what it says"
+        );
+    }
+
+    #[test]
+    fn empty_files_and_static_blocks_are_refused_clearly() {
+        for (name, text) in [("process.json", ""), ("b.yml", "  \n"), ("rgen.toml", "\n")] {
+            let e = load_json(name, text).unwrap_err();
+            assert_eq!(e.errors[0].message, "the file is empty", "{name}");
+            assert!(e.errors[0].hint.is_some());
+        }
+        let e = load_json("e.json", "{}").unwrap_err();
+        assert_eq!(e.errors[0].message, "the file defines no apps");
+        let e = load_json("e.json", r#"{"static":[{"path":".","port":8081}]}"#).unwrap_err();
+        assert_eq!(
+            e.errors.len(),
+            1,
+            "no app is made of the top level: {:?}",
+            e.errors
+        );
+        assert!(e.errors[0].message.contains("pm2 serve"));
+        let e = load_json(
+            "e.json",
+            r#"{"apps":[{"script":"a.js"}],"static":[{"path":".","port":8081}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.errors[0].origin.key.as_deref(), Some("static"));
+    }
 }

@@ -294,3 +294,287 @@ fn validate_app(
         keys_used,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+    use std::path::{Path, PathBuf};
+
+    use super::*;
+    use crate::model::resolve::SearchPath;
+
+    /// A project folder with the given files and a `node` of its own on the search path.
+    struct Project {
+        dir: tempfile::TempDir,
+    }
+
+    impl Project {
+        fn new(files: &[(&str, &str)]) -> Project {
+            let dir = tempfile::tempdir().unwrap();
+            let bin = dir.path().join("bin");
+            std::fs::create_dir_all(&bin).unwrap();
+            std::fs::write(bin.join("node"), "").unwrap();
+            std::fs::set_permissions(bin.join("node"), std::fs::Permissions::from_mode(0o755))
+                .unwrap();
+            for (name, text) in files {
+                let path = dir.path().join("app").join(name);
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(path, text).unwrap();
+            }
+            Project { dir }
+        }
+
+        fn app_dir(&self) -> PathBuf {
+            self.dir.path().join("app")
+        }
+
+        fn opts(&self) -> ModelOptions {
+            ModelOptions {
+                search: SearchPath::new(vec![self.dir.path().join("bin")]),
+                shell_cwd: Some(self.app_dir()),
+                ..ModelOptions::default()
+            }
+        }
+
+        fn validate(
+            &self,
+            file: &str,
+            opts: &ModelOptions,
+        ) -> Result<(Ecosystem, Vec<Warning>), BadInput> {
+            let (raw, _) = crate::load::load(&self.app_dir().join(file), None)?;
+            validate(&raw, opts)
+        }
+    }
+
+    fn kinds(warnings: &[Warning]) -> Vec<WarningKind> {
+        warnings.iter().map(|w| w.kind).collect()
+    }
+
+    #[test]
+    fn apps_of_one_name_all_run_under_numbered_units() {
+        let p = Project::new(&[
+            ("a.js", ""),
+            (
+                "e.json",
+                r#"[{"name":"echo","script":"a.js"},{"name":"echo","script":"a.js"},{"name":"echo","script":"a.js"}]"#,
+            ),
+        ]);
+        let (eco, warnings) = p.validate("e.json", &p.opts()).unwrap();
+        let units: Vec<(&str, &str)> = eco
+            .apps
+            .iter()
+            .map(|a| (a.name.as_str(), a.unit.as_str()))
+            .collect();
+        assert_eq!(
+            units,
+            [("echo", "echo"), ("echo", "echo-2"), ("echo", "echo-3")]
+        );
+        assert_eq!(
+            kinds(&warnings),
+            [WarningKind::DuplicateName, WarningKind::DuplicateName]
+        );
+        // --only keeps the numbers the whole file gives.
+        let opts = ModelOptions {
+            only: vec!["echo".into()],
+            ..p.opts()
+        };
+        assert_eq!(
+            p.validate("e.json", &opts).unwrap().0.apps[2].unit,
+            "echo-3"
+        );
+    }
+
+    #[test]
+    fn different_names_of_one_unit_are_still_an_error() {
+        let p = Project::new(&[
+            ("a.js", ""),
+            (
+                "e.json",
+                r#"[{"name":"my app","script":"a.js"},{"name":"my-app","script":"a.js"}]"#,
+            ),
+        ]);
+        let e = p.validate("e.json", &p.opts()).unwrap_err();
+        assert!(
+            e.errors[0]
+                .message
+                .contains("both become the unit name `my-app`")
+        );
+    }
+
+    #[test]
+    fn command_lines_are_named_as_pm2_names_them() {
+        let p = Project::new(&[("e.json", r#"[{"script":"python3 -m http.server 8099"}]"#)]);
+        let mut opts = p.opts();
+        opts.search = SearchPath::new(vec![PathBuf::from("/usr/bin"), PathBuf::from("/bin")]);
+        let (eco, _) = p.validate("e.json", &opts).unwrap();
+        assert_eq!(eco.apps[0].name, "python3 -m http");
+    }
+
+    #[test]
+    fn deploy_env_sits_between_env_and_env_overlay() {
+        let p = Project::new(&[
+            ("a.js", ""),
+            (
+                "e.json",
+                r#"{"apps":[{"name":"a","script":"a.js","env":{"X":"env","Y":"env"},"env_production":{"Z":"overlay"}}],
+                    "deploy":{"production":{"env":{"X":"deploy","Z":"deploy","W":"deploy"}}}}"#,
+            ),
+        ]);
+        let opts = ModelOptions {
+            env_name: Some("production".into()),
+            ..p.opts()
+        };
+        let (eco, warnings) = p.validate("e.json", &opts).unwrap();
+        let env = &eco.apps[0].env;
+        assert_eq!(env["X"], "deploy");
+        assert_eq!(env["Y"], "env");
+        assert_eq!(env["Z"], "overlay");
+        assert_eq!(env["W"], "deploy");
+        assert_eq!(kinds(&warnings), [WarningKind::DeployEnvWins]);
+        // deploy.<env>.env alone defines the environment: no env-not-defined.
+        let p = Project::new(&[
+            ("a.js", ""),
+            (
+                "e.json",
+                r#"{"apps":[{"name":"a","script":"a.js"}],"deploy":{"staging":{"env":{"A":"1"}}}}"#,
+            ),
+        ]);
+        let opts = ModelOptions {
+            env_name: Some("staging".into()),
+            ..p.opts()
+        };
+        let (eco, warnings) = p.validate("e.json", &opts).unwrap();
+        assert_eq!(eco.apps[0].env["A"], "1");
+        assert!(warnings.is_empty(), "{warnings:?}");
+    }
+
+    fn watched(p: &Project, watch: &str, ignore: &str) -> (Vec<String>, Vec<Warning>) {
+        let file =
+            format!(r#"[{{"name":"w","script":"a.js","watch":{watch},"ignore_watch":{ignore}}}]"#);
+        std::fs::write(p.app_dir().join("w.json"), file).unwrap();
+        let (eco, warnings) = p.validate("w.json", &p.opts()).unwrap();
+        let base = p.app_dir();
+        let dirs = eco.apps[0]
+            .watch
+            .as_ref()
+            .unwrap()
+            .dirs
+            .iter()
+            .map(|d| {
+                d.strip_prefix(&base)
+                    .unwrap_or(Path::new("?"))
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        (dirs, warnings)
+    }
+
+    #[test]
+    fn watch_patterns_become_what_a_path_unit_can_watch() {
+        let p = Project::new(&[
+            ("a.js", ""),
+            ("client/src/x.js", ""),
+            ("client/src/deep/y.js", ""),
+            ("client/img/z.png", ""),
+            ("logs/a.log", ""),
+            ("node_modules/m/i.js", ""),
+        ]);
+        let (dirs, _) = watched(&p, r#"["**"]"#, r#"["logs", "client/img"]"#);
+        assert_eq!(dirs, ["", "client", "client/src", "client/src/deep"]);
+        let (dirs, _) = watched(&p, r#"["client/src/*.js"]"#, "[]");
+        assert_eq!(
+            dirs,
+            ["client/src"],
+            "a glob without ** stays in its directory"
+        );
+        let (dirs, warnings) = watched(&p, r#"["server"]"#, "[]");
+        assert_eq!(dirs, ["server"], "a missing path is watched for appearing");
+        assert_eq!(kinds(&warnings), [WarningKind::WatchIsStatic]);
+        let (dirs, warnings) = watched(&p, r#""true""#, "[]");
+        assert_eq!(dirs, ["true"]);
+        assert!(kinds(&warnings).contains(&WarningKind::WatchStringIsPath));
+        let (dirs, _) = watched(&p, "[]", r#"["**/deep", "/client/"]"#);
+        assert_eq!(dirs, ["", "logs"], "an empty list is the cwd");
+    }
+
+    #[test]
+    fn for_another_machine_missing_paths_are_notes() {
+        let p = Project::new(&[(
+            "e.json",
+            r#"[{"name":"api","script":"index.js","cwd":"/srv/nonexistent/api"},
+                {"name":"ts","script":"ts-node","args":"src/main.ts"}]"#,
+        )]);
+        assert!(p.validate("e.json", &p.opts()).is_err());
+        let opts = ModelOptions {
+            for_other_host: true,
+            ..p.opts()
+        };
+        let (eco, warnings) = p.validate("e.json", &opts).unwrap();
+        assert_eq!(
+            eco.apps[0].argv,
+            ["/usr/bin/node", "/srv/nonexistent/api/index.js"]
+        );
+        assert_eq!(eco.apps[0].cwd, PathBuf::from("/srv/nonexistent/api"));
+        assert_eq!(eco.apps[1].argv[0], "/usr/bin/ts-node");
+        assert!(kinds(&warnings).contains(&WarningKind::ForOtherHost));
+    }
+
+    #[test]
+    fn the_shell_environment_is_kept_only_when_asked() {
+        let p = Project::new(&[
+            (
+                "a.js",
+                "console.log(process.env.API_KEY, process.env['OTHER'])",
+            ),
+            (
+                "e.json",
+                r#"[{"name":"a","script":"a.js","env":{"OTHER":"x"}}]"#,
+            ),
+        ]);
+        let shell_env = [("API_KEY", "k"), ("OTHER", "o"), ("HOME", "/root")]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .into();
+        let opts = ModelOptions {
+            shell_env,
+            ..p.opts()
+        };
+        let (eco, warnings) = p.validate("e.json", &opts).unwrap();
+        assert!(!eco.apps[0].env.contains_key("API_KEY"));
+        assert_eq!(kinds(&warnings), [WarningKind::EnvNotInherited]);
+        assert!(warnings[0].message.contains("`API_KEY`"));
+        assert!(!warnings[0].message.contains("OTHER"));
+        let opts = ModelOptions {
+            keep_env: vec!["API_KEY".into(), "OTHER".into()],
+            ..opts
+        };
+        let (eco, warnings) = p.validate("e.json", &opts).unwrap();
+        assert_eq!(eco.apps[0].env["API_KEY"], "k");
+        assert_eq!(
+            eco.apps[0].env["OTHER"], "x",
+            "the file's env wins over the shell's"
+        );
+        assert!(warnings.is_empty(), "{warnings:?}");
+    }
+
+    #[test]
+    fn running_elsewhere_than_the_file_is_said_once() {
+        let p = Project::new(&[
+            ("conf/a.js", ""),
+            ("a.js", ""),
+            ("conf/e.json", r#"[{"name":"a","script":"a.js"}]"#),
+        ]);
+        let (_, warnings) = p.validate("conf/e.json", &p.opts()).unwrap();
+        assert_eq!(kinds(&warnings), [WarningKind::RelativeToFile]);
+        assert!(
+            warnings[0].message.contains("would run"),
+            "{}",
+            warnings[0].message
+        );
+        let opts = ModelOptions {
+            shell_cwd: Some(p.app_dir().join("conf")),
+            ..p.opts()
+        };
+        assert!(p.validate("conf/e.json", &opts).unwrap().1.is_empty());
+    }
+}

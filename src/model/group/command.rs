@@ -117,8 +117,7 @@ pub(crate) fn read(
         &mut args,
         &node_args,
         interpreter_name.as_deref(),
-        search,
-        elsewhere,
+        Lookup { search, elsewhere },
     )
     .unwrap_or_else(|| {
         let none = Interpreter {
@@ -224,6 +223,12 @@ pub(crate) fn run_package_script(
 
 pub(crate) type ResolvedCommand = (PathBuf, Interpreter, Vec<String>, Option<&'static str>);
 
+/// Where programs are looked for: this machine's PATH, or (`elsewhere`) nowhere, for another.
+struct Lookup<'a> {
+    search: &'a SearchPath,
+    elsewhere: Option<&'a mut Unchecked>,
+}
+
 /// `script` + `interpreter` + `node_args` + `args` → an absolute argv. `None` after reporting why.
 fn resolve_command(
     f: &mut Fields<'_>,
@@ -232,9 +237,9 @@ fn resolve_command(
     args: &mut Vec<String>,
     node_args: &[String],
     interpreter_name: Option<&str>,
-    search: &SearchPath,
-    elsewhere: Option<&mut Unchecked>,
+    lookup: Lookup<'_>,
 ) -> Option<ResolvedCommand> {
+    let Lookup { search, elsewhere } = lookup;
     let script_text = script_text.to_string();
     if script_text == "serve" {
         // PM2 replaces it with its own static server whatever `serve` exists (lib/API.js).

@@ -41,7 +41,6 @@ impl Unchecked {
 
 /// `script` + `interpreter` for another machine. `None` after reporting an error that no
 /// machine could fix (an nvm version with no nvm directory to find it in).
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn resolve_command(
     f: &mut Fields<'_>,
     script_text: &str,

@@ -161,8 +161,7 @@ impl Ignore {
             return true;
         }
         let text = dir.to_string_lossy();
-        self.components.iter().any(|c| *c == name)
-            || self.globs.iter().any(|g| glob::matches(g, &text))
+        self.components.contains(&name) || self.globs.iter().any(|g| glob::matches(g, &text))
     }
 }
 
