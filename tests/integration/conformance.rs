@@ -37,7 +37,10 @@ fn own_pm2_conformance_cases_pass() {
         .unwrap_or(0);
     let dirs = std::fs::read_dir(repo().join("tests/fixtures/pm2-conformance"))
         .expect("the cases exist")
-        .filter(|e| e.as_ref().is_ok_and(|e| e.path().join("expect.toml").is_file()))
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.path().join("expect.toml").is_file())
+        })
         .count();
     assert!(
         cases >= dirs,
