@@ -119,6 +119,10 @@ pub struct SourceArgs {
     /// Group name for the apps (default: the ecosystem file's directory name)
     #[arg(long, value_name = "NAME")]
     pub group: Option<String>,
+    /// Give the apps this variable of rgen's own environment, below the file's env (repeatable;
+    /// PM2 passes its whole environment on, a service inherits none of it)
+    #[arg(long, value_name = "NAME")]
+    pub keep_env: Vec<String>,
 }
 
 /// `pm2 start` flags (and Forever's, where they do not clash), for a script given on the command
@@ -302,6 +306,17 @@ pub struct RenderArgs {
     /// Write the files into this directory instead of printing them
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub other_host: OtherHostArgs,
+}
+
+/// For `render` and `check` only: `install` always checks the machine it changes.
+#[derive(Args, Debug, Clone, Default)]
+pub struct OtherHostArgs {
+    /// Render for another machine: a missing script, cwd or interpreter is a warning, paths are
+    /// kept as written, and programs named without a path are taken to be in /usr/bin
+    #[arg(long)]
+    pub for_other_host: bool,
 }
 
 #[derive(Args, Debug)]
@@ -310,6 +325,8 @@ pub struct CheckArgs {
     pub source: SourceArgs,
     #[command(flatten)]
     pub target: RenderTargetArgs,
+    #[command(flatten)]
+    pub other_host: OtherHostArgs,
 }
 
 #[derive(Args, Debug)]

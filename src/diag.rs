@@ -132,10 +132,22 @@ warning_kinds! {
         "`--env NAME` was given but no app defines `env_NAME`",
     RelativeToFile = "relative-to-file":
         "relative paths resolve against the ecosystem file's directory (PM2 would use the shell's working directory)",
+    ForOtherHost = "for-other-host":
+        "`--for-other-host`: a script, cwd or interpreter the file names is not on this machine; it is kept as written (a program named without a path is taken to be in /usr/bin)",
+    EnvNotInherited = "env-not-inherited":
+        "a variable set in rgen's shell that the app reads (or commonly reads: `NODE_ENV`, `PORT`, …) is not in its env: PM2 passes its whole environment on, a service inherits none of it; `--keep-env NAME` copies it",
     ForeverApproximated = "forever-approximated":
         "a Forever setting mapped to the closest systemd/launchd behaviour",
     HardeningLimited = "hardening-limited":
         "the strict hardening profile is only partly applied: a systemd user manager applies `NoNewPrivileges=` and the system-call filters only, launchd none of it",
+    DeployEnvWins = "deploy-env-wins":
+        "`env` and `deploy.<env>.env` set a variable differently; as in PM2, the deploy value wins (`env_<env>` > `deploy.<env>.env` > `env`)",
+    DuplicateName = "duplicate-name":
+        "two apps have the same name: both run, as in PM2; the second is installed as `<name>-2` (the third `-3`, …) and the name addresses all of them",
+    WatchStringIsPath = "watch-string-is-path":
+        "`watch: \"true\"` is a string, and PM2 watches a path of that name; write `watch: true`",
+    FalsyIsUnset = "falsy-is-unset":
+        "PM2 treats `0`/`false` of a multi-word key as unset (`max_restarts: 0` is its default of 16 restarts, `kill_timeout: 0` 1600 ms); rgen does the same",
 }
 
 /// The README's list of warnings.

@@ -23,6 +23,14 @@ pub struct SourceSettings {
     pub only: Vec<String>,
     pub format: Option<Format>,
     pub group: Option<String>,
+    /// The directory rgen runs in (PM2 resolves relative paths against it; rgen warns).
+    pub shell_cwd: Option<PathBuf>,
+    /// rgen's own environment: `--keep-env` takes from it, and variables an app reads that are
+    /// set only here are worth a warning (PM2 passes its environment on, a service does not).
+    pub shell_env: std::collections::BTreeMap<String, String>,
+    pub keep_env: Vec<String>,
+    /// `--for-other-host`: paths are not checked on this machine.
+    pub for_other_host: bool,
 }
 
 impl SourceSettings {
@@ -35,6 +43,7 @@ impl SourceSettings {
             only,
             format,
             group,
+            keep_env,
         } = args;
         let flags = start_flags(start)?;
         let script = file
@@ -79,6 +88,12 @@ impl SourceSettings {
             }
         };
         Ok(SourceSettings {
+            shell_cwd: std::env::current_dir().ok(),
+            shell_env: std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                .collect(),
+            keep_env: keep_env.clone(),
+            for_other_host: false,
             file: if adhoc.is_some() { None } else { file.clone() },
             adhoc,
             env: env.clone(),
@@ -380,8 +395,12 @@ impl RenderSettings {
             source,
             target,
             out,
+            other_host,
         } = args;
-        let source = SourceSettings::resolve(source)?;
+        let source = SourceSettings {
+            for_other_host: other_host.for_other_host,
+            ..SourceSettings::resolve(source)?
+        };
         Ok(RenderSettings {
             target: render_target(target, &source),
             source,
@@ -392,8 +411,15 @@ impl RenderSettings {
 
 impl CheckSettings {
     pub fn resolve(args: &cli::CheckArgs) -> anyhow::Result<CheckSettings> {
-        let cli::CheckArgs { source, target } = args;
-        let source = SourceSettings::resolve(source)?;
+        let cli::CheckArgs {
+            source,
+            target,
+            other_host,
+        } = args;
+        let source = SourceSettings {
+            for_other_host: other_host.for_other_host,
+            ..SourceSettings::resolve(source)?
+        };
         Ok(CheckSettings {
             target: render_target(target, &source),
             source,

@@ -72,6 +72,10 @@ pub fn compile_for(
         env_name: source.env.clone(),
         only: source.only.clone(),
         group: source.group.clone(),
+        shell_cwd: source.shell_cwd.clone(),
+        shell_env: source.shell_env.clone(),
+        keep_env: source.keep_env.clone(),
+        for_other_host: source.for_other_host,
         ..ModelOptions::default()
     };
     let (ecosystem, w) = model::validate(&raw, &opts).map_err(|mut bad| {
@@ -87,7 +91,7 @@ pub fn compile_for(
     let rendered = renderer.render(&plan)?;
     warnings.extend(rendered.warnings);
     refuse_shared_files(&ecosystem, &rendered.files, &warnings)?;
-    if this_host {
+    if this_host && !source.for_other_host {
         host::check(&plan, &warnings)?;
     }
     Ok(Compiled {

@@ -302,6 +302,7 @@ fn drift(
             only: installed_apps,
             format: None,
             group: Some(group.to_string()),
+            ..SourceSettings::default()
         };
         let rendered = compile(&source, &target, renderer).ok().map(|c| c.files);
         for a in &members {

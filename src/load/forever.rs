@@ -26,6 +26,51 @@ const FOREVER_ONLY: &[&str] = &[
     "spawnWith",
 ];
 
+/// Keys the Forever CLI keeps from a JSON file (`lib/forever/cli.js`, plus `script` and `args`)
+/// and the forever-monitor options rgen reads from one. A file with any other key PM2 knows
+/// (`name`, `instances`, `env_production`, …) was never a working Forever file: Forever drops them.
+const FOREVER_KEYS: &[&str] = &[
+    "pidFile",
+    "logFile",
+    "errFile",
+    "watch",
+    "minUptime",
+    "append",
+    "silent",
+    "outFile",
+    "max",
+    "command",
+    "path",
+    "spinSleepTime",
+    "sourceDir",
+    "workingDir",
+    "uid",
+    "watchDirectory",
+    "watchIgnore",
+    "watchIgnorePatterns",
+    "watchIgnoreDotFiles",
+    "killTree",
+    "killSignal",
+    "killTTL",
+    "id",
+    "script",
+    "args",
+    "options",
+    "env",
+    "cwd",
+    "spawnWith",
+    "hideEnv",
+    "fork",
+    "usePolling",
+    "pollingInterval",
+    "checkFile",
+    "parser",
+];
+
+pub fn is_forever_only(key: &str) -> bool {
+    FOREVER_ONLY.contains(&key)
+}
+
 pub fn looks_like_forever(text: &str) -> bool {
     match super::limits::parse_ambient(|| json5::from_str::<super::limits::Ambient>(text)) {
         super::limits::Parsed::Ok(v) => looks_like_forever_value(&v),
@@ -33,12 +78,20 @@ pub fn looks_like_forever(text: &str) -> bool {
     }
 }
 
+/// A JSON file not named `forever*` is Forever's only when some entry uses a key only Forever
+/// has and no entry uses one only PM2 has: PM2 reads every `.json` as its own and ignores the
+/// Forever keys (`max` in PM2's cluster-pm2.json), so a mixed file is a PM2 file.
 pub fn looks_like_forever_value(v: &Value) -> bool {
-    let first = match v {
-        Value::Array(items) => items.first(),
-        other => Some(other),
+    let entries: Vec<&Map<String, Value>> = match v {
+        Value::Array(items) => items.iter().filter_map(Value::as_object).collect(),
+        Value::Object(m) => vec![m],
+        _ => return false,
     };
-    matches!(first, Some(Value::Object(m)) if m.keys().any(|k| FOREVER_ONLY.contains(&k.as_str())))
+    let pm2_only = |k: &str| {
+        !FOREVER_KEYS.contains(&k) && (keys::resolve(k).is_some() || keys::is_env_overlay(k))
+    };
+    let keys = || entries.iter().flat_map(|m| m.keys()).map(String::as_str);
+    keys().any(|k| FOREVER_ONLY.contains(&k)) && !keys().any(|k| k == "apps" || pm2_only(k))
 }
 
 /// Forever key → PM2 key. `None` means the key is consumed by a special rule below.
@@ -198,9 +251,14 @@ fn app(
             other => match translate(other) {
                 Some(pm2) => push(written, pm2, value.clone()),
                 None => {
-                    let hint = keys::suggest(other)
-                        .map(|s| format!("; did you mean `{s}`?"))
-                        .unwrap_or_default();
+                    let hint = match keys::suggest(other) {
+                        // A PM2 key in a Forever file: suggesting it again would say nothing.
+                        Some(s) if keys::resolve(other).is_some_and(|k| k.name == s) => {
+                            " (a PM2 key, which Forever does not read)".to_string()
+                        }
+                        Some(s) => format!("; did you mean `{s}`?"),
+                        None => String::new(),
+                    };
                     report.warn(
                         WarningKind::UnknownKey,
                         app_origin.with_key(key_path(written)),

@@ -215,6 +215,13 @@ fn load_text(
             Some("use a .toml, .js/.cjs/.mjs, .json or .yml/.yaml file, or pass `--format`".into()),
         )
     })?;
+    if named != Format::Pm2Js && text.trim().is_empty() {
+        return Err(BadInput::single(
+            origin,
+            "the file is empty",
+            Some(empty_file_hint(named).into()),
+        ));
+    }
     let root = match named {
         Format::Pm2Js => evaluate(&file)?,
         other => parse(&file, other, &text)?,
@@ -246,6 +253,25 @@ fn load_text(
         },
         report,
     ))
+}
+
+/// What a minimal file of this format looks like.
+fn empty_file_hint(format: Format) -> &'static str {
+    match format {
+        Format::RgenToml => {
+            "list the apps: `[[apps]]` then `name = \"api\"` and `script = \"server.js\"`"
+        }
+        Format::Pm2Yaml => "list the apps: `apps:` then `- name: api` and `script: server.js`",
+        Format::Forever => {
+            "describe the process: `{ \"uid\": \"api\", \"script\": \"server.js\" }`"
+        }
+        Format::Pm2Js => {
+            "export the apps: `module.exports = { apps: [{ name: 'api', script: 'server.js' }] }`"
+        }
+        Format::Pm2Json => {
+            "list the apps: `{ \"apps\": [{ \"name\": \"api\", \"script\": \"server.js\" }] }`"
+        }
+    }
 }
 
 /// Parses JSON, YAML or TOML text within the loader's limits. JavaScript is not text to parse:
@@ -402,11 +428,7 @@ fn pm2_apps(
                             deploy = d;
                         }
                     }
-                    "static" => report.warn(
-                        WarningKind::Unsupported,
-                        origin.with_key("static"),
-                        "`static` (pm2 serve) is not supported: run a static file server as an app instead",
-                    ),
+                    "static" => refuse_static(origin, report),
                     other if format.strict() => {
                         report
                             .error(origin.with_key(other), format!("unknown top-level key `{other}`"))
@@ -432,6 +454,32 @@ fn pm2_apps(
             }
         }
         Value::Array(items) => (items, ""),
+        Value::Object(map) if map.is_empty() => {
+            report
+                .error(
+                    origin.clone(),
+                    if format == Format::Pm2Js {
+                        "the file exports no apps"
+                    } else {
+                        "the file defines no apps"
+                    },
+                )
+                .hint(empty_file_hint(format));
+            return (Vec::new(), deploy);
+        }
+        // PM2 takes the object itself as the one app, and adds a server per `static` entry: with
+        // nothing but `static` (and `deploy`), there is no app of the file's own.
+        Value::Object(mut map) if map.contains_key("static") => {
+            refuse_static(origin, report);
+            map.shift_remove("static");
+            if let Some(Value::Object(d)) = map.shift_remove("deploy") {
+                deploy = d;
+            }
+            if map.is_empty() {
+                return (Vec::new(), deploy);
+            }
+            (vec![Value::Object(map)], "")
+        }
         Value::Object(_) if format.strict() => {
             report
                 .error(origin.clone(), "no `[[apps]]` table")
@@ -478,6 +526,19 @@ fn pm2_apps(
     (apps, deploy)
 }
 
+/// PM2 serves `static` entries with its own server (`pm2 serve`), which rgen does not have.
+fn refuse_static(origin: &Origin, report: &mut Problems) {
+    report
+        .error(
+            origin.with_key("static"),
+            "`static` (pm2 serve) is not supported: rgen has no static file server of its own",
+        )
+        .hint(SERVE_HINT);
+}
+
+/// How to replace PM2's built-in static server with an app.
+pub const SERVE_HINT: &str = "run a static file server as an app, e.g. `script: 'npx', args: 'serve -s DIR -l PORT'` or `script: 'python3', args: '-m http.server PORT -d DIR'`";
+
 /// Turns each written key into its canonical form, with PM2's precedence between a key and its
 /// aliases (the canonical key unless it is falsy, then the first truthy alias).
 pub(crate) fn resolve_keys(
@@ -500,6 +561,8 @@ pub(crate) fn resolve_keys(
         }
     };
     let mut entries: Vec<RawEntry> = Vec::new();
+    // The camelCase spellings written, for PM2's rule on falsy values (see `drop_falsy`).
+    let mut camel_written: Vec<&'static str> = Vec::new();
     for (written, value) in map {
         let written = written.as_str();
         let canonical = if keys::is_env_overlay(written) {
@@ -538,11 +601,23 @@ pub(crate) fn resolve_keys(
                 report.warn(
                     WarningKind::UnknownKey,
                     app_origin.with_key(key_path(written)),
-                    format!("unknown key `{written}` is ignored (PM2 ignores it too){suggestion}"),
+                    if forever::is_forever_only(written) {
+                        format!("`{written}` is Forever's key; PM2 ignores it, and so does rgen")
+                    } else {
+                        format!(
+                            "unknown key `{written}` is ignored (PM2 ignores it too){suggestion}"
+                        )
+                    },
                 );
             }
             continue;
         };
+        if let Canonical::Key(spec) = canonical
+            && spec.name.contains('_')
+            && keys::camel_case(spec.name) == written
+        {
+            camel_written.push(spec.name);
+        }
         push_entry(
             &mut entries,
             written,
@@ -553,11 +628,62 @@ pub(crate) fn resolve_keys(
             report,
         );
     }
+    if !format.strict() {
+        drop_falsy(&mut entries, &camel_written, &app_origin, &key_path, report);
+    }
     RawApp {
         index,
         path,
         entries,
     }
+}
+
+/// PM2 reads each key through its aliases with `conf[key] || (conf[key] = json[alias])`, the
+/// camelCase spelling last (`Config.validateJSON`): a `false`, `0` or `""` is replaced by the next
+/// spelling's value, so a falsy value of a multi-word key written in snake_case ends up unset
+/// (`max_restarts: 0` is PM2's default of 16). Keys of one word are their own camelCase and keep
+/// their value (`autorestart: false`, `instances: 0`), as does a falsy camelCase spelling.
+fn drop_falsy(
+    entries: &mut Vec<RawEntry>,
+    camel_written: &[&'static str],
+    origin: &Origin,
+    key_path: &dyn Fn(&str) -> String,
+    report: &mut Problems,
+) {
+    entries.retain(|e| {
+        let Canonical::Key(spec) = e.canonical else {
+            return true;
+        };
+        if truthy(&e.value) || !spec.name.contains('_') || camel_written.contains(&spec.name) {
+            return true;
+        }
+        if e.value.as_f64() == Some(0.0)
+            && let Some(instead) = pm2_default_of(spec.name)
+        {
+            report.warn(
+                WarningKind::FalsyIsUnset,
+                origin.with_key(key_path(&e.written)),
+                format!("PM2 ignores `{}: 0` (a 0 or false of a multi-word key counts as unset): {instead}", e.written),
+            );
+        }
+        false
+    });
+}
+
+/// What applies instead of a `0` PM2 ignores, for the keys where that differs from 0.
+fn pm2_default_of(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "max_restarts" => {
+            "PM2's limit of 16 unstable restarts applies; to never restart, write `autorestart: false`"
+        }
+        "kill_timeout" => "PM2's default of 1600 ms applies",
+        "min_uptime" => "PM2's default of 1000 ms applies",
+        "listen_timeout" => "PM2's default of 3000 ms applies",
+        "stop_exit_codes" => {
+            "PM2 restarts after every exit; write `stop_exit_codes: [0]` to stay down after a clean exit"
+        }
+        _ => return None,
+    })
 }
 
 fn push_entry(
@@ -731,5 +857,89 @@ mod tests {
             detect_format(Path::new("eco.yaml"), None),
             Some(Format::Pm2Yaml)
         );
+    }
+
+    fn load_json(name: &str, text: &str) -> Result<(RawEcosystem, Problems), BadInput> {
+        fuzzing::load_text(name, None, text)
+    }
+
+    #[test]
+    fn a_json_with_pm2_keys_is_pm2_even_with_forever_keys() {
+        let (eco, report) = load_json(
+            "app.json",
+            r#"{"name":"s","script":"a.js","max":"10","instances":4}"#,
+        )
+        .unwrap();
+        assert_eq!(eco.format, Format::Pm2Json);
+        assert_eq!(report.warnings.len(), 1);
+        assert!(report.warnings[0].message.contains("Forever's key"));
+        let (eco, _) = load_json("app.json", r#"[{"uid":"s","script":"a.js","max":3}]"#).unwrap();
+        assert_eq!(eco.format, Format::Forever);
+        let (eco, _) =
+            load_json("app.json", r#"[{"script":"a.js"},{"name":"x","max":1}]"#).unwrap();
+        assert_eq!(eco.format, Format::Pm2Json);
+    }
+
+    #[test]
+    fn a_pm2_key_in_a_forever_file_is_not_suggested_to_itself() {
+        let (_, report) =
+            load_json("forever.json", r#"{"uid":"s","script":"a.js","name":"x"}"#).unwrap();
+        let w = &report.warnings[0];
+        assert!(!w.message.contains("did you mean `name`"), "{}", w.message);
+    }
+
+    #[test]
+    fn falsy_multi_word_keys_are_unset_as_in_pm2() {
+        let (eco, report) = load_json(
+            "e.json",
+            r#"{"apps":[{"script":"a.js","max_restarts":0,"log_date_format":false,"autorestart":false,"instances":0,"killTimeout":0}]}"#,
+        )
+        .unwrap();
+        let app = &eco.apps[0];
+        assert!(app.get("max_restarts").is_none());
+        assert!(app.get("log_date_format").is_none());
+        assert!(app.get("autorestart").is_some(), "one-word keys keep false");
+        assert!(app.get("instances").is_some(), "one-word keys keep 0");
+        assert!(
+            app.get("kill_timeout").is_some(),
+            "a camelCase 0 is PM2's last word"
+        );
+        assert_eq!(report.warnings.len(), 1);
+        assert_eq!(report.warnings[0].kind, WarningKind::FalsyIsUnset);
+        let (eco, _) = fuzzing::load_text(
+            "rgen.toml",
+            None,
+            "[[apps]]\nname = \"a\"\nscript = \"a.js\"\nmax_restarts = 0\n",
+        )
+        .unwrap();
+        assert!(
+            eco.apps[0].get("max_restarts").is_some(),
+            "rgen.toml means what it says"
+        );
+    }
+
+    #[test]
+    fn empty_files_and_static_blocks_are_refused_clearly() {
+        for (name, text) in [("process.json", ""), ("b.yml", "  \n"), ("rgen.toml", "\n")] {
+            let e = load_json(name, text).unwrap_err();
+            assert_eq!(e.errors[0].message, "the file is empty", "{name}");
+            assert!(e.errors[0].hint.is_some());
+        }
+        let e = load_json("e.json", "{}").unwrap_err();
+        assert_eq!(e.errors[0].message, "the file defines no apps");
+        let e = load_json("e.json", r#"{"static":[{"path":".","port":8081}]}"#).unwrap_err();
+        assert_eq!(
+            e.errors.len(),
+            1,
+            "no app is made of the top level: {:?}",
+            e.errors
+        );
+        assert!(e.errors[0].message.contains("pm2 serve"));
+        let e = load_json(
+            "e.json",
+            r#"{"apps":[{"script":"a.js"}],"static":[{"path":".","port":8081}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.errors[0].origin.key.as_deref(), Some("static"));
     }
 }

@@ -30,7 +30,8 @@ const WEEKDAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
 
 pub fn parse(expr: &str) -> Result<CronSchedule, String> {
     let trimmed = expr.trim();
-    let cron = croner::Cron::from_str(trimmed).map_err(|e| format!("croner rejects it: {e}"))?;
+    let cron = croner::Cron::from_str(&with_open_steps_closed(trimmed))
+        .map_err(|e| format!("croner rejects it: {e}"))?;
     let expanded = match trimmed.to_ascii_lowercase().as_str() {
         "@yearly" | "@annually" => "0 0 1 1 *".to_string(),
         "@monthly" => "0 0 1 * *".to_string(),
@@ -70,6 +71,34 @@ pub fn parse(expr: &str) -> Result<CronSchedule, String> {
         last_day,
         description: cron.describe(),
     })
+}
+
+/// croner (JavaScript, what PM2 uses) and Vixie cron read a step from a single value, `1/8`, as
+/// `1-<max>/8`; croner's Rust port refuses it. Written out so the port accepts what PM2 accepts.
+fn with_open_steps_closed(expr: &str) -> String {
+    let fields: Vec<&str> = expr.split_whitespace().collect();
+    let maxima: &[u32] = match fields.len() {
+        5 => &[59, 23, 31, 12, 7],
+        6 => &[59, 59, 23, 31, 12, 7],
+        _ => return expr.to_string(),
+    };
+    fields
+        .iter()
+        .zip(maxima)
+        .map(|(field, max)| {
+            field
+                .split(',')
+                .map(|part| match part.split_once('/') {
+                    Some((start, step)) if !start.contains('-') && start != "*" && start != "?" => {
+                        format!("{start}-{max}/{step}")
+                    }
+                    _ => part.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn field(text: &str, min: u32, max: u32, names: &[&str]) -> Result<FieldSet, String> {
@@ -121,6 +150,16 @@ fn field(text: &str, min: u32, max: u32, names: &[&str]) -> Result<FieldSet, Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_step_from_one_value_runs_to_the_end_of_the_field() {
+        let c = parse("40 1/8 * * *").unwrap();
+        assert_eq!(c.hours, Some([1, 9, 17].into_iter().collect()));
+        assert_eq!(c.minutes, Some([40].into_iter().collect()));
+        let c = parse("0 5/20 * * * *").unwrap();
+        assert_eq!(c.minutes, Some([5, 25, 45].into_iter().collect()));
+        assert!(parse("0 0 * * 1/2").is_ok());
+    }
 
     #[test]
     fn rejects_what_cannot_be_expressed() {

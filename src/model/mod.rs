@@ -5,6 +5,7 @@
 
 pub mod cron;
 mod fields;
+mod glob;
 mod group;
 pub mod resolve;
 pub mod text;
@@ -114,8 +115,10 @@ pub struct Stop {
 
 #[derive(Clone, Debug)]
 pub struct Watch {
+    /// What the patterns cover: each one's part before its first glob character.
     pub paths: Vec<PathBuf>,
-    /// The directories that exist under `paths` now (what a path unit can watch).
+    /// What a path unit watches: the directories under `paths` now, and paths that do not
+    /// exist yet (watched for appearing).
     pub dirs: Vec<PathBuf>,
     pub ignore: Vec<String>,
     pub delay_ms: Option<u64>,
@@ -203,6 +206,15 @@ pub struct ModelOptions {
     pub only: Vec<String>,
     pub group: Option<String>,
     pub search: SearchPath,
+    /// Where rgen was started: PM2 would resolve relative paths against it.
+    pub shell_cwd: Option<PathBuf>,
+    /// rgen's own environment, which PM2 would pass on to every app.
+    pub shell_env: BTreeMap<String, String>,
+    /// Variables of `shell_env` to give the apps (`--keep-env`), below the file's `env`.
+    pub keep_env: Vec<String>,
+    /// Rendering for another machine: what is missing here is kept as written, names are left
+    /// for the target's PATH.
+    pub for_other_host: bool,
 }
 
 impl Default for ModelOptions {
@@ -212,6 +224,10 @@ impl Default for ModelOptions {
             only: Vec::new(),
             group: None,
             search: SearchPath::from_env(),
+            shell_cwd: None,
+            shell_env: BTreeMap::new(),
+            keep_env: Vec::new(),
+            for_other_host: false,
         }
     }
 }

@@ -6,6 +6,7 @@ mod adhoc;
 mod attacks;
 mod bounds;
 mod cli;
+mod conformance;
 mod escaping;
 #[path = "../common/follower.rs"]
 mod follower;

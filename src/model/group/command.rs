@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use super::elsewhere::{self, Unchecked};
 use crate::diag::WarningKind;
 use crate::model::fields::Fields;
 use crate::model::resolve::{self, FileNature, Interpreter, InterpreterKind, SearchPath};
@@ -45,8 +46,13 @@ pub(crate) fn script_text(f: &mut Fields<'_>) -> Option<String> {
     Some(script_text)
 }
 
-/// The working directory: absolute, or relative to the ecosystem file's directory.
-pub(crate) fn cwd(f: &mut Fields<'_>, file_dir: &Path) -> PathBuf {
+/// The working directory: absolute, or relative to the ecosystem file's directory. For another
+/// machine (`elsewhere`), one missing here is only noted.
+pub(crate) fn cwd(
+    f: &mut Fields<'_>,
+    file_dir: &Path,
+    elsewhere: Option<&mut Unchecked>,
+) -> PathBuf {
     let cwd = match f.string("cwd") {
         Some(c) => resolve::normalize(&file_dir.join(resolve::expand_home(&c))),
         None => file_dir.to_path_buf(),
@@ -54,7 +60,11 @@ pub(crate) fn cwd(f: &mut Fields<'_>, file_dir: &Path) -> PathBuf {
     if !f.fits("cwd", &cwd.to_string_lossy(), Shape::Path) {
         return cwd;
     }
-    if !cwd.is_dir() {
+    if !cwd.is_dir()
+        && let Some(unchecked) = elsewhere
+    {
+        unchecked.items.push(format!("cwd {}", cwd.display()));
+    } else if !cwd.is_dir() {
         f.fail(
             "cwd",
             format!("the working directory {} does not exist", cwd.display()),
@@ -75,6 +85,7 @@ pub(crate) fn read(
     script_text: &str,
     cwd: &Path,
     search: &SearchPath,
+    elsewhere: Option<&mut Unchecked>,
 ) -> Command {
     let mut args = f.words("args").unwrap_or_default();
     let node_args = f.words("node_args").unwrap_or_default();
@@ -106,7 +117,7 @@ pub(crate) fn read(
         &mut args,
         &node_args,
         interpreter_name.as_deref(),
-        search,
+        Lookup { search, elsewhere },
     )
     .unwrap_or_else(|| {
         let none = Interpreter {
@@ -210,7 +221,13 @@ pub(crate) fn run_package_script(
     }
 }
 
-type ResolvedCommand = (PathBuf, Interpreter, Vec<String>, Option<&'static str>);
+pub(crate) type ResolvedCommand = (PathBuf, Interpreter, Vec<String>, Option<&'static str>);
+
+/// Where programs are looked for: this machine's PATH, or (`elsewhere`) nowhere, for another.
+struct Lookup<'a> {
+    search: &'a SearchPath,
+    elsewhere: Option<&'a mut Unchecked>,
+}
 
 /// `script` + `interpreter` + `node_args` + `args` → an absolute argv. `None` after reporting why.
 fn resolve_command(
@@ -220,9 +237,19 @@ fn resolve_command(
     args: &mut Vec<String>,
     node_args: &[String],
     interpreter_name: Option<&str>,
-    search: &SearchPath,
+    lookup: Lookup<'_>,
 ) -> Option<ResolvedCommand> {
+    let Lookup { search, elsewhere } = lookup;
     let script_text = script_text.to_string();
+    if script_text == "serve" {
+        // PM2 replaces it with its own static server whatever `serve` exists (lib/API.js).
+        f.fail(
+            "script",
+            "`script: serve` is PM2's built-in static file server (pm2 serve, configured by PM2_SERVE_*), which rgen does not provide".into(),
+            Some(crate::load::SERVE_HINT.into()),
+        );
+        return None;
+    }
     if script_text.contains(' ') && !Path::new(&script_text).exists() {
         // PM2: a command line runs as `bash -c "<script>"` and replaces `args`.
         if !args.is_empty() {
@@ -233,7 +260,11 @@ fn resolve_command(
                 "`args` is ignored because `script` is a command line run with `bash -c` (as in PM2)",
             );
         }
-        let shell = search.find("bash").or_else(|| search.find("sh"));
+        let shell = match elsewhere {
+            // Where every Linux and macOS machine has it (merged /usr or not).
+            Some(_) => Some(PathBuf::from("/bin/bash")),
+            None => search.find("bash").or_else(|| search.find("sh")),
+        };
         let Some(shell) = shell else {
             f.fail(
                 "script",
@@ -255,6 +286,16 @@ fn resolve_command(
             argv,
             None,
         ))
+    } else if let Some(unchecked) = elsewhere {
+        elsewhere::resolve_command(
+            f,
+            &script_text,
+            cwd,
+            args,
+            node_args,
+            interpreter_name,
+            unchecked,
+        )
     } else {
         let explicit = match interpreter_name {
             None | Some("") => None,

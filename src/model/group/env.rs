@@ -1,11 +1,11 @@
-//! Group `env`: the environment PM2 would give the app — `deploy.<env>.env` < `env` <
-//! `env_<env>` — then `port`, and PM2's `PYTHONUNBUFFERED` for Python.
+//! Group `env`: the environment PM2 would give the app — (`--keep-env`) < `env` <
+//! `deploy.<env>.env` < `env_<env>` — then `port`, and PM2's `PYTHONUNBUFFERED` for Python.
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::diag::Origin;
+use crate::diag::{Origin, WarningKind};
 use crate::load::kind;
 use crate::load::{Canonical, RawEcosystem};
 use crate::model::fields::{Fields, scalar_to_string};
@@ -16,21 +16,42 @@ pub(crate) fn read(
     f: &mut Fields<'_>,
     raw: &RawEcosystem,
     env_name: Option<&str>,
+    kept: &BTreeMap<String, String>,
 ) -> (BTreeMap<String, String>, Option<u16>) {
     let file_origin = Origin::file(&raw.file);
     let app = f.raw;
     let origin = f.origin.clone();
-    let mut env = BTreeMap::new();
+    // PM2's lowest layer is its own environment; rgen's is what `--keep-env` names from it.
+    let mut env = kept.clone();
+    if let Some(e) = f.entry("env").map(|e| e.value.clone()) {
+        let o = f.origin_of("env");
+        env_object(f, &e, o, &mut env);
+    }
+    // PM2 assigns `deploy.<env>.env` over `env` (lib/Common.js mergeEnvironmentVariables: its
+    // "least priority" comment notwithstanding, `env` is the object it assigns into).
     if let Some(env_name) = env_name
         && let Some(Value::Object(d)) = raw.deploy.get(env_name)
         && let Some(deploy_env) = d.get("env")
     {
-        let o = file_origin.with_key(format!("deploy.{env_name}.env"));
-        env_object(f, &deploy_env.clone(), o, &mut env);
-    }
-    if let Some(e) = f.entry("env").map(|e| e.value.clone()) {
-        let o = f.origin_of("env");
-        env_object(f, &e, o, &mut env);
+        let key = format!("deploy.{env_name}.env");
+        let mut deployed = BTreeMap::new();
+        env_object(
+            f,
+            &deploy_env.clone(),
+            file_origin.with_key(&key),
+            &mut deployed,
+        );
+        for (name, value) in deployed {
+            if let Some(old) = env.get(&name).filter(|old| **old != value) {
+                let o = f.origin_of("env");
+                f.report.warn(
+                    WarningKind::DeployEnvWins,
+                    o,
+                    format!("`env` and `{key}` both set `{name}` ({old:?} and {value:?}): `{key}` wins, as in PM2"),
+                );
+            }
+            env.insert(name, value);
+        }
     }
     if let Some(env_name) = env_name
         && let Some(overlay) = app

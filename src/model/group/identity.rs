@@ -102,12 +102,10 @@ pub(crate) fn raw_name(app: &RawApp) -> Option<String> {
     Some(default_name(script))
 }
 
-/// PM2's `renderApplicationName`: the script's file name without its extension; a command line
-/// (a script with a space) is its own name.
+/// PM2's `renderApplicationName`: the script's file name without its extension. PM2 names the
+/// app before it turns a command line into `bash -c`, so `python3 -m http.server 8099` is
+/// `python3 -m http`, as `pm2 ls` shows it.
 pub(crate) fn default_name(script: &str) -> String {
-    if script.contains(' ') {
-        return script.to_string();
-    }
     let base = Path::new(script)
         .file_name()
         .map(|s| s.to_string_lossy().into_owned())

@@ -3,6 +3,7 @@
 //! `validate` calls them in dependency order.
 
 pub(crate) mod command;
+pub(crate) mod elsewhere;
 pub(crate) mod env;
 pub(crate) mod hardening;
 pub(crate) mod identity;
@@ -11,5 +12,6 @@ pub(crate) mod logs;
 pub(crate) mod memory;
 pub(crate) mod restart;
 pub(crate) mod schedule;
+pub(crate) mod shell;
 pub(crate) mod stop;
 pub(crate) mod user;

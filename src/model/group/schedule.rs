@@ -11,7 +11,7 @@ use crate::load::kind;
 use crate::model::cron::{self, CronSchedule};
 use crate::model::fields::Fields;
 use crate::model::text::Shape;
-use crate::model::{Watch, resolve};
+use crate::model::{Watch, glob, resolve};
 
 /// How many directories one watch may cover; more would be a recursive watch in disguise.
 const WATCH_DIR_LIMIT: usize = 256;
@@ -47,25 +47,60 @@ pub(crate) fn cron_restart(f: &mut Fields<'_>) -> Option<CronSchedule> {
 }
 
 pub(crate) fn watch(f: &mut Fields<'_>, cwd: &Path) -> Option<Watch> {
-    let paths: Option<Vec<PathBuf>> = match f.entry("watch").map(|e| e.value.clone()) {
-        None | Some(Value::Null) | Some(Value::Bool(false)) => None,
-        Some(Value::Bool(true)) => Some(vec![cwd.to_path_buf()]),
-        Some(_) => f.words("watch").map(|ws| {
-            ws.iter()
-                .map(|w| resolve::normalize(&cwd.join(w)))
-                .collect()
-        }),
+    // PM2's schema lists `boolean` first for `watch`, so a string is one path, never split.
+    let patterns: Vec<String> = match f.entry("watch").map(|e| e.value.clone()) {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => return None,
+        Some(Value::Bool(true)) => Vec::new(),
+        Some(Value::String(s)) => {
+            if s == "true" || s == "false" {
+                let o = f.origin_of("watch");
+                f.report.warn(
+                    WarningKind::WatchStringIsPath,
+                    o,
+                    format!("`watch: \"{s}\"` is a string, so PM2 watches a path named `{s}` (in effect nothing); write `watch: {s}` without quotes to turn watching {}", if s == "true" { "on" } else { "off" }),
+                );
+            }
+            vec![s]
+        }
+        Some(_) => f.words("watch")?,
     };
-    let paths = paths?;
-    for p in &paths {
-        if !f.fits("watch", &p.to_string_lossy(), Shape::Path) {
+    // `true` and an empty list watch the app's cwd (lib/Watcher.js).
+    let patterns = if patterns.is_empty() {
+        vec![".".to_string()]
+    } else {
+        patterns
+    };
+    let mut roots: Vec<(PathBuf, bool)> = Vec::new();
+    for pattern in &patterns {
+        let (prefix, deep) = glob::static_prefix(pattern);
+        let path = resolve::normalize(&cwd.join(resolve::expand_home(&prefix)));
+        if !f.fits("watch", &path.to_string_lossy(), Shape::Path) {
             return None;
+        }
+        if !roots.iter().any(|(p, _)| *p == path) {
+            roots.push((path, deep));
         }
     }
     let ignore = f.words("ignore_watch").unwrap_or_default();
+    let ignore = Ignore::new(&ignore, cwd);
     let mut dirs = Vec::new();
-    for p in &paths {
-        collect_dirs(p, &ignore, &mut dirs);
+    let mut missing = Vec::new();
+    for (root, deep) in &roots {
+        if root.exists() {
+            collect_dirs(root, *deep, &ignore, &mut dirs);
+        } else {
+            // A path unit watches the nearest existing parent until the path appears.
+            missing.push(root.display().to_string());
+            dirs.push(root.clone());
+        }
+    }
+    if !missing.is_empty() {
+        let o = f.origin_of("watch");
+        f.report.warn(
+            WarningKind::WatchIsStatic,
+            o,
+            format!("{} does not exist yet: a change is seen when it appears, but not inside it until `rgen install` runs again", missing.join(", ")),
+        );
     }
     if dirs.len() > WATCH_DIR_LIMIT {
         let o = f.origin_of("watch");
@@ -77,23 +112,68 @@ pub(crate) fn watch(f: &mut Fields<'_>, cwd: &Path) -> Option<Watch> {
         dirs.truncate(WATCH_DIR_LIMIT);
     }
     Some(Watch {
-        paths,
+        paths: roots.into_iter().map(|(p, _)| p).collect(),
         dirs,
-        ignore,
+        ignore: ignore.written,
         delay_ms: f.millis("watch_delay"),
     })
 }
 
-/// Directories under `root` (itself included), skipping dot-directories, `node_modules` (PM2's
-/// watcher ignores both) and anything matching `ignore_watch`.
-fn collect_dirs(root: &Path, ignore: &[String], out: &mut Vec<PathBuf>) {
-    if !root.is_dir() {
-        if root.exists() {
-            out.push(root.to_path_buf());
+/// `ignore_watch` as chokidar applies it: each entry a glob relative to the app's cwd, matched
+/// against whole paths (`logs` is `<cwd>/logs`, `**/*.tmp` any depth). A JavaScript RegExp
+/// arrives as its source text (`/node_modules/`): its literal text then matches a component.
+struct Ignore {
+    written: Vec<String>,
+    globs: Vec<String>,
+    components: Vec<String>,
+}
+
+impl Ignore {
+    fn new(written: &[String], cwd: &Path) -> Ignore {
+        let mut globs = Vec::new();
+        let mut components = Vec::new();
+        for entry in written {
+            if let Some(inner) = entry.strip_prefix('/').and_then(|e| e.strip_suffix('/'))
+                && !inner.is_empty()
+                && !inner.contains('/')
+            {
+                components.push(inner.to_string());
+                continue;
+            }
+            let entry = entry.trim_start_matches("./").trim_end_matches('/');
+            let absolute = cwd.join(resolve::expand_home(entry));
+            globs.push(absolute.to_string_lossy().into_owned());
         }
+        Ignore {
+            written: written.to_vec(),
+            globs,
+            components,
+        }
+    }
+
+    fn skips(&self, dir: &Path) -> bool {
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        // PM2's default (`/[\/\\]\.|node_modules/`), kept even with an `ignore_watch`.
+        if name.starts_with('.') || name == "node_modules" {
+            return true;
+        }
+        let text = dir.to_string_lossy();
+        self.components.contains(&name) || self.globs.iter().any(|g| glob::matches(g, &text))
+    }
+}
+
+/// `root` itself and, when `deep`, the directories under it, skipping what `ignore` skips.
+fn collect_dirs(root: &Path, deep: bool, ignore: &Ignore, out: &mut Vec<PathBuf>) {
+    if out.contains(&root.to_path_buf()) {
         return;
     }
     out.push(root.to_path_buf());
+    if !deep || !root.is_dir() {
+        return;
+    }
     let Ok(entries) = std::fs::read_dir(root) else {
         return;
     };
@@ -104,23 +184,13 @@ fn collect_dirs(root: &Path, ignore: &[String], out: &mut Vec<PathBuf>) {
         .collect();
     children.sort();
     for child in children {
-        let name = child
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let path_text = child.to_string_lossy();
-        if name.starts_with('.')
-            || name == "node_modules"
-            || ignore
-                .iter()
-                .any(|i| name == *i || path_text.contains(i.as_str()))
-        {
+        if ignore.skips(&child) {
             continue;
         }
         if out.len() > WATCH_DIR_LIMIT {
             out.push(child);
             return;
         }
-        collect_dirs(&child, ignore, out);
+        collect_dirs(&child, true, ignore, out);
     }
 }
