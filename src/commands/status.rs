@@ -131,7 +131,9 @@ fn print_table(out: &mut impl std::io::Write, apps: &[AppStatus]) -> Result<()> 
                 None,
             ),
             (
-                a.memory_bytes
+                // The app's own memory first, as PM2's RSS; page cache is in --json.
+                a.memory_own_bytes
+                    .or(a.memory_bytes)
                     .map(format_bytes)
                     .unwrap_or_else(|| "-".into()),
                 None,
