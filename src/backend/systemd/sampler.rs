@@ -58,6 +58,8 @@ struct Tracked {
     ended: Vec<(String, Option<i32>)>,
     /// An `auto-restart` was announced since the previous reading.
     backoff_announced: bool,
+    /// A run's end was reported and its restart not yet counted: the restart is that event.
+    restart_reported: bool,
 }
 
 impl<'a> SystemdSampler<'a> {
@@ -278,13 +280,17 @@ fn events(unit: &mut Tracked, now: &UnitStatus, oom_happened: bool) -> Vec<Event
         // The first reading: only states that speak for themselves.
         if now.sub_state == "auto-restart" {
             out.push(Event::Backoff);
+            unit.restart_reported = true;
         }
         if now.result == "start-limit-hit" {
             out.push(Event::StartLimit);
         }
         return out;
     }
-    if out.is_empty() && (rose || now.sub_state == "auto-restart") {
+    let reported_before = std::mem::take(&mut unit.restart_reported);
+    if out.is_empty() && now.sub_state == "auto-restart" && unit.sub_state != "auto-restart"
+        || out.is_empty() && rose && !reported_before
+    {
         // Not announced (a one-off reading): judge from what is left.
         let ended =
             sample::event_of_result(&now.result, now.exit_status, unit.near_limit || oom_likely);
@@ -293,6 +299,10 @@ fn events(unit: &mut Tracked, now: &UnitStatus, oom_happened: bool) -> Vec<Event
         } else {
             Event::Crash
         }));
+    }
+    // Reported now, restarted later: the coming restart is not another event.
+    if !out.is_empty() && !rose {
+        unit.restart_reported = true;
     }
     let backoff_now = now.sub_state == "auto-restart" && unit.sub_state != "auto-restart";
     if std::mem::take(&mut unit.backoff_announced) || backoff_now {
