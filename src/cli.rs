@@ -188,7 +188,7 @@ pub struct MonitArgs {
     /// Print one JSON object per app per reading, one per line (for scripts), instead of the screen
     #[arg(long)]
     pub json_lines: bool,
-    /// Stop after N readings (--once and --json-lines; default: forever)
+    /// With --json-lines: stop after N readings (default: never)
     #[arg(long, value_name = "N")]
     pub count: Option<u64>,
     /// Time between readings, in milliseconds

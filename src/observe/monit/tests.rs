@@ -72,10 +72,13 @@ fn monitor() -> Monitor {
             ),
             app(
                 "worker",
-                vec![
-                    unit("worker@0.service", 200, 40 * MB, t * 5_000_000, 1),
-                    unit("worker@1.service", 201, 42 * MB, t * 6_000_000, 0),
-                ],
+                (0..2u32)
+                    .map(|i| {
+                        let name = format!("worker@{i}.service");
+                        let cpu = t * (5_000_000 + u64::from(i) * 1_000_000);
+                        unit(&name, 200 + i, (40 + u64::from(i) * 2) * MB, cpu, 1 - i)
+                    })
+                    .collect(),
                 &[],
             ),
             app(
