@@ -32,6 +32,7 @@ pub struct Reading {
     /// The cgroup has hit its memory limit at least once (v1 `memory.failcnt`, v2
     /// `memory.events` `max`/`oom_kill`): the kernel reclaimed or killed at the limit.
     pub hit_limit: bool,
+    /// The cgroup's processes, where they had to be read (no CPU accounting).
     pub procs: Vec<u32>,
 }
 
@@ -64,15 +65,13 @@ impl Cgroups {
                 cpu_ns: field(&read(&dir.join("cpu.stat")), "usage_usec").map(|us| us * 1000),
                 hit_limit: field(&events, "max").is_some_and(|n| n > 0)
                     || field(&events, "oom_kill").is_some_and(|n| n > 0),
-                procs: procs(&dir.join("cgroup.procs")),
+                // cgroup v2 accounts CPU in every cgroup: its processes are not needed.
+                procs: Vec::new(),
             };
         }
         let memory = self.root.join("memory").join(rel);
         let stat = read(&memory.join("memory.stat"));
-        let mut procs = procs(&memory.join("cgroup.procs"));
-        if procs.is_empty() {
-            procs = self::procs(&self.root.join("systemd").join(rel).join("cgroup.procs"));
-        }
+        let mut procs = Vec::new();
         let cpu_ns = read_u64(&self.root.join("cpuacct").join(rel).join("cpuacct.usage"))
             .or_else(|| {
                 field(
@@ -81,7 +80,11 @@ impl Cgroups {
                 )
                 .map(|us| us * 1000)
             })
-            .or_else(|| procs_cpu_ns(&procs));
+            .or_else(|| {
+                // Only where no hierarchy accounts CPU: add up the cgroup's processes.
+                procs = self::procs(&self.root.join("systemd").join(rel).join("cgroup.procs"));
+                procs_cpu_ns(&procs)
+            });
         Reading {
             memory: read_u64(&memory.join("memory.usage_in_bytes")),
             own: field(&stat, "total_rss").or_else(|| field(&stat, "rss")),
@@ -233,7 +236,7 @@ mod tests {
                 cache: Some(10 << 20),
                 cpu_ns: Some(1_500_000),
                 hit_limit: true,
-                procs: vec![12, 13],
+                procs: Vec::new(),
             }
         );
     }
@@ -254,7 +257,7 @@ mod tests {
             "cache 987136\nrss 65843200\ntotal_cache 987136\ntotal_rss 65843200\n",
         );
         write(root, &format!("memory/{unit}/memory.failcnt"), "260\n");
-        write(root, &format!("memory/{unit}/cgroup.procs"), "92\n");
+        write(root, &format!("systemd/{unit}/cgroup.procs"), "999999999\n");
         // No cpuacct for the unit: CPU from the cgroup2 hierarchy beside it.
         write(
             root,
@@ -266,7 +269,12 @@ mod tests {
         assert_eq!((r.own, r.cache), (Some(65_843_200), Some(987_136)));
         assert_eq!(r.cpu_ns, Some(17_088_000));
         assert!(r.hit_limit);
-        assert_eq!(r.procs, [92]);
+        // Processes are read only when no hierarchy accounts CPU.
+        assert!(r.procs.is_empty());
+        std::fs::remove_file(root.join(format!("unified/{unit}/cpu.stat"))).unwrap();
+        let r = Cgroups::at(root).read("/system.slice/hog.service");
+        assert_eq!(r.procs, [999_999_999]);
+        assert_eq!(r.cpu_ns, Some(0));
         // With cpuacct, that wins.
         write(root, &format!("cpuacct/{unit}/cpuacct.usage"), "99\n");
         assert_eq!(Cgroups::at(root).read(&format!("/{unit}")).cpu_ns, Some(99));
