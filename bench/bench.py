@@ -25,6 +25,8 @@ ENV = dict(
     PM2_HOME=f"{WORK}/pm2-home",
     PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     NO_COLOR="1",
+    # The bench's ecosystem files are root's and their apps run as root, as they say.
+    RGEN_RUN_AS="root",
 )
 
 SERVER_JS = r"""
