@@ -259,6 +259,9 @@ impl TerminalGuard {
         crossterm::execute!(
             std::io::stdout(),
             crossterm::terminal::EnterAlternateScreen,
+            // Not ratatui's `clear`, which asks the terminal where its cursor is: a terminal
+            // that does not answer (a bare pty, some serial consoles) would fail the screen.
+            crossterm::terminal::Clear(crossterm::terminal::ClearType::All),
             crossterm::cursor::Hide
         )?;
         // A panic prints its message on the restored screen, not into the alternate one.
@@ -302,7 +305,6 @@ fn screen(
     let _guard = TerminalGuard::enter()?;
     let mut terminal =
         ratatui::Terminal::new(ratatui::backend::CrosstermBackend::new(std::io::stdout()))?;
-    terminal.clear()?;
     let mut follower: Option<Follower> = None;
     let mut next = last + s.interval;
     let mut dirty = true;
