@@ -25,6 +25,8 @@ ENV = dict(
     PM2_HOME=f"{WORK}/pm2-home",
     PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     NO_COLOR="1",
+    # The bench's ecosystem files are root's and their apps run as root, as they say.
+    RGEN_RUN_AS="root",
 )
 
 SERVER_JS = r"""
@@ -172,11 +174,13 @@ def fmt(v, unit):
     if v is None:
         return "-"
     if unit == "ms":
-        return f"{v:.1f} ms"
+        return f"{v:.2f} ms" if abs(v) < 1 else f"{v:.1f} ms"
     if unit == "req/s":
         return f"{v:,.0f} req/s"
     if unit == "MiB":
         return f"{v / (1 << 20):.1f} MiB"
+    if unit == "%":
+        return f"{v:.2f} %"
     return f"{v:g}"
 
 
@@ -195,6 +199,100 @@ def bench_status():
         record("status", f"`rgen status --json` vs `pm2 jlist`, {n} apps (medians of 40, alternating)", r, p, "ms")
         rgen("uninstall", name)
         pm2("delete", "all")
+
+
+def status_cost_per_app():
+    """The slope between the 3- and 200-app status rows: what one more app costs."""
+    rows = {m: (r, p) for _, m, r, p, _, _ in RESULTS if m.startswith("`rgen status --json`")}
+    small = next((v for m, v in rows.items() if ", 3 apps" in m), None)
+    big = next((v for m, v in rows.items() if ", 200 apps" in m), None)
+    if small and big:
+        record("status", "cost per added app (slope between the 3- and 200-app rows)",
+               (big[0] - small[0]) / 197, (big[1] - small[1]) / 197, "ms")
+
+
+# ---------------------------------------------------------------- monitors
+
+def tree_cpu_ticks(root):
+    """utime+stime of a process and all its descendants, in clock ticks."""
+    children = {}
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            fields = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append((int(p), int(fields[11]) + int(fields[12])))
+    total, stack = 0, [root]
+    try:
+        fields = open(f"/proc/{root}/stat").read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    except OSError:
+        return None
+    while stack:
+        for pid, ticks in children.get(stack.pop(), []):
+            total += ticks
+            stack.append(pid)
+    return total
+
+
+def cpu_in_pty(argv, seconds=60, warmup=5, cols=120, rows=40):
+    """Runs a full-screen program in a pseudo-terminal of its own (as a person's terminal would
+    be), reads everything it draws, and returns its CPU use (with its children) over `seconds`
+    after `warmup`, in % of one core."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execvpe(argv[0], argv, dict(ENV, TERM="xterm-256color"))
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    done = threading.Event()
+
+    def drain():
+        while not done.is_set():
+            try:
+                if not os.read(fd, 65536):
+                    break
+            except OSError:
+                break
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    time.sleep(warmup)
+    start, t0 = tree_cpu_ticks(pid), time.perf_counter()
+    time.sleep(seconds)
+    end, t1 = tree_cpu_ticks(pid), time.perf_counter()
+    os.kill(pid, signal.SIGTERM)
+    deadline, exited = time.time() + 5, False
+    while time.time() < deadline and not exited:
+        exited = os.waitpid(pid, os.WNOHANG) != (0, 0)
+        time.sleep(0.05)
+    if not exited:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    done.set()
+    os.close(fd)
+    if start is None or end is None:
+        return None
+    return (end - start) / os.sysconf("SC_CLK_TCK") / (t1 - t0) * 100
+
+
+def bench_monit(n=50, seconds=60):
+    log(f"monit: {n} apps, one refresh a second, {seconds} s each in a pty")
+    apps = [{"name": f"m{n}-{i}", "script": "/bin/sleep", "args": "infinity"} for i in range(n)]
+    d = ecosystem(f"monit{n}", apps)
+    run([RGEN, "install", f"{d}/ecosystem.config.js", "--system"])
+    pm2_start(d)
+    pm2_online([a["name"] for a in apps], 120)
+    r = cpu_in_pty([RGEN, "monit", "--system", "--interval", "1000"], seconds)
+    p = cpu_in_pty([PM2, "monit"], seconds)
+    record("monit", f"`rgen monit` vs `pm2 monit`, {n} apps, CPU over {seconds} s (% of one core, in a pty)", r, p, "%")
+    rgen("uninstall", f"monit{n}")
+    pm2("delete", "all")
 
 
 # ---------------------------------------------------------------- serving
@@ -403,6 +501,9 @@ def main():
     try:
         if what in ("all", "status"):
             bench_status()
+            status_cost_per_app()
+        if what in ("all", "monit"):
+            bench_monit()
         if what in ("all", "serve"):
             bench_serve()
             bench_memory()

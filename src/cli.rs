@@ -35,6 +35,9 @@ pub enum Command {
     /// Show the state of installed apps (like `pm2 ls`)
     #[command(visible_aliases = ["ls", "list"])]
     Status(StatusArgs),
+    /// Watch the apps live: cpu, memory against its limit, history, events, logs (like `pm2 monit`)
+    #[command(visible_aliases = ["dash", "dashboard"])]
+    Monit(MonitArgs),
     /// Everything about one app (like `pm2 show`)
     #[command(visible_alias = "describe")]
     Show(ShowArgs),
@@ -394,6 +397,26 @@ pub struct StatusArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct MonitArgs {
+    /// Only these apps (default: all)
+    pub apps: Vec<String>,
+    /// Print one table (CPU measured over one interval) and exit, instead of the live screen
+    #[arg(long, conflicts_with = "json_lines")]
+    pub once: bool,
+    /// Print one JSON object per app per reading, one per line (for scripts), instead of the screen
+    #[arg(long)]
+    pub json_lines: bool,
+    /// With --json-lines: stop after N readings (default: never)
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+    /// Time between readings, in milliseconds
+    #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
+    pub interval: u64,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+#[derive(Args, Debug)]
 pub struct ShowArgs {
     /// The app to describe
     pub app: String,
@@ -457,9 +480,6 @@ pub fn pm2_verb_hint(verb: &str) -> Option<&'static str> {
             "the service manager starts installed apps at boot by itself; `rgen start all` starts them now"
         }
         "kill" => "nothing of rgen stays resident to kill; `rgen stop all` stops the apps",
-        "monit" | "dash" | "dashboard" => {
-            "`rgen status` shows memory, cpu and restarts; `watch rgen status` to keep it on screen"
-        }
         "env" => "`rgen show APP` prints an app's environment",
         "update" | "updatePM2" => "there is no daemon to update; install the new rgen binary",
         "reloadLogs" | "reload-logs" => {

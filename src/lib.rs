@@ -63,6 +63,7 @@ pub fn run() -> i32 {
         cli::Command::Uninstall(a) => commands::uninstall::run(&s::UninstallSettings::resolve(a)),
         cli::Command::Status(a) => commands::status::run(&s::StatusSettings::resolve(a)),
         cli::Command::Show(a) => commands::show::run(&s::ShowSettings::resolve(a)),
+        cli::Command::Monit(a) => commands::monit::run(&s::MonitSettings::resolve(a)),
         cli::Command::Start(a) => {
             commands::control::run(&s::ControlSettings::resolve(a, Verb::Start))
         }

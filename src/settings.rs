@@ -331,6 +331,28 @@ pub struct StatusSettings {
     pub target: Target,
 }
 
+/// How `rgen monit` shows its readings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MonitOutput {
+    /// The live screen.
+    Screen,
+    /// One table.
+    Once,
+    /// One JSON object per app per reading.
+    JsonLines,
+}
+
+pub struct MonitSettings {
+    pub apps: Vec<String>,
+    pub output: MonitOutput,
+    /// Readings to print before exiting (`None`: until interrupted).
+    pub count: Option<u64>,
+    pub interval: std::time::Duration,
+    /// Colour on the screen: not with `NO_COLOR` set (no-color.org) or `TERM=dumb`.
+    pub color: bool,
+    pub target: Target,
+}
+
 pub struct ShowSettings {
     pub app: String,
     pub json: bool,
@@ -552,6 +574,35 @@ impl StatusSettings {
         StatusSettings {
             apps: apps.clone(),
             json: *json,
+            target: machine_target(target),
+        }
+    }
+}
+
+impl MonitSettings {
+    pub fn resolve(args: &cli::MonitArgs) -> MonitSettings {
+        let cli::MonitArgs {
+            apps,
+            once,
+            json_lines,
+            count,
+            interval,
+            target,
+        } = args;
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+            || std::env::var("TERM").is_ok_and(|t| t == "dumb");
+        MonitSettings {
+            apps: apps.clone(),
+            output: if *once {
+                MonitOutput::Once
+            } else if *json_lines {
+                MonitOutput::JsonLines
+            } else {
+                MonitOutput::Screen
+            },
+            count: *count,
+            interval: std::time::Duration::from_millis(*interval),
+            color: !no_color,
             target: machine_target(target),
         }
     }

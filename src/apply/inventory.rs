@@ -118,6 +118,9 @@ pub struct InstalledUnit {
     /// The manager's settings that say how the app runs (`User=`, `Restart=`, `KeepAlive`, …),
     /// as the file has them, for `rgen show`.
     pub settings: Vec<(String, String)>,
+    /// `max_memory_restart` as installed: the manager's hard limit (systemd's `MemoryMax=`) or
+    /// the shim's `--max-memory`, in bytes. `rgen monit` shows memory as a share of it.
+    pub memory_limit: Option<u64>,
 }
 
 /// A file in the manager's directory, as a backend reads it.
@@ -227,6 +230,14 @@ impl InstalledApp {
                 LogSource::File { unit: u, .. } | LogSource::Journal { unit: u } => u == unit,
             })
             .collect()
+    }
+
+    /// The memory limit of each of the app's running units (every instance has the same).
+    pub fn memory_limit(&self) -> Option<u64> {
+        self.units
+            .iter()
+            .find(|u| u.role == Role::App)
+            .and_then(|u| u.memory_limit)
     }
 
     /// The app's own command as installed.

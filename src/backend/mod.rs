@@ -20,6 +20,7 @@ use crate::apply::RenderedFile;
 use crate::apply::changes::{ChangeSet, Conflict};
 use crate::apply::inventory::{InstalledApp, InstalledUnit, ReadBack};
 use crate::diag::{BadInput, Origin, Warning};
+use crate::observe::sample::Sampler;
 use crate::observe::status::AppStatus;
 use crate::plan::Plan;
 use crate::target::{Backend, Target};
@@ -161,6 +162,9 @@ pub trait Manager {
     ) -> Result<Vec<Failure>>;
     /// Forgets restart counts and failed states; running apps keep running.
     fn reset(&self, apps: &[&InstalledApp], out: &mut dyn Write) -> Result<Vec<Failure>>;
+    /// Readings of these apps, again and again (`rgen monit`): what the last interval brought,
+    /// cheaply enough to take every second.
+    fn sampler<'a>(&'a self, apps: &[&InstalledApp]) -> Result<Box<dyn Sampler + 'a>>;
     /// The manager's account of a failed unit, and its last log lines.
     fn explain_failure(&self, unit: &str, app: &InstalledApp, out: &mut dyn Write) -> Result<()>;
 }

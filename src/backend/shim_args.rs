@@ -38,6 +38,33 @@ pub fn log_files(options: &[String]) -> Vec<(String, Stream)> {
         .collect()
 }
 
+/// The shim's memory limit (`--max-memory BYTES`), as the launchd backend enforces
+/// `max_memory_restart` through it.
+pub fn max_memory(options: &[String]) -> Option<u64> {
+    options
+        .windows(2)
+        .find(|pair| pair[0] == opt::MAX_MEMORY)
+        .and_then(|pair| binary_size(&pair[1]))
+}
+
+/// A byte count as unit files and the shim write it: digits, optionally followed by K, M, G or T
+/// (powers of 1024, as systemd and PM2 read them). `infinity`, percentages and anything else are
+/// not a limit in bytes.
+pub fn binary_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let (digits, shift) = match text.as_bytes().last()? {
+        b'K' => (&text[..text.len() - 1], 10),
+        b'M' => (&text[..text.len() - 1], 20),
+        b'G' => (&text[..text.len() - 1], 30),
+        b'T' => (&text[..text.len() - 1], 40),
+        _ => (text, 0),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse::<u64>().ok()?.checked_mul(1u64 << shift)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,7 +92,21 @@ mod tests {
             log_files(options),
             [("/l/out.log".to_string(), Stream::Out)]
         );
+        assert_eq!(max_memory(options), None);
         let plain = words(&["/usr/bin/node", "a.js"]);
         assert_eq!(split(&plain), (&[][..], &plain[..]));
+    }
+
+    #[test]
+    fn memory_limits_in_bytes() {
+        assert_eq!(binary_size("67108864"), Some(64 << 20));
+        assert_eq!(binary_size("64M"), Some(64 << 20));
+        assert_eq!(binary_size("2G"), Some(2 << 30));
+        assert_eq!(binary_size("1T"), Some(1 << 40));
+        assert_eq!(binary_size("infinity"), None);
+        assert_eq!(binary_size("50%"), None);
+        assert_eq!(binary_size("M"), None);
+        let argv = words(&["rgen-shim", "--max-memory", "100M", "--", "node"]);
+        assert_eq!(max_memory(split(&argv).0), Some(100 << 20));
     }
 }

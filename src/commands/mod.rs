@@ -8,6 +8,7 @@ mod host;
 pub mod import;
 pub mod install;
 pub mod logs;
+pub mod monit;
 pub mod render;
 pub mod show;
 pub mod status;

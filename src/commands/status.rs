@@ -54,10 +54,12 @@ pub fn collect(target: &Target, wanted: &[String]) -> Result<Report> {
 
 pub fn print_report(report: &Report, json: bool) -> Result<()> {
     if json {
-        // No colour in JSON, so no need for anstream's escape-stripping pass over it.
-        let mut out = std::io::stdout().lock();
+        // No colour in JSON, so no need for anstream's escape-stripping pass over it. Buffered:
+        // stdout flushes every line, which was one write(2) per JSON line (7,500 for 200 apps).
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
         serde_json::to_writer_pretty(&mut out, report)?;
         writeln!(out)?;
+        out.flush()?;
         return Ok(());
     }
     let mut out = anstream::stdout().lock();
@@ -131,7 +133,9 @@ fn print_table(out: &mut impl std::io::Write, apps: &[AppStatus]) -> Result<()> 
                 None,
             ),
             (
-                a.memory_bytes
+                // The app's own memory first, as PM2's RSS; page cache is in --json.
+                a.memory_own_bytes
+                    .or(a.memory_bytes)
                     .map(format_bytes)
                     .unwrap_or_else(|| "-".into()),
                 None,

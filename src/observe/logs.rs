@@ -203,6 +203,125 @@ fn follow_file(
     }
 }
 
+/// New lines of one app's log sources as they arrive, for a screen to show (`rgen monit`'s log
+/// pane): its files followed like `tail -F` (emptied and rotated files included), polled by the
+/// caller; its journal through a `journalctl --follow` child whose lines a thread passes on.
+pub struct Follower {
+    files: Vec<FollowedFile>,
+    journal: Option<(std::process::Child, std::sync::mpsc::Receiver<String>)>,
+}
+
+struct FollowedFile {
+    path: std::path::PathBuf,
+    stream: Stream,
+    reader: Option<std::io::BufReader<std::fs::File>>,
+    partial: Vec<u8>,
+}
+
+impl Follower {
+    /// Starts following `sources`; returns the last `n` lines of each as history.
+    pub fn start(scope: Scope, sources: &[LogSource], n: usize) -> (Follower, Vec<String>) {
+        let mut history = Vec::new();
+        let mut files = Vec::new();
+        let mut units = Vec::new();
+        for source in sources {
+            match source {
+                LogSource::File { path, stream, .. } => {
+                    let mut file = std::fs::File::open(path).ok();
+                    if let Some(f) = file.as_mut() {
+                        history.extend(tail_of(f, n).into_iter().map(|l| tagged(*stream, &l)));
+                    }
+                    files.push(FollowedFile {
+                        path: path.clone(),
+                        stream: *stream,
+                        reader: file.map(std::io::BufReader::new),
+                        partial: Vec::new(),
+                    });
+                }
+                LogSource::Journal { unit } => units.push(unit.clone()),
+            }
+        }
+        let journal = (!units.is_empty())
+            .then(|| {
+                let mut cmd = journal_command(scope, &units, n, true);
+                cmd.args(["-o", "cat"])
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::null());
+                let mut child = cmd.spawn().ok()?;
+                let stdout = child.stdout.take()?;
+                let (tx, rx) = std::sync::mpsc::channel();
+                std::thread::spawn(move || {
+                    for line in std::io::BufReader::new(stdout).lines() {
+                        let Ok(line) = line else { break };
+                        if tx.send(line).is_err() {
+                            break;
+                        }
+                    }
+                });
+                Some((child, rx))
+            })
+            .flatten();
+        (Follower { files, journal }, history)
+    }
+
+    /// Lines that arrived since the last call.
+    pub fn poll(&mut self) -> Vec<String> {
+        use std::os::unix::fs::MetadataExt as _;
+        let mut out = Vec::new();
+        for f in &mut self.files {
+            let stream = f.stream;
+            let Some(reader) = f.reader.as_mut() else {
+                f.reader = std::fs::File::open(&f.path)
+                    .ok()
+                    .map(std::io::BufReader::new);
+                continue;
+            };
+            let lines = std::cell::RefCell::new(Vec::new());
+            read_new_lines(reader, &mut f.partial, &|l| {
+                lines.borrow_mut().push(tagged(stream, l))
+            });
+            out.extend(lines.into_inner());
+            let (Ok(on_disk), Ok(open)) = (std::fs::metadata(&f.path), reader.get_ref().metadata())
+            else {
+                continue;
+            };
+            if (on_disk.dev(), on_disk.ino()) != (open.dev(), open.ino()) {
+                f.partial.clear();
+                f.reader = std::fs::File::open(&f.path)
+                    .ok()
+                    .map(std::io::BufReader::new);
+            } else if let Ok(pos) = reader.stream_position()
+                && open.len() < pos
+            {
+                f.partial.clear();
+                let _ = reader.seek(SeekFrom::Start(0));
+            }
+        }
+        if let Some((_, rx)) = &self.journal {
+            out.extend(rx.try_iter());
+        }
+        out
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        if let Some((child, _)) = self.journal.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Error lines are marked, as `rgen logs` colours them.
+fn tagged(stream: Stream, line: &str) -> String {
+    match stream {
+        Stream::Err => format!("err| {line}"),
+        _ => line.to_string(),
+    }
+}
+
 /// Prints every complete line the reader has; keeps an unfinished last line for later.
 /// Bytes that are not UTF-8 are shown replaced rather than dropping the line.
 fn read_new_lines(

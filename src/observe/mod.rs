@@ -3,6 +3,8 @@
 //! files (`logs`).
 
 pub mod logs;
+pub mod monit;
+pub mod sample;
 pub mod secrets;
 pub mod select;
 pub mod status;

@@ -72,6 +72,7 @@ mod tests {
                 run_as: None,
                 env: Vec::new(),
                 settings: Vec::new(),
+                memory_limit: None,
             }],
         }
     }

@@ -34,7 +34,14 @@ pub struct AppStatus {
     pub uptime_ms: Option<u64>,
     /// Automatic restarts since the last manual start (systemd's `NRestarts`), over all instances.
     pub restarts: u32,
+    /// Everything charged to the app: its own memory and the page cache of the files it read.
     pub memory_bytes: Option<u64>,
+    /// The app's own memory (anonymous / resident), over all instances.
+    pub memory_own_bytes: Option<u64>,
+    /// Page cache charged to the app (reclaimable), over all instances.
+    pub memory_cache_bytes: Option<u64>,
+    /// `max_memory_restart` as installed, per instance.
+    pub memory_limit_bytes: Option<u64>,
     /// Average CPU use since start, in percent of one core.
     pub cpu_percent: Option<f64>,
     /// The installed files differ from what the ecosystem file would produce now; `null` when the
@@ -56,6 +63,9 @@ pub struct UnitStatus {
     pub uptime_ms: Option<u64>,
     pub restarts: u32,
     pub memory_bytes: Option<u64>,
+    pub memory_own_bytes: Option<u64>,
+    pub memory_cache_bytes: Option<u64>,
+    pub memory_limit_bytes: Option<u64>,
     pub cpu_ns: Option<u64>,
     /// systemd's `Result` of the last run (`success`, `exit-code`, `signal`, `oom-kill`, `start-limit-hit`, …).
     pub result: String,
@@ -75,6 +85,9 @@ impl UnitStatus {
             uptime_ms: None,
             restarts: 0,
             memory_bytes: None,
+            memory_own_bytes: None,
+            memory_cache_bytes: None,
+            memory_limit_bytes: None,
             cpu_ns: None,
             result: String::new(),
             exit_status: None,
@@ -98,15 +111,22 @@ impl AppStatus {
             pid: units.iter().find_map(|u| u.pid),
             uptime_ms: units.iter().filter_map(|u| u.uptime_ms).min(),
             restarts: units.iter().map(|u| u.restarts).sum(),
-            memory_bytes: units
+            memory_bytes: sum(&units, |u| u.memory_bytes),
+            memory_own_bytes: sum(&units, |u| u.memory_own_bytes),
+            memory_cache_bytes: sum(&units, |u| u.memory_cache_bytes),
+            memory_limit_bytes: units
                 .iter()
-                .filter_map(|u| u.memory_bytes)
-                .reduce(|a, b| a + b),
+                .find_map(|u| u.memory_limit_bytes)
+                .or(app.memory_limit()),
             cpu_percent: (up > 0 && cpu > 0).then(|| (cpu as f64 / 1e6) / up as f64 * 100.0),
             drift: None,
             units,
         }
     }
+}
+
+fn sum(units: &[UnitStatus], field: impl Fn(&UnitStatus) -> Option<u64>) -> Option<u64> {
+    units.iter().filter_map(field).reduce(|a, b| a + b)
 }
 
 pub fn aggregate_status(units: &[UnitStatus]) -> String {

@@ -27,6 +27,7 @@ fn help_for_every_command() {
         "install",
         "uninstall",
         "status",
+        "monit",
         "show",
         "start",
         "stop",

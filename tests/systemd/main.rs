@@ -13,6 +13,7 @@ mod attacks;
 mod cases;
 mod hardening;
 mod import;
+mod monit;
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -68,6 +69,7 @@ fn trials(suite: Suite) -> Vec<Trial> {
         .chain(attacks::trials(suite))
         .chain(hardening::trials(suite))
         .chain(import::trials(suite))
+        .chain(monit::trials(suite))
         .collect()
 }
 

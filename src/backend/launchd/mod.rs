@@ -10,6 +10,7 @@ pub mod launchctl;
 pub mod names;
 mod readback;
 pub mod render;
+mod sample;
 mod status;
 
 use std::io::Write;
@@ -21,6 +22,7 @@ use crate::apply::RenderedFile;
 use crate::apply::changes::{ChangeSet, Conflict};
 use crate::apply::inventory::{Existing, InstalledApp, InstalledUnit, ReadBack};
 use crate::backend::{Failure, Manager, RenderError, Rendered, Renderer, Verb};
+use crate::observe::sample::Sampler;
 use crate::observe::status::AppStatus;
 use crate::plan::Plan;
 use crate::target::{Backend, Scope, Target};
@@ -230,6 +232,10 @@ impl Manager for LaunchdManager {
         )?;
         let _ = apps;
         Ok(Vec::new())
+    }
+
+    fn sampler<'a>(&'a self, apps: &[&InstalledApp]) -> Result<Box<dyn Sampler + 'a>> {
+        Ok(Box::new(sample::LaunchdSampler::new(self, apps)))
     }
 
     fn explain_failure(&self, unit: &str, app: &InstalledApp, out: &mut dyn Write) -> Result<()> {

@@ -80,6 +80,7 @@ pub fn read_back(name: &str, path: &Path, bytes: &[u8]) -> Existing {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
         settings: shown_settings(&job),
+        memory_limit: shim_args::max_memory(options),
         argv,
         logs,
     }))

@@ -169,6 +169,10 @@ fn unit_status(
             .or_else(|| info.and_then(|i| i.runs).map(|r| r.saturating_sub(1)))
             .unwrap_or(0),
         memory_bytes: Some(tree.iter().map(|p| p.rss_bytes).sum()).filter(|&b| b > 0),
+        // Resident memory is all the app's own: macOS charges no page cache to a process.
+        memory_own_bytes: Some(tree.iter().map(|p| p.rss_bytes).sum()).filter(|&b| b > 0),
+        memory_cache_bytes: None,
+        memory_limit_bytes: None,
         cpu_ns: app.map(|_| tree.iter().map(|p| p.cpu_ns).sum()),
         result: match last_exit {
             Some(LastExit::Code(c)) => format!("exit {c}"),

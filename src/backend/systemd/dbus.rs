@@ -123,6 +123,15 @@ impl JobOutcome {
 /// The properties `status` and `show` read, from `org.freedesktop.systemd1.Unit` and `.Service`.
 pub type Properties = HashMap<String, OwnedValue>;
 
+/// A subscription to the manager's `PropertiesChanged` announcements.
+pub struct ChangeWatch {
+    stream: zbus::MessageStream,
+}
+
+/// Announcements kept between two readings; a crash loop of every app in a big ecosystem stays
+/// well below it, and older ones are dropped first if not.
+const CHANGES_QUEUED: usize = 4096;
+
 pub struct Client {
     conn: zbus::Connection,
     pub scope: Scope,
@@ -508,6 +517,92 @@ impl Client {
                 })
                 .collect())
         })
+    }
+
+    /// Selected `(interface, property)` pairs of each named unit: one small `Get` per pair, all
+    /// in flight at once. A property the unit cannot give is absent.
+    pub fn get_properties(
+        &self,
+        names: &[String],
+        wanted: &[&[(&str, &str)]],
+    ) -> Result<Vec<Properties>> {
+        self.block_on(async {
+            let gets = names
+                .iter()
+                .zip(wanted)
+                .flat_map(|(name, pairs)| {
+                    let path = unit_path(name);
+                    pairs.iter().map(move |pair| (path.clone(), *pair))
+                })
+                .map(|(path, (interface, property))| async move {
+                    let reply = self
+                        .call_properties(path.as_str(), "Get", &(interface, property))
+                        .await;
+                    (
+                        property,
+                        reply.and_then(|r| r.body().deserialize::<OwnedValue>()),
+                    )
+                });
+            let mut replies = bounded(gets).await.into_iter();
+            Ok(wanted
+                .iter()
+                .map(|pairs| {
+                    let mut props = Properties::new();
+                    for _ in pairs.iter() {
+                        if let Some((property, Ok(value))) = replies.next() {
+                            props.insert(property.to_string(), value);
+                        }
+                    }
+                    props
+                })
+                .collect())
+        })
+    }
+
+    /// Asks the manager to announce every unit's changes (`PropertiesChanged`) from now on, so a
+    /// monitor learns of a run that ended between two of its readings — a crash and its restart
+    /// can both fit in one interval. The announcements queue up until [`Self::changes`] takes
+    /// them.
+    pub fn watch_changes(&self) -> Result<ChangeWatch> {
+        self.block_on(async {
+            let m = self.manager().await?;
+            if let Err(e) = m.subscribe().await
+                && !dbus_message(&e).contains("already subscribed")
+                && !e.to_string().contains("AlreadySubscribed")
+            {
+                return Err(anyhow::Error::from(e).context("cannot subscribe to manager signals"));
+            }
+            let rule = zbus::MatchRule::builder()
+                .msg_type(zbus::message::Type::Signal)
+                .sender("org.freedesktop.systemd1")?
+                .interface("org.freedesktop.DBus.Properties")?
+                .member("PropertiesChanged")?
+                .path_namespace("/org/freedesktop/systemd1/unit")?
+                .build();
+            let stream =
+                zbus::MessageStream::for_match_rule(rule, &self.conn, Some(CHANGES_QUEUED)).await?;
+            Ok(ChangeWatch { stream })
+        })
+    }
+
+    /// The announcements that arrived so far: (unit object path, changed properties). Reads
+    /// nothing from the socket itself; every request made meanwhile brought them in, in order,
+    /// ahead of its own reply.
+    pub fn changes(&self, watch: &mut ChangeWatch) -> Vec<(String, Properties)> {
+        use futures_util::FutureExt as _;
+        let mut out = Vec::new();
+        while let Some(Some(Ok(msg))) = watch.stream.next().now_or_never() {
+            let Some(path) = msg.header().path().map(|p| p.to_string()) else {
+                continue;
+            };
+            if let Ok((_iface, changed, _invalidated)) =
+                msg.body()
+                    .deserialize::<(String, HashMap<String, OwnedValue>, Vec<String>)>()
+            {
+                out.push((path, changed));
+            }
+        }
+        out
     }
 
     /// Turns on lingering for a user (their manager starts at boot, without a login) via logind.

@@ -2,6 +2,7 @@
 //! reader, and the manager driven over D-Bus (never by scraping `systemctl`).
 
 mod calendar;
+mod cgroup;
 mod control;
 pub mod dbus;
 mod envfile;
@@ -10,6 +11,7 @@ mod install;
 pub mod names;
 mod readback;
 mod render;
+mod sampler;
 mod status;
 pub mod unitfile;
 
@@ -22,6 +24,7 @@ use crate::apply::RenderedFile;
 use crate::apply::changes::{ChangeSet, Conflict};
 use crate::apply::inventory::{Existing, InstalledApp, InstalledUnit, Inventory, ReadBack};
 use crate::backend::{Failure, Manager, RenderError, Rendered, Renderer, Verb};
+use crate::observe::sample::Sampler;
 use crate::observe::status::AppStatus;
 use crate::plan::Plan;
 use crate::target::{Backend, Scope, Target};
@@ -180,6 +183,12 @@ impl Manager for SystemdManager {
 
     fn status(&self, apps: &[&InstalledApp]) -> Result<Vec<AppStatus>> {
         status::collect(&self.bus, apps)
+    }
+
+    fn sampler<'a>(&'a self, apps: &[&InstalledApp]) -> Result<Box<dyn Sampler + 'a>> {
+        Ok(Box::new(sampler::SystemdSampler::new(
+            &self.bus, apps, true,
+        )?))
     }
 
     fn explain_failure(&self, unit: &str, app: &InstalledApp, out: &mut dyn Write) -> Result<()> {

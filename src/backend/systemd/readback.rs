@@ -76,6 +76,10 @@ pub fn read_back(name: &str, path: &Path, bytes: &[u8]) -> Existing {
             })
             .collect(),
         settings: shown_settings(&unit),
+        memory_limit: unit
+            .get("Service", "MemoryMax")
+            .and_then(shim_args::binary_size)
+            .or_else(|| shim_args::max_memory(shim_options)),
     }))
 }
 
@@ -178,6 +182,7 @@ fn read_env_file(name: &str, path: &Path, bytes: &[u8]) -> Existing {
         run_as: None,
         env,
         settings: Vec::new(),
+        memory_limit: None,
     }))
 }
 

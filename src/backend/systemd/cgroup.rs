@@ -1,0 +1,301 @@
+//! A unit's memory and CPU straight from its cgroup's files, which the kernel keeps up to date
+//! for free: no round trip to systemd (whose `MemoryCurrent`/`CPUUsageNSec` read the same files,
+//! and are missing where systemd does not account).
+//!
+//! Three layouts exist. cgroup v2 alone (`/sys/fs/cgroup/cgroup.controllers`): `memory.current`,
+//! `memory.stat` (`anon`, `file`), `memory.events` (`max`, `oom_kill`), `cpu.stat`
+//! (`usage_usec`). The v1 and hybrid layouts (Debian 11/12 defaults, and this project's build
+//! machines): `memory/<path>/memory.usage_in_bytes`, `memory.stat` (`total_rss`,
+//! `total_cache`), `memory.failcnt`; CPU from `cpuacct/<path>/cpuacct.usage` when systemd
+//! accounts it, else from the hybrid's `unified/<path>/cpu.stat` (cgroup2 keeps `usage_usec`
+//! for every cgroup, with no controller enabled), else from `/proc/PID/stat` of every process
+//! in the cgroup.
+
+use std::path::{Path, PathBuf};
+
+/// Where the hierarchies are mounted, found once.
+#[derive(Clone, Debug)]
+pub struct Cgroups {
+    root: PathBuf,
+    unified_only: bool,
+}
+
+/// Memory and CPU of one cgroup at one moment.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Reading {
+    pub memory: Option<u64>,
+    /// Anonymous memory (v2 `anon`, v1 `total_rss`): what the app allocated itself.
+    pub own: Option<u64>,
+    /// Page cache (v2 `file`, v1 `total_cache`).
+    pub cache: Option<u64>,
+    pub cpu_ns: Option<u64>,
+    /// The cgroup has hit its memory limit at least once (v1 `memory.failcnt`, v2
+    /// `memory.events` `max`/`oom_kill`): the kernel reclaimed or killed at the limit.
+    pub hit_limit: bool,
+    /// The cgroup's processes, where they had to be read (no CPU accounting).
+    pub procs: Vec<u32>,
+}
+
+impl Default for Cgroups {
+    fn default() -> Self {
+        Cgroups::at(Path::new("/sys/fs/cgroup"))
+    }
+}
+
+impl Cgroups {
+    pub fn at(root: &Path) -> Cgroups {
+        Cgroups {
+            root: root.to_path_buf(),
+            unified_only: root.join("cgroup.controllers").exists(),
+        }
+    }
+
+    /// Reads a unit's cgroup (`ControlGroup`, e.g. `/system.slice/api.service`). Whatever a
+    /// layout lacks stays `None`; a cgroup that is gone reads as empty.
+    pub fn read(&self, path: &str) -> Reading {
+        let rel = path.trim_start_matches('/');
+        if self.unified_only {
+            let dir = self.root.join(rel);
+            let stat = read(&dir.join("memory.stat"));
+            let events = read(&dir.join("memory.events"));
+            return Reading {
+                memory: read_u64(&dir.join("memory.current")),
+                own: field(&stat, "anon"),
+                cache: field(&stat, "file"),
+                cpu_ns: field(&read(&dir.join("cpu.stat")), "usage_usec").map(|us| us * 1000),
+                hit_limit: field(&events, "max").is_some_and(|n| n > 0)
+                    || field(&events, "oom_kill").is_some_and(|n| n > 0),
+                // cgroup v2 accounts CPU in every cgroup: its processes are not needed.
+                procs: Vec::new(),
+            };
+        }
+        let memory = self.root.join("memory").join(rel);
+        let stat = read(&memory.join("memory.stat"));
+        let mut procs = Vec::new();
+        let cpu_ns = read_u64(&self.root.join("cpuacct").join(rel).join("cpuacct.usage"))
+            .or_else(|| {
+                field(
+                    &read(&self.root.join("unified").join(rel).join("cpu.stat")),
+                    "usage_usec",
+                )
+                .map(|us| us * 1000)
+            })
+            .or_else(|| {
+                // Only where no hierarchy accounts CPU: add up the cgroup's processes.
+                procs = self::procs(&self.root.join("systemd").join(rel).join("cgroup.procs"));
+                procs_cpu_ns(&procs)
+            });
+        Reading {
+            memory: read_u64(&memory.join("memory.usage_in_bytes")),
+            own: field(&stat, "total_rss").or_else(|| field(&stat, "rss")),
+            cache: field(&stat, "total_cache").or_else(|| field(&stat, "cache")),
+            cpu_ns,
+            hit_limit: read_u64(&memory.join("memory.failcnt")).is_some_and(|n| n > 0),
+            procs,
+        }
+    }
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+fn read_u64(path: &Path) -> Option<u64> {
+    read(path).trim().parse().ok()
+}
+
+/// `key value` lines (`memory.stat`, `cpu.stat`, `memory.events`).
+fn field(text: &str, key: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        let (k, v) = l.split_once(' ')?;
+        (k == key).then(|| v.trim().parse().ok()).flatten()
+    })
+}
+
+fn procs(path: &Path) -> Vec<u32> {
+    read(path)
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+fn procs_cpu_ns(pids: &[u32]) -> Option<u64> {
+    if pids.is_empty() {
+        return None;
+    }
+    Some(pids.iter().filter_map(|&p| proc_cpu_ns(p)).sum())
+}
+
+/// CPU time a process used, with its waited-for children, from `/proc/PID/stat`.
+pub fn proc_cpu_ns(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces and parentheses; fields resume after the
+    // last `)`, where field 3 (state) comes first: utime, stime, cutime, cstime are 14–17.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = fields
+        .get(11..15)?
+        .iter()
+        .map(|v| v.parse::<u64>().ok())
+        .sum::<Option<u64>>()?;
+    Some(ticks * (1_000_000_000 / clock_ticks()?))
+}
+
+/// How long ago a process started, from its start time in `/proc/PID/stat` (clock ticks since
+/// boot, field 22) and the boot-time clock — as precise as systemd's start timestamp, without
+/// asking systemd.
+pub fn proc_age_ms(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let started_ticks: u64 = fields.get(19)?.parse().ok()?;
+    let started_ms = started_ticks * 1000 / clock_ticks()?;
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec it is given and nothing else.
+    if unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut now) } != 0 {
+        return None;
+    }
+    let now_ms = now.tv_sec as u64 * 1000 + now.tv_nsec as u64 / 1_000_000;
+    Some(now_ms.saturating_sub(started_ms))
+}
+
+/// A process's cgroup in systemd's hierarchy (`/system.slice/api.service`), as the kernel
+/// records it: the `0::` line on v2, the `name=systemd` one on v1.
+pub fn proc_cgroup(pid: u32) -> Option<String> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    let of = |prefix: &str| {
+        text.lines()
+            .find_map(|l| {
+                l.split_once(':')
+                    .and_then(|(_, rest)| rest.strip_prefix(prefix))
+            })
+            .map(str::to_string)
+    };
+    of("name=systemd:")
+        .or_else(|| of(":"))
+        .filter(|p| p.starts_with('/') && !p.contains(".."))
+}
+
+fn clock_ticks() -> Option<u64> {
+    // SAFETY: sysconf has no preconditions.
+    u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) })
+        .ok()
+        .filter(|&hz| hz > 0)
+}
+
+/// The shim's child (the app), from the kernel's record of the shim's children.
+pub fn first_child(pid: u32) -> Option<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(root: &Path, rel: &str, text: &str) {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    #[test]
+    fn unified_hierarchy() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, "cgroup.controllers", "cpu memory pids\n");
+        let unit = "system.slice/api.service";
+        write(root, &format!("{unit}/memory.current"), "52428800\n");
+        write(
+            root,
+            &format!("{unit}/memory.stat"),
+            "anon 41943040\nfile 10485760\nkernel 1\n",
+        );
+        write(
+            root,
+            &format!("{unit}/memory.events"),
+            "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n",
+        );
+        write(
+            root,
+            &format!("{unit}/cpu.stat"),
+            "usage_usec 1500\nuser_usec 1000\n",
+        );
+        write(root, &format!("{unit}/cgroup.procs"), "12\n13\n");
+        let r = Cgroups::at(root).read("/system.slice/api.service");
+        assert_eq!(
+            r,
+            Reading {
+                memory: Some(50 << 20),
+                own: Some(40 << 20),
+                cache: Some(10 << 20),
+                cpu_ns: Some(1_500_000),
+                hit_limit: true,
+                procs: Vec::new(),
+            }
+        );
+    }
+
+    #[test]
+    fn hybrid_hierarchy_as_on_debian_12() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let unit = "system.slice/hog.service";
+        write(
+            root,
+            &format!("memory/{unit}/memory.usage_in_bytes"),
+            "67039232\n",
+        );
+        write(
+            root,
+            &format!("memory/{unit}/memory.stat"),
+            "cache 987136\nrss 65843200\ntotal_cache 987136\ntotal_rss 65843200\n",
+        );
+        write(root, &format!("memory/{unit}/memory.failcnt"), "260\n");
+        write(root, &format!("systemd/{unit}/cgroup.procs"), "999999999\n");
+        // No cpuacct for the unit: CPU from the cgroup2 hierarchy beside it.
+        write(
+            root,
+            &format!("unified/{unit}/cpu.stat"),
+            "usage_usec 17088\nuser_usec 13671\n",
+        );
+        let r = Cgroups::at(root).read("/system.slice/hog.service");
+        assert_eq!(r.memory, Some(67_039_232));
+        assert_eq!((r.own, r.cache), (Some(65_843_200), Some(987_136)));
+        assert_eq!(r.cpu_ns, Some(17_088_000));
+        assert!(r.hit_limit);
+        // Processes are read only when no hierarchy accounts CPU.
+        assert!(r.procs.is_empty());
+        std::fs::remove_file(root.join(format!("unified/{unit}/cpu.stat"))).unwrap();
+        let r = Cgroups::at(root).read("/system.slice/hog.service");
+        assert_eq!(r.procs, [999_999_999]);
+        assert_eq!(r.cpu_ns, Some(0));
+        // With cpuacct, that wins.
+        write(root, &format!("cpuacct/{unit}/cpuacct.usage"), "99\n");
+        assert_eq!(Cgroups::at(root).read(&format!("/{unit}")).cpu_ns, Some(99));
+        // A cgroup that is gone: nothing.
+        assert_eq!(
+            Cgroups::at(root).read("/system.slice/gone.service"),
+            Reading::default()
+        );
+    }
+
+    #[test]
+    fn this_process_in_proc() {
+        let start = std::time::Instant::now();
+        let mut x = 0u64;
+        while start.elapsed() < std::time::Duration::from_millis(30) {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        let me = std::process::id();
+        assert!(proc_cpu_ns(me).expect("our own /proc/PID/stat") > 0);
+        assert_eq!(proc_cpu_ns(u32::MAX), None);
+        assert!(proc_age_ms(me).is_some());
+        assert_eq!(proc_age_ms(u32::MAX), None);
+    }
+}

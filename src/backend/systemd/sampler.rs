@@ -1,0 +1,323 @@
+//! Readings of installed apps on systemd, shared by `status` (one reading) and `monit` (one a
+//! second): the manager only for what it alone knows — states (one `ListUnitsByNames` for every
+//! unit), the main pid and the restart counter (two small `Get`s per unit), and why a run ended
+//! (only for units that are not running) — and the kernel for the rest: memory and CPU from the
+//! unit's cgroup files, its cgroup path and uptime from `/proc/MAINPID`.
+//!
+//! A repeated sampler also subscribes to the manager's change announcements, because a crash
+//! and its restart often both fit between two readings: the announcement of `Result=oom-kill`
+//! (cgroup v2) or of a SIGKILL at the limit (v1) is how an OOM kill is told from a restart.
+
+use std::collections::HashMap;
+
+use anyhow::Result;
+
+use super::cgroup::{self, Cgroups, Reading};
+use super::dbus::{ChangeWatch, Client, Properties, prop_i32, prop_str, prop_u32, unit_path};
+use crate::apply::inventory::InstalledApp;
+use crate::observe::sample::{self, AppSample, Event, Sampler, UnitSample};
+use crate::observe::status::UnitStatus;
+
+const SERVICE: &str = "org.freedesktop.systemd1.Service";
+/// What every reading asks of every unit (its states come with the listing).
+const EVERY_TIME: &[(&str, &str)] = &[(SERVICE, "MainPID"), (SERVICE, "NRestarts")];
+/// Why the last run ended: asked only of units that are not running (a running unit's are
+/// `success` and 0, reset by systemd when it starts the unit).
+const ENDED: &[(&str, &str)] = &[(SERVICE, "Result"), (SERVICE, "ExecMainStatus")];
+/// A running unit whose cgroup `/proc` could not tell.
+const CGROUP: &[(&str, &str)] = &[(SERVICE, "ControlGroup")];
+
+pub struct SystemdSampler<'a> {
+    bus: &'a Client,
+    cgroups: Cgroups,
+    apps: Vec<(String, String, std::ops::Range<usize>)>,
+    units: Vec<Tracked>,
+    by_path: HashMap<String, usize>,
+    watch: Option<ChangeWatch>,
+    /// The kernel's count of OOM kills (`/proc/vmstat`) at the previous reading.
+    oom_kills: Option<u64>,
+}
+
+/// What the sampler remembers of one unit between readings.
+#[derive(Default)]
+struct Tracked {
+    name: String,
+    shimmed: bool,
+    limit: Option<u64>,
+    cgroup: Option<String>,
+    seen: bool,
+    restarts: u32,
+    main_pid: Option<u32>,
+    active_state: String,
+    sub_state: String,
+    /// Memory at (or reclaimed at) its limit in the previous reading.
+    near_limit: bool,
+    /// Share of its limit at the previous reading.
+    share: f64,
+    /// Runs that ended since the previous reading, as announced: (result, exit status).
+    ended: Vec<(String, Option<i32>)>,
+    /// An `auto-restart` was announced since the previous reading.
+    backoff_announced: bool,
+    /// A run's end was reported and its restart not yet counted: the restart is that event.
+    restart_reported: bool,
+}
+
+impl<'a> SystemdSampler<'a> {
+    /// `repeated`: readings will follow (subscribe to the manager's announcements).
+    pub fn new(bus: &'a Client, apps: &[&InstalledApp], repeated: bool) -> Result<Self> {
+        let mut units = Vec::new();
+        let mut entries = Vec::new();
+        for app in apps {
+            let start = units.len();
+            for name in app.services() {
+                units.push(Tracked {
+                    name,
+                    shimmed: app.shimmed(),
+                    limit: app.memory_limit(),
+                    ..Tracked::default()
+                });
+            }
+            entries.push((app.name.clone(), app.group.clone(), start..units.len()));
+        }
+        let by_path = units
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (unit_path(&u.name).to_string(), i))
+            .collect();
+        let watch = if repeated {
+            Some(bus.watch_changes()?)
+        } else {
+            None
+        };
+        Ok(SystemdSampler {
+            bus,
+            cgroups: Cgroups::default(),
+            apps: entries,
+            units,
+            by_path,
+            watch,
+            oom_kills: None,
+        })
+    }
+
+    /// Takes in what the manager announced since the previous reading.
+    fn take_announcements(&mut self) {
+        let Some(watch) = self.watch.as_mut() else {
+            return;
+        };
+        for (path, props) in self.bus.changes(watch) {
+            let Some(&i) = self.by_path.get(&path) else {
+                continue;
+            };
+            let unit = &mut self.units[i];
+            if let Some(result) = prop_str(&props, "Result")
+                && result != "success"
+            {
+                unit.ended
+                    .push((result, prop_i32(&props, "ExecMainStatus")));
+            }
+            if prop_str(&props, "SubState").as_deref() == Some("auto-restart") {
+                unit.backoff_announced = true;
+            }
+        }
+    }
+}
+
+fn oom_kills_so_far() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/vmstat").ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("oom_kill "))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+fn is_running(active: &str) -> bool {
+    active == "active" || active == "reloading"
+}
+
+impl Sampler for SystemdSampler<'_> {
+    fn sample(&mut self) -> Result<Vec<AppSample>> {
+        let names: Vec<String> = self.units.iter().map(|u| u.name.clone()).collect();
+        let listed = self.bus.units_with_properties(&names, EVERY_TIME)?;
+        // Announcements queued ahead of the listing's reply are in by now.
+        self.take_announcements();
+        let mut by_name: HashMap<&str, (&super::dbus::UnitListing, &Properties)> = listed
+            .iter()
+            .map(|(l, p)| (l.name.as_str(), (l, p)))
+            .collect();
+        // Second round, only where needed: why stopped units ended, cgroups /proc lacks.
+        let mut second: Vec<(usize, &[(&str, &str)])> = Vec::new();
+        let mut current: Vec<(String, String, Option<u32>, u32)> = Vec::new();
+        for (i, unit) in self.units.iter_mut().enumerate() {
+            let (active, sub, main_pid, restarts) = match by_name.remove(unit.name.as_str()) {
+                Some((l, p)) => (
+                    l.active_state.clone(),
+                    l.sub_state.clone(),
+                    prop_u32(p, "MainPID").filter(|&pid| pid != 0),
+                    prop_u32(p, "NRestarts").unwrap_or(0),
+                ),
+                None => ("inactive".into(), "dead".into(), None, 0),
+            };
+            if is_running(&active) {
+                if main_pid != unit.main_pid || unit.cgroup.is_none() {
+                    unit.cgroup = main_pid
+                        .and_then(cgroup::proc_cgroup)
+                        .or(unit.cgroup.take());
+                }
+                if unit.cgroup.is_none() {
+                    second.push((i, CGROUP));
+                }
+            } else {
+                second.push((i, ENDED));
+            }
+            current.push((active, sub, main_pid, restarts));
+        }
+        let second_props = if second.is_empty() {
+            Vec::new()
+        } else {
+            let names: Vec<String> = second
+                .iter()
+                .map(|(i, _)| self.units[*i].name.clone())
+                .collect();
+            let wanted: Vec<&[(&str, &str)]> = second.iter().map(|(_, w)| *w).collect();
+            self.bus.get_properties(&names, &wanted)?
+        };
+        let mut extra: HashMap<usize, Properties> =
+            second.iter().map(|(i, _)| *i).zip(second_props).collect();
+        let oom_kills = oom_kills_so_far();
+        let oom_happened = matches!((self.oom_kills, oom_kills), (Some(a), Some(b)) if b > a);
+        self.oom_kills = oom_kills;
+
+        let mut readings = Vec::with_capacity(self.units.len());
+        for (i, (unit, (active, sub, main_pid, restarts))) in
+            self.units.iter_mut().zip(current).enumerate()
+        {
+            let props = extra.remove(&i).unwrap_or_default();
+            if let Some(cg) = prop_str(&props, "ControlGroup").filter(|c| !c.is_empty()) {
+                unit.cgroup = Some(cg);
+            }
+            let running = is_running(&active);
+            let reading = match (&unit.cgroup, running) {
+                (Some(cg), true) => self.cgroups.read(cg),
+                _ => Reading::default(),
+            };
+            let pid = if unit.shimmed {
+                main_pid.and_then(cgroup::first_child).or(main_pid)
+            } else {
+                main_pid
+            };
+            let cpu_ns = reading.cpu_ns.or_else(|| {
+                let main = cgroup::proc_cpu_ns(main_pid?)?;
+                let app = pid
+                    .filter(|&p| Some(p) != main_pid)
+                    .and_then(cgroup::proc_cpu_ns);
+                Some(main + app.unwrap_or(0))
+            });
+            let (result, exit_status) = if running {
+                ("success".to_string(), Some(0))
+            } else {
+                (
+                    prop_str(&props, "Result").unwrap_or_default(),
+                    prop_i32(&props, "ExecMainStatus"),
+                )
+            };
+            let status = UnitStatus {
+                unit: unit.name.clone(),
+                status: super::status::pm2_status(&active, &sub).to_string(),
+                active_state: active.clone(),
+                sub_state: sub.clone(),
+                pid: pid.filter(|_| running),
+                main_pid,
+                uptime_ms: main_pid.filter(|_| running).and_then(cgroup::proc_age_ms),
+                restarts,
+                memory_bytes: reading.memory.filter(|_| running),
+                memory_own_bytes: reading.own.filter(|_| running),
+                memory_cache_bytes: reading.cache.filter(|_| running),
+                memory_limit_bytes: unit.limit,
+                cpu_ns: cpu_ns.filter(|_| running),
+                result,
+                exit_status,
+            };
+            let events = events(unit, &status, oom_happened);
+            // Remember this reading for the next one.
+            unit.seen = true;
+            unit.restarts = restarts;
+            unit.main_pid = main_pid;
+            unit.active_state = active;
+            unit.sub_state = sub;
+            unit.near_limit =
+                running && (reading.hit_limit || sample::at_limit(reading.memory, unit.limit));
+            unit.share = match (reading.memory, unit.limit) {
+                (Some(m), Some(l)) if running && l > 0 => m as f64 / l as f64,
+                _ => 0.0,
+            };
+            readings.push(UnitSample { status, events });
+        }
+        let mut readings = readings.into_iter();
+        Ok(self
+            .apps
+            .iter()
+            .map(|(name, group, range)| AppSample {
+                name: name.clone(),
+                group: group.clone(),
+                units: readings.by_ref().take(range.len()).collect(),
+            })
+            .collect())
+    }
+}
+
+/// What happened to a unit between its previous reading and `now`.
+fn events(unit: &mut Tracked, now: &UnitStatus, oom_happened: bool) -> Vec<Event> {
+    let mut out = Vec::new();
+    // Killed by SIGKILL while the kernel was killing for memory, with a limit of its own.
+    let oom_likely = oom_happened && unit.limit.is_some() && (unit.near_limit || unit.share >= 0.5);
+    for (result, status) in std::mem::take(&mut unit.ended) {
+        if let Some(e) = sample::event_of_result(&result, status, unit.near_limit || oom_likely) {
+            out.push(e);
+        }
+    }
+    let rose = unit.seen && now.restarts > unit.restarts;
+    if !unit.seen {
+        // The first reading: only states that speak for themselves.
+        if now.sub_state == "auto-restart" {
+            out.push(Event::Backoff);
+            unit.restart_reported = true;
+        }
+        if now.result == "start-limit-hit" {
+            out.push(Event::StartLimit);
+        }
+        return out;
+    }
+    let reported_before = std::mem::take(&mut unit.restart_reported);
+    if out.is_empty() && now.sub_state == "auto-restart" && unit.sub_state != "auto-restart"
+        || out.is_empty() && rose && !reported_before
+    {
+        // Not announced (a one-off reading): judge from what is left.
+        let ended =
+            sample::event_of_result(&now.result, now.exit_status, unit.near_limit || oom_likely);
+        out.push(ended.unwrap_or(if oom_likely {
+            Event::OomKill
+        } else {
+            Event::Crash
+        }));
+    }
+    // Reported now, restarted later: the coming restart is not another event.
+    if !out.is_empty() && !rose {
+        unit.restart_reported = true;
+    }
+    let backoff_now = now.sub_state == "auto-restart" && unit.sub_state != "auto-restart";
+    if std::mem::take(&mut unit.backoff_announced) || backoff_now {
+        out.push(Event::Backoff);
+    }
+    if now.result == "start-limit-hit"
+        && now.active_state == "failed"
+        && unit.active_state != "failed"
+        && !out.contains(&Event::StartLimit)
+    {
+        out.push(Event::StartLimit);
+    }
+    // Started again by hand (`rgen restart`): a new process, no automatic restart counted.
+    if !rose && now.main_pid.is_some() && unit.main_pid.is_some() && now.main_pid != unit.main_pid {
+        out.push(Event::Restart);
+    }
+    out
+}
