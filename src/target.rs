@@ -18,6 +18,9 @@ pub const DEFAULT_SYSTEMD_VERSION: u32 = 252;
 pub enum Backend {
     Systemd,
     Launchd,
+    /// Manifests for a cluster, with `rgen-shim` as each container's PID 1; rgen writes them
+    /// and `kubectl apply` does the rest.
+    Kubernetes,
 }
 
 impl Backend {
@@ -27,6 +30,7 @@ impl Backend {
         match self {
             Backend::Systemd => "/usr/local/lib/rgen",
             Backend::Launchd => "/Library/Application Support/rgen",
+            Backend::Kubernetes => KUBERNETES_SHIM_DIR,
         }
     }
 
@@ -34,6 +38,7 @@ impl Backend {
         match self {
             Backend::Systemd => "systemd",
             Backend::Launchd => "launchd",
+            Backend::Kubernetes => "kubernetes",
         }
     }
 }
@@ -90,6 +95,32 @@ pub struct Target {
     pub home: PathBuf,
     /// `$XDG_CONFIG_HOME` of the user running rgen (the systemd user unit directory is below).
     pub config_home: PathBuf,
+    /// What only manifests for a cluster need (image, namespace, …); the default elsewhere.
+    pub kubernetes: KubernetesOptions,
+}
+
+/// Where the image puts `rgen-shim` (the Containerfile copies it there).
+pub const KUBERNETES_SHIM_DIR: &str = "/usr/local/bin";
+/// The image's working directory: it mirrors the ecosystem file's directory.
+pub const KUBERNETES_APP_DIR: &str = "/app";
+/// An `emptyDir` in every pod, for the shim's ready file.
+pub const KUBERNETES_RUN_DIR: &str = "/run/rgen";
+
+/// The `--kubernetes` settings of `rgen render` and `rgen check`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KubernetesOptions {
+    /// The image every app's container runs (`--image`); `None`: a placeholder named after the
+    /// group, as the generated Containerfile would be tagged.
+    pub image: Option<String>,
+    /// `metadata.namespace` of every object (`--namespace`); `None`: kubectl's current one.
+    pub namespace: Option<String>,
+    /// What `instances: 'max'` and negative counts resolve against (`--cpus-per-node`); `None`
+    /// refuses them, since a cluster's nodes are not this machine.
+    pub cpus_per_node: Option<u32>,
+    /// Also write a Containerfile that builds the image (`--containerfile`).
+    pub containerfile: bool,
+    /// `--out`: where the files go, shown as the manager's directory.
+    pub out: Option<PathBuf>,
 }
 
 /// Where an app's output goes when the ecosystem names no log file.
@@ -136,9 +167,26 @@ pub struct Capabilities {
     /// The manager's own PATH is too short to run anything a user installed (launchd's is
     /// `/usr/bin:/bin:/usr/sbin:/sbin`), so every job gets one.
     pub always_set_path: bool,
+    /// The manager restarts an exited app close enough to PM2's rules (`restart_delay`, a start
+    /// limit); where it does not (a kubelet's CrashLoopBackOff of 10 s doubling to 5 min), the
+    /// shim restarts the app itself (`--autorestart`, PM2's rules) and the manager only the shim.
+    pub restarts_like_pm2: bool,
+    /// Connections are spread over instances that each listen on the port themselves (a
+    /// Kubernetes Service over pods), so cluster mode needs no socket shared between them.
+    pub balances_instances: bool,
+    /// The app's log files are written where the ecosystem says. `false`: the output is
+    /// collected from stdout/stderr (`kubectl logs`) and the files are not written.
+    pub log_files: bool,
+    /// The manager learns readiness by probing for this file, which the shim creates when the
+    /// app is ready (`--ready-file`), instead of a notification.
+    pub ready_file: Option<&'static str>,
+    /// The apps run on this machine, so `install` and `check` look at its users and files.
+    pub runs_here: bool,
 }
 
 const SYSTEMD_DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// The shim's `--ready-file` in a pod; the readiness probe tests for it.
+pub const KUBERNETES_READY_FILE: &str = "/run/rgen/ready";
 const LAUNCHD_BASE_PATH: &str = "/opt/homebrew/bin:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
 
 impl Target {
@@ -160,6 +208,11 @@ impl Target {
                 default_logs: DefaultLogs::Collected,
                 base_path: SYSTEMD_DEFAULT_PATH,
                 always_set_path: false,
+                restarts_like_pm2: true,
+                balances_instances: false,
+                log_files: true,
+                ready_file: None,
+                runs_here: true,
             },
             Backend::Launchd => Capabilities {
                 native_backoff: false,
@@ -177,6 +230,35 @@ impl Target {
                 default_logs: DefaultLogs::Files(self.home.join("Library/Logs/rgen")),
                 base_path: LAUNCHD_BASE_PATH,
                 always_set_path: true,
+                restarts_like_pm2: true,
+                balances_instances: false,
+                log_files: true,
+                ready_file: None,
+                runs_here: true,
+            },
+            // rgen-shim is every container's PID 1 (the `pm2-runtime` role): it stops the app
+            // PM2's way, restarts it by PM2's rules and creates the file the readiness probe
+            // looks for; the kernel enforces `resources.limits.memory`.
+            Backend::Kubernetes => Capabilities {
+                native_backoff: false,
+                memory_limit: true,
+                socket_activation: false,
+                stop_signal: false,
+                notify_readiness: false,
+                start_limit: false,
+                restart_delay: false,
+                any_exit_code_stops_restarts: true,
+                any_env_name: true,
+                keeps_log_files_open: false,
+                opens_log_files_as_root: false,
+                default_logs: DefaultLogs::Collected,
+                base_path: SYSTEMD_DEFAULT_PATH,
+                always_set_path: false,
+                restarts_like_pm2: false,
+                balances_instances: true,
+                log_files: false,
+                ready_file: Some(KUBERNETES_READY_FILE),
+                runs_here: false,
             },
         }
     }

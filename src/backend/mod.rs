@@ -7,6 +7,7 @@
 //! [`Manager`] is the effectful half, built only by [`connect`]: install, uninstall, control and
 //! status against the running manager.
 
+pub mod kubernetes;
 pub mod launchd;
 mod shim_args;
 pub mod systemd;
@@ -158,6 +159,7 @@ pub fn renderer(target: &Target) -> Box<dyn Renderer> {
     match target.backend {
         Backend::Systemd => Box::new(systemd::Systemd::new(target.clone())),
         Backend::Launchd => Box::new(launchd::Launchd::new(target.clone())),
+        Backend::Kubernetes => Box::new(kubernetes::Kubernetes::new(target.clone())),
     }
 }
 
@@ -166,5 +168,6 @@ pub fn connect(target: &Target) -> Result<Box<dyn Manager>> {
     Ok(match target.backend {
         Backend::Systemd => Box::new(systemd::SystemdManager::connect(target.clone())?),
         Backend::Launchd => Box::new(launchd::LaunchdManager::new(target.clone())),
+        Backend::Kubernetes => return Err(kubernetes::no_manager(target)),
     })
 }

@@ -55,6 +55,9 @@ pub(super) fn policy(
             "`stop_exit_codes`: launchd can only keep a job down after exit code 0; the other codes restart it",
         );
     }
+    if !caps.restarts_like_pm2 && !never {
+        needs.insert(ShimNeed::Restart);
+    }
     RestartPolicy {
         mode: if never {
             RestartMode::Never

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use super::instances::Sharing;
 use super::logs::Logs;
-use super::{Part, RestartPolicy, ShimNeed, Word};
+use super::{Part, RestartMode, RestartPolicy, ShimNeed, Word};
 use crate::model::App;
 use crate::shim_protocol::{END_OF_OPTIONS, default, opt};
 use crate::target::{Capabilities, Target};
@@ -80,6 +80,13 @@ pub(super) fn command(
         if sharing.node_app && (socket || (app.wait_ready && app.launcher.is_some())) {
             push(opt::NODE_PRELOAD);
         }
+        if needs.contains(&ShimNeed::Restart) {
+            restart_options(app, restart, &mut push);
+        }
+        if let Some(ready_file) = caps.ready_file {
+            push(opt::READY_FILE);
+            push(ready_file);
+        }
         if let Some(b) = restart.backoff.as_ref().filter(|b| b.via_shim) {
             push(opt::BACKOFF_INITIAL);
             push(&b.initial_ms.to_string());
@@ -112,4 +119,43 @@ pub(super) fn command(
     }
     argv.extend(app.argv.iter().map(Word::text));
     argv
+}
+
+/// PM2's restart rules, applied by the shim itself (`--autorestart`) where the manager restarts
+/// on rules of its own.
+fn restart_options(app: &App, restart: &RestartPolicy, push: &mut impl FnMut(&str)) {
+    if restart.mode != RestartMode::Always {
+        return;
+    }
+    push(opt::AUTORESTART);
+    if restart.delay_ms > 0 {
+        push(opt::RESTART_DELAY);
+        push(&restart.delay_ms.to_string());
+    }
+    match app.restart.limit {
+        // Forever restarts without limit.
+        None => {
+            push(opt::MAX_RESTARTS);
+            push(&u32::MAX.to_string());
+        }
+        Some(limit) => {
+            if limit.min_uptime_ms != default::MIN_UPTIME_MS {
+                push(opt::MIN_UPTIME);
+                push(&limit.min_uptime_ms.to_string());
+            }
+            if limit.max_restarts != default::MAX_RESTARTS {
+                push(opt::MAX_RESTARTS);
+                push(&limit.max_restarts.to_string());
+            }
+        }
+    }
+    if !restart.prevent_exit_codes.is_empty() {
+        let codes: Vec<String> = restart
+            .prevent_exit_codes
+            .iter()
+            .map(i32::to_string)
+            .collect();
+        push(opt::STOP_EXIT_CODES);
+        push(&codes.join(","));
+    }
 }
