@@ -140,6 +140,8 @@ warning_kinds! {
         "a Deployment's replicas have no instance number: `instance_var` is 0 in each, `increment_var` its base value (each pod has its own IP, so all can use one port)",
     KubernetesCron = "kubernetes-cron":
         "a Kubernetes CronJob has minute granularity and runs in the controller's time zone (UTC unless it is configured otherwise)",
+    OverlayPort = "overlay-port":
+        "an `env_<name>` environment changes `PORT`: its Kubernetes overlay changes the variable but not the Service's port; render with `--env <name>` for a Service on that port",
     EnvNotDefined = "env-not-defined":
         "`--env NAME` was given but no app defines `env_NAME`",
     RelativeToFile = "relative-to-file":

@@ -144,6 +144,11 @@ fn validate_app(
     let origin = f.origin.clone();
     let cwd = command::cwd(&mut f, raw.dir());
     let (mut env, port) = env::read(&mut f, raw, env_name);
+    let env_overlays = if env_name.is_none() {
+        env::environments(&mut f, raw, &env)
+    } else {
+        BTreeMap::new()
+    };
     let mut cmd = command::read(&mut f, &script_text, &cwd, &opts.search);
     if cmd.interpreter.kind == InterpreterKind::Python {
         env.entry("PYTHONUNBUFFERED".into())
@@ -206,6 +211,7 @@ fn validate_app(
         launcher: cmd.launcher,
         argv: cmd.argv,
         env,
+        env_overlays,
         user,
         group,
         autostart,

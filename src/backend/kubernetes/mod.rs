@@ -14,6 +14,7 @@ mod containerfile;
 mod cron;
 mod names;
 mod objects;
+mod overlays;
 mod paths;
 mod render;
 

@@ -130,12 +130,16 @@ pub fn pod_spec(container: Container, restart_policy: Option<&str>) -> PodSpec {
 
 /// One YAML document, with the `---` that separates it from the next.
 pub fn document<T: Serialize>(value: &T, origin: &Origin) -> Result<String, RenderError> {
-    let yaml = serde_norway::to_string(value).map_err(|e| RenderError {
+    Ok(format!("---\n{}", plain_document(value, origin)?))
+}
+
+/// A file holding one document (a `kustomization.yaml`).
+pub fn plain_document<T: Serialize>(value: &T, origin: &Origin) -> Result<String, RenderError> {
+    serde_norway::to_string(value).map_err(|e| RenderError {
         origin: Some(origin.clone()),
         message: format!("cannot write a Kubernetes object (a bug in rgen): {e}"),
         hint: None,
-    })?;
-    Ok(format!("---\n{yaml}"))
+    })
 }
 
 /// kustomize's `kustomization.yaml`, which k8s-openapi does not type (it is not an API object).
@@ -149,9 +153,45 @@ pub struct Kustomization {
     pub patches: Vec<Patch>,
 }
 
+/// A patch file (strategic merge), or an inline JSON patch for one object.
 #[derive(Serialize)]
 pub struct Patch {
-    pub path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<PatchTarget>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patch: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct PatchTarget {
+    pub kind: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+impl Patch {
+    pub fn file(path: String) -> Patch {
+        Patch {
+            path: Some(path),
+            target: None,
+            patch: None,
+        }
+    }
+
+    pub fn json(kind: &str, name: &str, namespace: Option<&str>, patch: &str) -> Patch {
+        Patch {
+            path: None,
+            target: Some(PatchTarget {
+                kind: kind.into(),
+                name: name.into(),
+                namespace: namespace.map(str::to_string),
+            }),
+            patch: Some(patch.into()),
+        }
+    }
 }
 
 impl Kustomization {

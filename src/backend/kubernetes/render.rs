@@ -26,7 +26,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::objects::{self, Kustomization, document, meta};
 use super::paths::ImagePaths;
-use super::{containerfile, cron, names};
+use super::{containerfile, cron, names, overlays};
 use crate::apply::RenderedFile;
 use crate::backend::{HEADER_PREFIX, RenderError, Rendered, shim_args};
 use crate::diag::{Origin, Warning, WarningKind};
@@ -36,6 +36,13 @@ use crate::plan::{Plan, RestartMode, ServiceSpec};
 /// Everything rendered for one app that the group's files need.
 pub(super) struct AppOutput {
     pub files: Vec<RenderedFile>,
+    /// The app's object name.
+    pub name: String,
+    /// `Deployment`, `Job` or `CronJob`.
+    pub kind: &'static str,
+    pub env: Env,
+    /// Per `env_<name>`: what that environment adds or changes, split as the base env is.
+    pub overlays: BTreeMap<String, Env>,
     /// The container's command, for the Containerfile's `CMD`.
     pub command: Vec<String>,
     /// Programs looked up on the image's PATH.
@@ -49,17 +56,31 @@ pub fn render(plan: &Plan) -> Result<Rendered, RenderError> {
     for spec in &plan.services {
         apps.push(app(plan, spec, &paths, &mut warnings)?);
     }
+    // kustomize refuses an overlay inside its base, so with environments the base moves to
+    // `base/` and the top directory's kustomization points at it.
+    let layered = apps.iter().any(|a| !a.overlays.is_empty());
+    let base_dir = if layered { overlays::BASE_DIR } else { "" };
     let mut files: Vec<RenderedFile> = apps.iter().flat_map(|a| a.files.clone()).collect();
     let resources: Vec<String> = files.iter().map(|f| f.name.clone()).collect();
-    let origin = Origin::file(&plan.source);
-    files.push(RenderedFile::public(
-        "kustomization.yaml".into(),
-        None,
-        with_header(
+    for file in &mut files {
+        file.name = format!("{base_dir}{}", file.name);
+    }
+    files.push(kustomization(
+        plan,
+        format!("{base_dir}kustomization.yaml"),
+        Kustomization::new(resources, Vec::new()),
+    )?);
+    if layered {
+        files.push(kustomization(
             plan,
-            document(&Kustomization::new(resources, Vec::new()), &origin)?,
-        ),
-    ));
+            "kustomization.yaml".into(),
+            Kustomization::new(
+                vec![overlays::BASE_DIR.trim_end_matches('/').into()],
+                Vec::new(),
+            ),
+        )?);
+    }
+    files.extend(overlays::render(plan, &apps)?);
     if plan.target.kubernetes.containerfile {
         files.push(RenderedFile::public(
             "Containerfile".into(),
@@ -68,6 +89,15 @@ pub fn render(plan: &Plan) -> Result<Rendered, RenderError> {
         ));
     }
     Ok(Rendered { files, warnings })
+}
+
+pub(super) fn kustomization(
+    plan: &Plan,
+    name: String,
+    kustomization: Kustomization,
+) -> Result<RenderedFile, RenderError> {
+    let yaml = objects::plain_document(&kustomization, &Origin::file(&plan.source))?;
+    Ok(RenderedFile::public(name, None, with_header(plan, yaml)))
 }
 
 /// The image the containers run: `--image`, else the tag the Containerfile's build line gives.
@@ -80,7 +110,7 @@ pub(super) fn image(plan: &Plan) -> String {
     })
 }
 
-fn with_header(plan: &Plan, yaml: String) -> String {
+pub(super) fn with_header(plan: &Plan, yaml: String) -> String {
     format!(
         "# {HEADER_PREFIX}{}.\n# `rgen render --kubernetes` writes it again from the ecosystem file.\n{yaml}",
         plan.source.display()
@@ -96,12 +126,12 @@ fn refuse(origin: Origin, message: impl Into<String>, hint: impl Into<String>) -
 }
 
 /// One app's names, labels and where it sits.
-struct Names<'a> {
-    plan: &'a Plan,
-    spec: &'a ServiceSpec,
+pub(super) struct Names<'a> {
+    pub plan: &'a Plan,
+    pub spec: &'a ServiceSpec,
     /// The app's object name (a DNS label).
-    name: String,
-    namespace: Option<&'a str>,
+    pub name: String,
+    pub namespace: Option<&'a str>,
 }
 
 impl Names<'_> {
@@ -149,17 +179,24 @@ fn app(
     };
     let replicas = replicas(plan, spec, warnings)?;
     let env = Env::of(plan, spec, paths)?;
-    let (container, programs) = container(&n, paths, &env, warnings)?;
+    let mut overlays = BTreeMap::new();
+    for (environment, vars) in &spec.env_overlays {
+        overlays.insert(
+            environment.clone(),
+            env.overlay(plan, spec, paths, vars, warnings)?,
+        );
+    }
+    let (container, programs) = container(&n, paths, &env, &overlays, warnings)?;
     let command = container.command.clone().unwrap_or_default();
     let port = port(spec);
     let mut docs = Vec::new();
     if !env.plain.is_empty() {
         docs.push(document(&config_map(&n, env.plain.clone()), &spec.origin)?);
     }
-    let mut pod_annotations = BTreeMap::new();
-    if !env.plain.is_empty() || !env.secret.is_empty() {
-        pod_annotations.insert(names::ENV_HASH_ANNOTATION.to_string(), env.digest());
-    }
+    let pod_annotations = BTreeMap::from([(
+        names::ENV_HASH_ANNOTATION.to_string(),
+        env.digest(&BTreeMap::new()),
+    )]);
     docs.push(workload(
         &n,
         container,
@@ -182,11 +219,18 @@ fn app(
         files.push(RenderedFile::secret(
             format!("{}-secret.yaml", n.name),
             Some(&spec.app),
-            with_header(plan, document(&secret(&n, env.secret), &spec.origin)?),
+            with_header(
+                plan,
+                document(&secret(&n, env.secret.clone()), &spec.origin)?,
+            ),
         ));
     }
     Ok(AppOutput {
         files,
+        kind: workload_kind(spec),
+        name: n.name,
+        env,
+        overlays,
         command,
         programs,
     })
@@ -253,38 +297,58 @@ fn port(spec: &ServiceSpec) -> Option<u16> {
         .filter(|&p| p > 0)
 }
 
-/// The app's environment as the container sees it, split by what looks secret.
-struct Env {
-    plain: BTreeMap<String, String>,
-    secret: BTreeMap<String, String>,
+/// The app's environment as the container sees it: a ConfigMap's worth, and a Secret's of the
+/// variables that look secret (names like `*_TOKEN`, URLs with credentials).
+#[derive(Clone, Debug, Default)]
+pub(super) struct Env {
+    pub plain: BTreeMap<String, String>,
+    pub secret: BTreeMap<String, String>,
 }
 
 impl Env {
     fn of(plan: &Plan, spec: &ServiceSpec, paths: &ImagePaths) -> Result<Env, RenderError> {
-        let base = plan.target.capabilities().base_path;
-        let mut env = Env {
-            plain: BTreeMap::new(),
-            secret: BTreeMap::new(),
-        };
+        let mut env = Env::default();
         for (key, word) in &spec.env {
-            // One pod template serves every replica: instance parts are 0 (see `replicas`).
-            let value = word.for_instance(Some(0));
-            let value = if key == "PATH" {
-                match paths.path_variable(&value, base) {
-                    Some(v) => v,
-                    None => continue,
+            if let Some(value) = env_value(plan, spec, paths, key, word)? {
+                if looks_secret(key, &value) {
+                    env.secret.insert(key.clone(), value);
+                } else {
+                    env.plain.insert(key.clone(), value);
                 }
-            } else {
-                paths.value(&value)
-            };
-            if !names::is_env_key(key) {
-                return Err(refuse(
-                    spec.origin_of("env"),
-                    format!("Kubernetes cannot pass the environment variable `{key}`"),
-                    "ConfigMap and Secret keys are letters, digits, `-`, `_` and `.`; rename it",
-                ));
             }
-            if looks_secret(key, &value) {
+        }
+        Ok(env)
+    }
+
+    /// An environment's changes, each kept where the base env has the variable, so one
+    /// source holds it whichever overlay is applied.
+    fn overlay(
+        &self,
+        plan: &Plan,
+        spec: &ServiceSpec,
+        paths: &ImagePaths,
+        vars: &BTreeMap<String, crate::plan::Word>,
+        warnings: &mut Vec<Warning>,
+    ) -> Result<Env, RenderError> {
+        let mut env = Env::default();
+        for (key, word) in vars {
+            let Some(value) = env_value(plan, spec, paths, key, word)? else {
+                continue;
+            };
+            if key == "PORT" {
+                warnings.push(Warning {
+                    kind: WarningKind::OverlayPort,
+                    origin: spec.origin_of("env"),
+                    message: format!(
+                        "an environment of `{}` sets PORT={value}: its overlay changes the variable, the Service keeps port {}",
+                        spec.app,
+                        port(spec).map(|p| p.to_string()).unwrap_or_else(|| "none".into())
+                    ),
+                });
+            }
+            let secret = !self.plain.contains_key(key)
+                && (self.secret.contains_key(key) || looks_secret(key, &value));
+            if secret {
                 env.secret.insert(key.clone(), value);
             } else {
                 env.plain.insert(key.clone(), value);
@@ -293,10 +357,14 @@ impl Env {
         Ok(env)
     }
 
-    /// Changes whenever a value does, so the pods roll when the env changes.
-    fn digest(&self) -> String {
+    /// Changes whenever a value does, so the pods roll when the env changes (Kubernetes does
+    /// not restart pods when their `envFrom` sources change). `over`: an overlay's changes.
+    pub fn digest(&self, over: &BTreeMap<String, String>) -> String {
+        let mut merged: BTreeMap<&String, &String> =
+            self.plain.iter().chain(self.secret.iter()).collect();
+        merged.extend(over.iter());
         let mut hash = Sha256::new();
-        for (k, v) in self.plain.iter().chain(self.secret.iter()) {
+        for (k, v) in merged {
             hash.update(k.as_bytes());
             hash.update([0]);
             hash.update(v.as_bytes());
@@ -310,10 +378,43 @@ impl Env {
     }
 }
 
+/// A variable's value in the container; `None` for a PATH that needs nothing of the app's.
+fn env_value(
+    plan: &Plan,
+    spec: &ServiceSpec,
+    paths: &ImagePaths,
+    key: &str,
+    word: &crate::plan::Word,
+) -> Result<Option<String>, RenderError> {
+    if !names::is_env_key(key) {
+        return Err(refuse(
+            spec.origin_of("env"),
+            format!("Kubernetes cannot pass the environment variable `{key}`"),
+            "ConfigMap and Secret keys are letters, digits, `-`, `_` and `.`; rename it",
+        ));
+    }
+    // One pod template serves every replica: instance parts are 0 (see `replicas`).
+    let value = word.for_instance(Some(0));
+    Ok(if key == "PATH" {
+        paths.path_variable(&value, plan.target.capabilities().base_path)
+    } else {
+        Some(paths.value(&value))
+    })
+}
+
+fn workload_kind(spec: &ServiceSpec) -> &'static str {
+    match (&spec.restart.mode, &spec.cron) {
+        (RestartMode::Always, _) => "Deployment",
+        (RestartMode::Never, None) => "Job",
+        (RestartMode::Never, Some(_)) => "CronJob",
+    }
+}
+
 fn container(
     n: &Names<'_>,
     paths: &ImagePaths,
     env: &Env,
+    overlays: &BTreeMap<String, Env>,
     warnings: &mut Vec<Warning>,
 ) -> Result<(Container, BTreeSet<String>), RenderError> {
     let spec = n.spec;
@@ -363,18 +464,22 @@ fn container(
             message: format!("in its container `{}` {}", spec.app, notes.join("; ")),
         });
     }
+    // A source only an overlay creates is optional in the base.
+    let overlay_plain = overlays.values().any(|o| !o.plain.is_empty());
+    let overlay_secret = overlays.values().any(|o| !o.secret.is_empty());
+    let optional = |in_base: bool| (!in_base).then_some(true);
     let env_from: Vec<EnvFromSource> = [
-        (!env.plain.is_empty()).then(|| EnvFromSource {
+        (!env.plain.is_empty() || overlay_plain).then(|| EnvFromSource {
             config_map_ref: Some(ConfigMapEnvSource {
                 name: names::env_name(&n.name),
-                optional: None,
+                optional: optional(!env.plain.is_empty()),
             }),
             ..EnvFromSource::default()
         }),
-        (!env.secret.is_empty()).then(|| EnvFromSource {
+        (!env.secret.is_empty() || overlay_secret).then(|| EnvFromSource {
             secret_ref: Some(SecretEnvSource {
                 name: names::env_name(&n.name),
-                optional: None,
+                optional: optional(!env.secret.is_empty()),
             }),
             ..EnvFromSource::default()
         }),
@@ -559,7 +664,7 @@ fn check_cronjob_name(n: &Names<'_>, name: &str) -> Result<(), RenderError> {
     Ok(())
 }
 
-fn config_map(n: &Names<'_>, data: BTreeMap<String, String>) -> ConfigMap {
+pub(super) fn config_map(n: &Names<'_>, data: BTreeMap<String, String>) -> ConfigMap {
     ConfigMap {
         metadata: n.meta(&names::env_name(&n.name), "env"),
         data: Some(data),
@@ -567,7 +672,7 @@ fn config_map(n: &Names<'_>, data: BTreeMap<String, String>) -> ConfigMap {
     }
 }
 
-fn secret(n: &Names<'_>, data: BTreeMap<String, String>) -> Secret {
+pub(super) fn secret(n: &Names<'_>, data: BTreeMap<String, String>) -> Secret {
     Secret {
         metadata: n.meta(&names::env_name(&n.name), "env"),
         type_: Some("Opaque".into()),
