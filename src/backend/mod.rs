@@ -99,6 +99,11 @@ pub trait Renderer: ReadBack {
     fn describe(&self) -> String;
     /// The directory the manager reads its files from.
     fn manager_dir(&self) -> PathBuf;
+    /// Where installed files are read back from (`status`, `start`, `uninstall`, …), or why
+    /// this backend has none on this machine (a cluster holds what was applied).
+    fn installed_dir(&self) -> Result<PathBuf> {
+        Ok(self.manager_dir())
+    }
     fn render(&self, plan: &Plan) -> Result<Rendered, RenderError>;
     /// What `install` would do with these changes, in words (a dry run prints them).
     fn install_actions(&self, plan: &Plan, changes: &ChangeSet) -> Vec<String>;

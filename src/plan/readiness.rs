@@ -34,7 +34,9 @@ pub(super) fn plan(
         .unwrap_or(0);
     if !needs.is_empty() && caps.notify_readiness {
         Readiness::Notify {
-            timeout_ms: ready_timeout + backoff_wait + READY_MARGIN_MS,
+            timeout_ms: ready_timeout
+                .saturating_add(backoff_wait)
+                .saturating_add(READY_MARGIN_MS),
         }
     } else {
         Readiness::Started
@@ -46,7 +48,7 @@ pub(super) fn stop(app: &App, needs: &BTreeSet<ShimNeed>) -> StopPlan {
     StopPlan {
         signal: app.stop.signal.clone(),
         timeout_ms: if shimmed {
-            app.stop.timeout_ms + SHIM_STOP_MARGIN_MS
+            app.stop.timeout_ms.saturating_add(SHIM_STOP_MARGIN_MS)
         } else {
             app.stop.timeout_ms
         },

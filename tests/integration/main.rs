@@ -8,6 +8,7 @@ mod escaping;
 #[path = "../common/follower.rs"]
 mod follower;
 mod import;
+mod kubernetes;
 mod launchd;
 mod launchd_apply;
 mod layers;

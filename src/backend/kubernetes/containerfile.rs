@@ -25,7 +25,7 @@ const BASE_IMAGES: &[(&str, &str)] = &[
 const DEFAULT_BASE_IMAGE: &str = "docker.io/library/debian:bookworm-slim";
 
 /// What rgen's build needs of its source tree.
-const RGEN_SOURCES: &[&str] = &["Cargo.toml", "Cargo.lock", "src", "templates", "tests"];
+const RGEN_SOURCES: &[&str] = &["Cargo.toml", "Cargo.lock", "src", "templates"];
 
 pub(super) fn render(plan: &Plan, apps: &[AppOutput], image: &str) -> String {
     let programs: BTreeSet<&str> = apps
@@ -111,7 +111,10 @@ pub(super) fn render(plan: &Plan, apps: &[AppOutput], image: &str) -> String {
         .push("# image (a .venv or node_modules made on another system does not run here):".into());
     lines.push("#   RUN npm ci --omit=dev".into());
     lines.push("#   RUN python3 -m venv .venv && .venv/bin/pip install -r requirements.txt".into());
-    lines.push(format!("ENTRYPOINT {}", exec_form(&[shim.clone()])));
+    lines.push(format!(
+        "ENTRYPOINT {}",
+        exec_form(std::slice::from_ref(&shim))
+    ));
     // The manifests give each container its whole command; this one is for a plain
     // `podman run` of the image.
     if let Some(first) = apps.first()

@@ -45,8 +45,9 @@ pub fn no_manager(target: &Target) -> anyhow::Error {
         .clone()
         .unwrap_or_else(|| PathBuf::from("DIR"));
     anyhow::anyhow!(
-        "rgen does not manage clusters: write the manifests with `rgen render --kubernetes --out {dir}` and apply them with `kubectl apply -k {dir}` (or `kubectl apply -f {dir}`)",
-        dir = dir.display()
+        "rgen does not manage clusters: write the manifests with `rgen render --kubernetes --out {dir}`, apply them with `kubectl apply -k {dir}` (an environment: `kubectl apply -k {dir}/overlays/NAME`), and see them with `kubectl get all -l {label}=GROUP`",
+        dir = dir.display(),
+        label = names::GROUP_LABEL
     )
 }
 
@@ -73,6 +74,10 @@ impl Renderer for Kubernetes {
             .out
             .clone()
             .unwrap_or_else(|| PathBuf::from("kubernetes"))
+    }
+
+    fn installed_dir(&self) -> anyhow::Result<PathBuf> {
+        Err(no_manager(&self.target))
     }
 
     fn render(&self, plan: &Plan) -> Result<Rendered, RenderError> {

@@ -560,7 +560,8 @@ fn workload(
     let mut pod_spec = objects::pod_spec(container, runs_once.then_some("Never"));
     // The shim gets the stop signal first and SIGKILLs the app after `kill_timeout`; the
     // kubelet's own SIGKILL comes after the margin the plan added.
-    pod_spec.termination_grace_period_seconds = Some(spec.stop.timeout_ms.div_ceil(1000) as i64);
+    pod_spec.termination_grace_period_seconds =
+        Some(i64::try_from(spec.stop.timeout_ms.div_ceil(1000)).unwrap_or(i64::MAX));
     pod_spec.security_context = security_context(spec)?;
     let template = objects::pod(n.labels("app"), pod_annotations, pod_spec);
     let suspended = (!spec.autostart).then_some(true);
