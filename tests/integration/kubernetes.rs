@@ -1,7 +1,8 @@
 //! `rgen render --kubernetes`: every fixture and example renders manifests that pass strict
 //! schema validation for several Kubernetes versions (`tests/kubernetes/validate`, PyPI's
-//! `kubernetes-validate`), whose kustomizations build, whose Containerfile names only what
-//! rgen's build needs, and whose shim options the real rgen-shim accepts. No cluster runs here:
+//! `kubernetes-validate`) and a Containerfile that BuildKit's parser and hadolint accept, whose
+//! kustomizations build, whose Containerfile copies only what rgen's build needs, and whose
+//! shim options the real rgen-shim accepts. No cluster runs here:
 //! this checks what the files say, not what a cluster does with them.
 //!
 //! Without the validator's venv the validation is skipped with a message, unless
@@ -138,6 +139,12 @@ fn every_manifest_passes_strict_schema_validation() {
     assert_eq!(
         out.stdout.matches("valid against Kubernetes").count(),
         3,
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("Containerfiles parsed by BuildKit's parser"),
         "{}",
         out.stdout
     );
@@ -313,8 +320,12 @@ fn the_containerfile_builds_the_shim_from_rgen_source() {
     let sources: Vec<&str> = text
         .lines()
         .filter_map(|l| l.strip_prefix("COPY --from=rgen "))
-        .map(|l| l.split_whitespace().next().unwrap())
+        .flat_map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            words[..words.len() - 1].to_vec()
+        })
         .collect();
+    assert_eq!(sources, ["Cargo.toml", "Cargo.lock", "src", "templates"]);
     let copy = tempfile::tempdir().unwrap();
     for source in &sources {
         let from = repo().join(source);

@@ -46,3 +46,28 @@ fn env_flags(name: &str) -> Vec<&'static str> {
         _ => vec![],
     }
 }
+
+/// Kubernetes without `--env`: the base and one overlay per environment; and the Containerfile.
+#[test]
+fn kubernetes_overlays_and_containerfile() {
+    for (name, flags) in [
+        ("example-cluster", &[][..]),
+        ("example-azak", &["--containerfile"][..]),
+    ] {
+        let (_, file) = fixtures()
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .expect("fixture");
+        let out = run(rgen()
+            .arg("render")
+            .arg(&file)
+            .args(["--kubernetes", "--cpus-per-node", "2"])
+            .args(flags));
+        settings().bind(|| {
+            insta::assert_snapshot!(
+                format!("render__{name}__kubernetes-all-environments"),
+                out.transcript()
+            )
+        });
+    }
+}

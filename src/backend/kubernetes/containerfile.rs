@@ -24,8 +24,10 @@ const BASE_IMAGES: &[(&str, &str)] = &[
 ];
 const DEFAULT_BASE_IMAGE: &str = "docker.io/library/debian:bookworm-slim";
 
-/// What rgen's build needs of its source tree.
-const RGEN_SOURCES: &[&str] = &["Cargo.toml", "Cargo.lock", "src", "templates"];
+/// What rgen's build needs of its source tree: the files, then each directory (one COPY
+/// each, since a COPY of several directories merges their contents).
+const RGEN_FILES: &[&str] = &["Cargo.toml", "Cargo.lock"];
+const RGEN_DIRS: &[&str] = &["src", "templates"];
 
 pub(super) fn render(plan: &Plan, apps: &[AppOutput], image: &str) -> String {
     let programs: BTreeSet<&str> = apps
@@ -66,7 +68,7 @@ pub(super) fn render(plan: &Plan, apps: &[AppOutput], image: &str) -> String {
     } else {
         let list: Vec<&str> = programs.iter().copied().collect();
         lines.push(format!(
-            "# The apps run these programs from the image's PATH: {}.",
+            "# The apps need these programs in the image, on its PATH: {}.",
             list.join(", ")
         ));
         lines.push(
@@ -85,8 +87,9 @@ pub(super) fn render(plan: &Plan, apps: &[AppOutput], image: &str) -> String {
     lines.push(format!("FROM {RUST_IMAGE} AS rgen-shim"));
     lines.push("RUN apk add --no-cache musl-dev".into());
     lines.push("WORKDIR /src".into());
-    for source in RGEN_SOURCES {
-        lines.push(format!("COPY --from=rgen {source} {source}"));
+    lines.push(format!("COPY --from=rgen {} ./", RGEN_FILES.join(" ")));
+    for dir in RGEN_DIRS {
+        lines.push(format!("COPY --from=rgen {dir} {dir}"));
     }
     lines.push("RUN --mount=type=cache,target=/usr/local/cargo/registry \\".into());
     lines.push("    --mount=type=cache,target=/src/target \\".into());

@@ -433,6 +433,14 @@ fn container(
     let image_program = paths.program(program);
     let mut programs = BTreeSet::new();
     let mut notes = Vec::new();
+    // A venv in the directory still runs the image's python (its `python` is a link to it).
+    let base_name = std::path::Path::new(program)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if image_program.len() == 1 && base_name.starts_with("python") {
+        programs.insert("python3".to_string());
+    }
     if image_program.len() == 2 {
         programs.insert(image_program[1].clone());
         notes.push(format!(
