@@ -434,3 +434,77 @@ fn any_value_renders_valid_manifests_or_a_clear_error() {
         assert_eq!(out.code, 0, "{}", out.transcript());
     }
 }
+
+/// Secret-looking variables go to a Secret (mode 0600), in the base and in overlays, and an
+/// overlay that brings the first secret of an app adds the Secret the base refers to optionally.
+#[test]
+fn secrets_stay_out_of_config_maps() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("app.js"), "").unwrap();
+    let file = tmp.path().join("ecosystem.json");
+    let apps = serde_json::json!({"apps": [
+        {"name": "api", "script": "app.js",
+         "env": {"DB_PASSWORD": "base-pw", "LEVEL": "debug"},
+         "env_production": {"DB_PASSWORD": "prod-pw", "LEVEL": "info",
+                            "DATABASE_URL": "postgres://u:p@db/x"}},
+        {"name": "worker", "script": "app.js", "port": 8080,
+         "env": {"LEVEL": "debug"},
+         "env_production": {"API_TOKEN": "t0k3n"}},
+    ]});
+    std::fs::write(&file, apps.to_string()).unwrap();
+    let render = |dir: &str, env: &[&str]| {
+        let out = run(rgen()
+            .arg("render")
+            .arg(&file)
+            .args(["--kubernetes", "--namespace", "shop"])
+            .args(env)
+            .arg("--out")
+            .arg(tmp.path().join(dir)));
+        assert_eq!(out.code, 0, "{}", out.transcript());
+    };
+    render("all", &[]);
+    render("production", &["--env", "production"]);
+    let read = |p: &str| std::fs::read_to_string(tmp.path().join(p)).unwrap();
+    let mode = |p: &str| {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::metadata(tmp.path().join(p))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let base = read("all/base/api.yaml");
+    assert!(
+        base.contains("LEVEL: debug") && !base.contains("base-pw"),
+        "{base}"
+    );
+    assert!(read("all/base/api-secret.yaml").contains("DB_PASSWORD: base-pw"));
+    assert_eq!(mode("all/base/api-secret.yaml"), 0o600);
+    let overlay_secret = read("all/overlays/production/api-secret.yaml");
+    assert!(overlay_secret.contains("prod-pw") && overlay_secret.contains("postgres://u:p@db/x"));
+    assert_eq!(mode("all/overlays/production/api-secret.yaml"), 0o600);
+    assert!(!read("all/overlays/production/api-env.yaml").contains("pw"));
+    // worker has no secret in its base: the overlay adds the Secret, optional in the base.
+    let worker = read("all/base/worker.yaml");
+    assert!(worker.contains("optional: true"), "{worker}");
+    assert!(read("all/overlays/production/kustomization.yaml").contains("- worker-secret.yaml"));
+    assert!(read("all/base/worker.yaml").contains("namespace: shop"));
+    if venv_tool().exists() {
+        let out = run(Command::new(repo().join("tests/kubernetes/validate")).arg(tmp.path()));
+        assert_eq!(out.code, 0, "{}", out.transcript());
+    }
+    let Ok(kubectl) = which::which("kubectl") else {
+        eprintln!("skipped the kustomize half: no kubectl");
+        return;
+    };
+    let build = |dir: &str| {
+        let out = run(Command::new(&kubectl)
+            .arg("kustomize")
+            .arg(tmp.path().join(dir)));
+        assert_eq!(out.code, 0, "{}", out.transcript());
+        out.stdout
+    };
+    // The same objects, but for the base's `optional: true` on a Secret only overlays create.
+    let overlay = build("all/overlays/production").replace("\n            optional: true", "");
+    assert_eq!(overlay, build("production"));
+}

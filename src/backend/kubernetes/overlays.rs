@@ -100,13 +100,11 @@ fn overlay(
                 with_header(plan, document(&object, &spec.origin)?),
             ));
         }
-        let mut merged = changes.plain.clone();
-        merged.extend(changes.secret.clone());
         patches.push(Patch::json(
             app.kind,
             &app.name,
             n.namespace,
-            &digest_patch(app.kind, &app.env.digest(&merged)),
+            &digest_patch(app.kind, &app.env.digest(changes)),
         ));
     }
     files.push(kustomization(

@@ -50,6 +50,17 @@ pub(super) struct AppOutput {
 }
 
 pub fn render(plan: &Plan) -> Result<Rendered, RenderError> {
+    if let Some(namespace) = &plan.target.kubernetes.namespace
+        && names::object_name(namespace).as_ref() != Some(namespace)
+    {
+        return Err(RenderError {
+            origin: None,
+            message: format!(
+                "`--namespace {namespace}` is not a Kubernetes namespace name: use lower-case letters, digits and `-`, starting with a letter"
+            ),
+            hint: None,
+        });
+    }
     let paths = ImagePaths::new(&plan.source);
     let mut warnings = Vec::new();
     let mut apps = Vec::new();
@@ -195,7 +206,7 @@ fn app(
     }
     let pod_annotations = BTreeMap::from([(
         names::ENV_HASH_ANNOTATION.to_string(),
-        env.digest(&BTreeMap::new()),
+        env.digest(&Env::default()),
     )]);
     docs.push(workload(
         &n,
@@ -357,18 +368,25 @@ impl Env {
         Ok(env)
     }
 
-    /// Changes whenever a value does, so the pods roll when the env changes (Kubernetes does
-    /// not restart pods when their `envFrom` sources change). `over`: an overlay's changes.
-    pub fn digest(&self, over: &BTreeMap<String, String>) -> String {
-        let mut merged: BTreeMap<&String, &String> =
-            self.plain.iter().chain(self.secret.iter()).collect();
-        merged.extend(over.iter());
+    /// Changes whenever a plain value or the set of variables does, so the pods roll when
+    /// the env changes (Kubernetes does not restart pods when their `envFrom` sources change).
+    /// Secret values stay out of it: anyone who can read the Deployment could test guesses of
+    /// a weak password against the digest. `over`: an overlay's changes.
+    pub fn digest(&self, over: &Env) -> String {
+        let mut plain: BTreeMap<&String, &String> = self.plain.iter().collect();
+        plain.extend(over.plain.iter());
+        let secret_names: BTreeSet<&String> =
+            self.secret.keys().chain(over.secret.keys()).collect();
         let mut hash = Sha256::new();
-        for (k, v) in merged {
+        for (k, v) in plain {
             hash.update(k.as_bytes());
             hash.update([0]);
             hash.update(v.as_bytes());
             hash.update([0]);
+        }
+        for k in secret_names {
+            hash.update(k.as_bytes());
+            hash.update([1]);
         }
         hash.finalize()
             .iter()
