@@ -263,11 +263,15 @@ pub enum FormatArg {
 #[derive(Args, Debug, Clone, Default)]
 pub struct TargetArgs {
     /// systemd units (default on Linux)
-    #[arg(long, conflicts_with = "launchd")]
+    #[arg(long, conflicts_with_all = ["launchd", "kubernetes"])]
     pub systemd: bool,
     /// launchd property lists (default on macOS)
-    #[arg(long)]
+    #[arg(long, conflicts_with = "kubernetes")]
     pub launchd: bool,
+    /// Kubernetes manifests (Deployments, Services, ConfigMaps, …) with rgen-shim as each
+    /// container's PID 1; apply them with `kubectl apply -k DIR`
+    #[arg(long)]
+    pub kubernetes: bool,
     /// Per-user services (default unless running as root)
     #[arg(long, conflicts_with = "system")]
     pub user: bool,
@@ -300,12 +304,33 @@ pub enum HardeningArg {
     Strict,
 }
 
+/// What only `--kubernetes` needs.
+#[derive(Args, Debug, Clone, Default)]
+pub struct KubernetesArgs {
+    /// The image the apps' containers run (default: `<group>:latest`, as the Containerfile
+    /// would be tagged)
+    #[arg(long, value_name = "IMAGE", requires = "kubernetes")]
+    pub image: Option<String>,
+    /// The Kubernetes namespace of every object (default: kubectl's current one; `--namespace`
+    /// is PM2's, the app's namespace)
+    #[arg(long, value_name = "NS", requires = "kubernetes")]
+    pub kubernetes_namespace: Option<String>,
+    /// CPUs of a node, for `instances: 'max'` and negative counts (refused without it)
+    #[arg(long, value_name = "N", requires = "kubernetes")]
+    pub cpus_per_node: Option<u32>,
+    /// Also write a Containerfile that builds the image, with a static rgen-shim as PID 1
+    #[arg(long, requires = "kubernetes")]
+    pub containerfile: bool,
+}
+
 #[derive(Args, Debug)]
 pub struct RenderArgs {
     #[command(flatten)]
     pub source: SourceArgs,
     #[command(flatten)]
     pub target: RenderTargetArgs,
+    #[command(flatten)]
+    pub kubernetes: KubernetesArgs,
     /// Write the files into this directory instead of printing them
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -330,6 +355,8 @@ pub struct CheckArgs {
     pub target: RenderTargetArgs,
     #[command(flatten)]
     pub other_host: OtherHostArgs,
+    #[command(flatten)]
+    pub kubernetes: KubernetesArgs,
 }
 
 #[derive(Args, Debug)]

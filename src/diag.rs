@@ -128,6 +128,18 @@ warning_kinds! {
         "launchd gives jobs of another user than the installer's no known HOME; set `env.HOME` if the app reads files from its home (ngrok's authtoken, npm's cache)",
     LaunchdCronLimits = "launchd-cron-limits":
         "launchd calendars have minute granularity and no \"last day of the month\"; the closest schedule is used",
+    ContainerLogs = "container-logs":
+        "Kubernetes collects the app's stdout and stderr (`kubectl logs`): log files and their date prefixes are not written inside the container",
+    ContainerRestarts = "container-restarts":
+        "in a Deployment a container that exits is started again by the kubelet (CrashLoopBackOff: 10 s doubling to 5 min), so an app PM2 would leave down (errored after `max_restarts`, a `stop_exit_codes` exit) comes back after that backoff",
+    ContainerPaths = "container-paths":
+        "the image holds the ecosystem file's directory at `/app`; a program outside it is looked up by name on the image's PATH, and other paths outside it are kept as written",
+    ReplicasUnnumbered = "replicas-unnumbered":
+        "a Deployment's replicas have no instance number: `instance_var` is 0 in each, `increment_var` its base value (each pod has its own IP, so all can use one port)",
+    KubernetesCron = "kubernetes-cron":
+        "a Kubernetes CronJob has minute granularity and runs in the controller's time zone (UTC unless it is configured otherwise)",
+    OverlayPort = "overlay-port":
+        "an `env_<name>` environment changes `PORT`: its Kubernetes overlay changes the variable but not the Service's port; render with `--env <name>` for a Service on that port",
     EnvNotDefined = "env-not-defined":
         "`--env NAME` was given but no app defines `env_NAME`",
     RelativeToFile = "relative-to-file":

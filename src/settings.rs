@@ -10,7 +10,7 @@ use crate::apply::inventory::Stream;
 use crate::backend::Verb;
 use crate::cli;
 use crate::load::Format;
-use crate::target::{Backend, DEFAULT_SYSTEMD_VERSION, Scope, Target};
+use crate::target::{Backend, DEFAULT_SYSTEMD_VERSION, KubernetesOptions, Scope, Target};
 
 /// Which ecosystem file and which of its apps.
 #[derive(Clone, Debug, Default)]
@@ -416,6 +416,7 @@ impl RenderSettings {
         let cli::RenderArgs {
             source,
             target,
+            kubernetes,
             out,
             other_host,
         } = args;
@@ -423,8 +424,10 @@ impl RenderSettings {
             for_other_host: other_host.for_other_host,
             ..SourceSettings::resolve(source)?
         };
+        let mut target = render_target(target, &source);
+        kubernetes_target(&mut target, kubernetes, out.as_deref());
         Ok(RenderSettings {
-            target: render_target(target, &source),
+            target,
             source,
             out: out.clone(),
         })
@@ -437,15 +440,15 @@ impl CheckSettings {
             source,
             target,
             other_host,
+            kubernetes,
         } = args;
         let source = SourceSettings {
             for_other_host: other_host.for_other_host,
             ..SourceSettings::resolve(source)?
         };
-        Ok(CheckSettings {
-            target: render_target(target, &source),
-            source,
-        })
+        let mut target = render_target(target, &source);
+        kubernetes_target(&mut target, kubernetes, None);
+        Ok(CheckSettings { target, source })
     }
 }
 
@@ -745,6 +748,34 @@ fn render_target(args: &cli::RenderTargetArgs, source: &SourceSettings) -> Targe
     target
 }
 
+/// A cluster's nodes are not this machine: CPUs come from `--cpus-per-node` (the renderer
+/// refuses `max` without it), apps without `uid` run as the image's user, and the shim is the
+/// one the Containerfile puts in the image.
+fn kubernetes_target(
+    target: &mut Target,
+    args: &cli::KubernetesArgs,
+    out: Option<&std::path::Path>,
+) {
+    let cli::KubernetesArgs {
+        image,
+        kubernetes_namespace,
+        cpus_per_node,
+        containerfile,
+    } = args;
+    if target.backend != Backend::Kubernetes {
+        return;
+    }
+    target.cpus = cpus_per_node.unwrap_or(1);
+    target.invoking_user = Some("root".into());
+    target.kubernetes = KubernetesOptions {
+        image: image.clone(),
+        namespace: kubernetes_namespace.clone(),
+        cpus_per_node: *cpus_per_node,
+        containerfile: *containerfile,
+        out: out.map(std::path::Path::to_path_buf),
+    };
+}
+
 /// Who system-scope apps without `uid` run as, decided the same way however root was obtained:
 /// `--run-as`; else the user behind `sudo` or `doas`; else the owner of the ecosystem file; else
 /// nobody is assumed (the plan refuses such an app and says how to choose). Run by a user
@@ -782,10 +813,13 @@ pub fn machine_target(args: &cli::TargetArgs) -> Target {
     let cli::TargetArgs {
         systemd,
         launchd,
+        kubernetes,
         user,
         system,
     } = args;
-    let backend = if *launchd {
+    let backend = if *kubernetes {
+        Backend::Kubernetes
+    } else if *launchd {
         Backend::Launchd
     } else if *systemd {
         Backend::Systemd
@@ -795,7 +829,8 @@ pub fn machine_target(args: &cli::TargetArgs) -> Target {
         Backend::Systemd
     };
     let uid = current_uid();
-    let scope = if *system {
+    // Containers have no user manager: like system services, they run as whoever `uid` says.
+    let scope = if *system || *kubernetes {
         Scope::System
     } else if *user {
         Scope::User
@@ -840,6 +875,7 @@ pub fn machine_target(args: &cli::TargetArgs) -> Target {
         home,
         config_home,
         strict_hardening: false,
+        kubernetes: KubernetesOptions::default(),
     }
 }
 
@@ -892,6 +928,9 @@ fn shim_path() -> PathBuf {
 /// its whole path), else the root-owned copy `rgen install` makes. A unit running as root
 /// must never execute a file a user could replace.
 fn trusted_shim(backend: Backend, scope: Scope, shim: &std::path::Path) -> PathBuf {
+    if backend == Backend::Kubernetes {
+        return std::path::Path::new(backend.trusted_shim_dir()).join(crate::shim_protocol::BIN);
+    }
     if scope == Scope::User || crate::apply::trust::check_only_writable_by(shim, 0).is_ok() {
         return shim.to_path_buf();
     }

@@ -18,6 +18,9 @@ pub const DEFAULT_SYSTEMD_VERSION: u32 = 252;
 pub enum Backend {
     Systemd,
     Launchd,
+    /// Manifests for a cluster, with `rgen-shim` as each container's PID 1; rgen writes them
+    /// and `kubectl apply` does the rest.
+    Kubernetes,
 }
 
 impl Backend {
@@ -27,6 +30,7 @@ impl Backend {
         match self {
             Backend::Systemd => "/usr/local/lib/rgen",
             Backend::Launchd => "/Library/Application Support/rgen",
+            Backend::Kubernetes => KUBERNETES_SHIM_DIR,
         }
     }
 
@@ -34,6 +38,7 @@ impl Backend {
         match self {
             Backend::Systemd => "systemd",
             Backend::Launchd => "launchd",
+            Backend::Kubernetes => "kubernetes",
         }
     }
 }
@@ -99,6 +104,8 @@ pub struct Target {
     pub config_home: PathBuf,
     /// `--hardening strict`: apps whose entry does not set `hardening` get the strict profile.
     pub strict_hardening: bool,
+    /// What only manifests for a cluster need (image, namespace, …); the default elsewhere.
+    pub kubernetes: KubernetesOptions,
 }
 
 /// How much of a sandbox the manager can put around a service.
@@ -113,6 +120,30 @@ pub enum Sandboxing {
     Unprivileged,
     /// Mount, device and kernel protection, capabilities and seccomp (a system manager).
     Full,
+}
+
+/// Where the image puts `rgen-shim` (the Containerfile copies it there).
+pub const KUBERNETES_SHIM_DIR: &str = "/usr/local/bin";
+/// The image's working directory: it mirrors the ecosystem file's directory.
+pub const KUBERNETES_APP_DIR: &str = "/app";
+/// An `emptyDir` in every pod, for the shim's ready file.
+pub const KUBERNETES_RUN_DIR: &str = "/run/rgen";
+
+/// The `--kubernetes` settings of `rgen render` and `rgen check`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KubernetesOptions {
+    /// The image every app's container runs (`--image`); `None`: a placeholder named after the
+    /// group, as the generated Containerfile would be tagged.
+    pub image: Option<String>,
+    /// `metadata.namespace` of every object (`--namespace`); `None`: kubectl's current one.
+    pub namespace: Option<String>,
+    /// What `instances: 'max'` and negative counts resolve against (`--cpus-per-node`); `None`
+    /// refuses them, since a cluster's nodes are not this machine.
+    pub cpus_per_node: Option<u32>,
+    /// Also write a Containerfile that builds the image (`--containerfile`).
+    pub containerfile: bool,
+    /// `--out`: where the files go, shown as the manager's directory.
+    pub out: Option<PathBuf>,
 }
 
 /// Where an app's output goes when the ecosystem names no log file.
@@ -166,18 +197,35 @@ pub struct Capabilities {
     pub always_set_path: bool,
     /// What the strict hardening profile can use.
     pub sandboxing: Sandboxing,
+    /// The manager restarts a job unless it exits 0 (launchd `KeepAlive {SuccessfulExit:
+    /// false}`), so a shim that leaves a crash-looping app down must exit 0 to stay down.
+    pub restarts_unless_exit_0: bool,
+    /// Connections are spread over instances that each listen on the port themselves (a
+    /// Kubernetes Service over pods), so cluster mode needs no socket shared between them.
+    pub balances_instances: bool,
+    /// The app's log files are written where the ecosystem says. `false`: the output is
+    /// collected from stdout/stderr (`kubectl logs`) and the files are not written.
+    pub log_files: bool,
+    /// The manager learns readiness by probing for this file, which the shim creates when the
+    /// app is ready (`--ready-file`), instead of a notification.
+    pub ready_file: Option<&'static str>,
+    /// The apps run on this machine, so `install` and `check` look at its users and files.
+    pub runs_here: bool,
 }
 
 impl Capabilities {
     /// The manager can apply PM2's restart rules itself: a crash-loop limit, a wait after an
-    /// exit, and exit codes that keep the app down. Where it cannot, the shim restarts the app
-    /// (`--autorestart`) and the manager only restarts a shim that died.
+    /// exit, and exit codes that keep the app down. Where it cannot (launchd; a kubelet's
+    /// CrashLoopBackOff of 10 s doubling to 5 min), the shim restarts the app (`--autorestart`)
+    /// and the manager only restarts a shim that died.
     pub fn restarts_like_pm2(&self) -> bool {
         self.start_limit && self.restart_delay && self.any_exit_code_stops_restarts
     }
 }
 
 const SYSTEMD_DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// The shim's `--ready-file` in a pod; the readiness probe tests for it.
+pub const KUBERNETES_READY_FILE: &str = "/run/rgen/ready";
 const LAUNCHD_BASE_PATH: &str = "/opt/homebrew/bin:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
 
 impl Target {
@@ -204,6 +252,11 @@ impl Target {
                     Scope::System => Sandboxing::Full,
                     Scope::User => Sandboxing::Unprivileged,
                 },
+                restarts_unless_exit_0: false,
+                balances_instances: false,
+                log_files: true,
+                ready_file: None,
+                runs_here: true,
             },
             Backend::Launchd => Capabilities {
                 native_backoff: false,
@@ -230,6 +283,37 @@ impl Target {
                 base_path: LAUNCHD_BASE_PATH,
                 always_set_path: true,
                 sandboxing: Sandboxing::None,
+                restarts_unless_exit_0: true,
+                balances_instances: false,
+                log_files: true,
+                ready_file: None,
+                runs_here: true,
+            },
+            // rgen-shim is every container's PID 1 (the `pm2-runtime` role): it stops the app
+            // PM2's way, restarts it by PM2's rules and creates the file the readiness probe
+            // looks for; the kernel enforces `resources.limits.memory`.
+            Backend::Kubernetes => Capabilities {
+                native_backoff: false,
+                memory_limit: true,
+                socket_activation: false,
+                stop_signal: false,
+                notify_readiness: false,
+                start_limit: false,
+                restart_delay: false,
+                any_exit_code_stops_restarts: true,
+                any_env_name: true,
+                keeps_log_files_open: false,
+                app_state_dir: None,
+                opens_log_files_as_root: false,
+                default_logs: DefaultLogs::Collected,
+                base_path: SYSTEMD_DEFAULT_PATH,
+                always_set_path: false,
+                sandboxing: Sandboxing::None,
+                restarts_unless_exit_0: false,
+                balances_instances: true,
+                log_files: false,
+                ready_file: Some(KUBERNETES_READY_FILE),
+                runs_here: false,
             },
         }
     }

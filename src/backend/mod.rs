@@ -7,6 +7,7 @@
 //! [`Manager`] is the effectful half, built only by [`connect`]: install, uninstall, control and
 //! status against the running manager.
 
+pub mod kubernetes;
 pub mod launchd;
 mod shim_args;
 pub mod systemd;
@@ -99,6 +100,11 @@ pub trait Renderer: ReadBack {
     fn describe(&self) -> String;
     /// The directory the manager reads its files from.
     fn manager_dir(&self) -> PathBuf;
+    /// Where installed files are read back from (`status`, `start`, `uninstall`, …), or why
+    /// this backend has none on this machine (a cluster holds what was applied).
+    fn installed_dir(&self) -> Result<PathBuf> {
+        Ok(self.manager_dir())
+    }
     fn render(&self, plan: &Plan) -> Result<Rendered, RenderError>;
     /// What `install` would do with these changes, in words (a dry run prints them).
     fn install_actions(&self, plan: &Plan, changes: &ChangeSet) -> Vec<String>;
@@ -174,6 +180,7 @@ pub fn renderer(target: &Target) -> Box<dyn Renderer> {
     match target.backend {
         Backend::Systemd => Box::new(systemd::Systemd::new(target.clone())),
         Backend::Launchd => Box::new(launchd::Launchd::new(target.clone())),
+        Backend::Kubernetes => Box::new(kubernetes::Kubernetes::new(target.clone())),
     }
 }
 
@@ -182,5 +189,6 @@ pub fn connect(target: &Target) -> Result<Box<dyn Manager>> {
     Ok(match target.backend {
         Backend::Systemd => Box::new(systemd::SystemdManager::connect(target.clone())?),
         Backend::Launchd => Box::new(launchd::LaunchdManager::new(target.clone())),
+        Backend::Kubernetes => return Err(kubernetes::no_manager(target)),
     })
 }

@@ -11,7 +11,7 @@ use crate::settings::ControlSettings;
 
 pub fn run(s: &ControlSettings) -> Result<i32> {
     let renderer = backend::renderer(&s.target);
-    let (_, apps) = installed(renderer.as_ref());
+    let (_, apps) = installed(renderer.as_ref())?;
     let selected = select(&apps, &s.apps)?;
     if selected.is_empty() {
         bail!(

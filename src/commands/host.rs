@@ -13,6 +13,9 @@ use crate::plan::{Plan, ServiceSpec};
 use crate::target::Scope;
 
 pub fn check(plan: &Plan, warnings: &[Warning]) -> Result<(), BadInput> {
+    if !plan.target.capabilities().runs_here {
+        return Ok(());
+    }
     let mut problems = Problems {
         warnings: warnings.to_vec(),
         ..Problems::default()

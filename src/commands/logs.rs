@@ -28,7 +28,7 @@ pub fn run(s: &LogsSettings) -> Result<i32> {
 /// follows a symlink the app's user planted, and empties only a file that user (or root) owns.
 pub fn flush(s: &FlushSettings) -> Result<i32> {
     let renderer = backend::renderer(&s.target);
-    let (_, apps) = installed(renderer.as_ref());
+    let (_, apps) = installed(renderer.as_ref())?;
     let selected = select(&apps, &s.apps)?;
     let mut labelled = Vec::new();
     for app in &selected {
@@ -85,7 +85,7 @@ pub fn flush(s: &FlushSettings) -> Result<i32> {
 /// Every log source of the selected installed apps, labelled with the app's name.
 fn sources_of(target: &Target, wanted: &[String]) -> Result<Vec<(String, LogSource)>> {
     let renderer = backend::renderer(target);
-    let (_, apps) = installed(renderer.as_ref());
+    let (_, apps) = installed(renderer.as_ref())?;
     let selected = select(&apps, wanted)?;
     if selected.is_empty() {
         bail!(

@@ -176,10 +176,10 @@ pub fn lock_manager_dir(
 }
 
 /// The installed apps of the target's scope.
-pub fn installed(renderer: &dyn Renderer) -> (Inventory, Vec<InstalledApp>) {
-    let inventory = Inventory::scan(&renderer.manager_dir(), renderer);
+pub fn installed(renderer: &dyn Renderer) -> Result<(Inventory, Vec<InstalledApp>)> {
+    let inventory = Inventory::scan(&renderer.installed_dir()?, renderer);
     let apps = inventory.apps();
-    (inventory, apps)
+    Ok((inventory, apps))
 }
 
 /// What to do when a non-root user was refused managing the system scope.

@@ -34,7 +34,7 @@ const LOG_HISTORY: usize = 50;
 
 pub fn run(s: &MonitSettings) -> Result<i32> {
     let renderer = backend::renderer(&s.target);
-    let (_, apps) = installed(renderer.as_ref());
+    let (_, apps) = installed(renderer.as_ref())?;
     let selected = select(&apps, &s.apps)?;
     if selected.is_empty() {
         bail!(

@@ -19,6 +19,11 @@ pub fn run(s: &RenderSettings) -> Result<i32> {
                 .with_context(|| format!("cannot create {}", dir.display()))?;
             for file in &compiled.files {
                 let path = dir.join(&file.name);
+                // Kubernetes overlays live in subdirectories (`overlays/<env>/…`).
+                if let Some(parent) = path.parent().filter(|p| *p != dir.as_path()) {
+                    std::fs::create_dir_all(parent)
+                        .with_context(|| format!("cannot create {}", parent.display()))?;
+                }
                 write_atomic(&path, file.contents.as_bytes(), file.mode)?;
                 println!("{}", path.display());
             }

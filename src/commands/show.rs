@@ -23,7 +23,7 @@ pub fn run(s: &ShowSettings) -> Result<i32> {
         return Ok(0);
     }
     let renderer = backend::renderer(&s.target);
-    let (_, apps) = installed(renderer.as_ref());
+    let (_, apps) = installed(renderer.as_ref())?;
     let selected = select(&apps, std::slice::from_ref(&s.app))?;
     let mut out = anstream::stdout().lock();
     for (app, installed) in report.apps.iter().zip(&selected) {

@@ -24,7 +24,7 @@ pub fn run(s: &StatusSettings) -> Result<i32> {
 /// The report for the selected apps, with drift.
 pub fn collect(target: &Target, wanted: &[String]) -> Result<Report> {
     let renderer = backend::renderer(target);
-    let (inventory, apps) = installed(renderer.as_ref());
+    let (inventory, apps) = installed(renderer.as_ref())?;
     let selected = select(&apps, wanted)?;
     let apps = if selected.is_empty() {
         Vec::new()

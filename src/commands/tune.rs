@@ -13,7 +13,7 @@ use crate::settings::{ControlSettings, ScaleSettings, SignalSettings};
 pub fn scale(s: &ScaleSettings) -> Result<i32> {
     let renderer = backend::renderer(&s.target);
     let _lock = super::lock_manager_dir(&s.target, renderer.as_ref())?;
-    let (_, apps) = installed(renderer.as_ref());
+    let (_, apps) = installed(renderer.as_ref())?;
     let selected = select(&apps, std::slice::from_ref(&s.app))?;
     let [app] = selected.as_slice() else {
         bail!(
@@ -36,7 +36,7 @@ pub fn scale(s: &ScaleSettings) -> Result<i32> {
 
 pub fn signal(s: &SignalSettings) -> Result<i32> {
     let renderer = backend::renderer(&s.target);
-    let (_, apps) = installed(renderer.as_ref());
+    let (_, apps) = installed(renderer.as_ref())?;
     let selected = select(&apps, &s.apps)?;
     let manager = backend::connect(&s.target)?;
     let mut out = std::io::stdout().lock();
@@ -51,7 +51,7 @@ pub fn signal(s: &SignalSettings) -> Result<i32> {
 
 pub fn reset(s: &ControlSettings) -> Result<i32> {
     let renderer = backend::renderer(&s.target);
-    let (_, apps) = installed(renderer.as_ref());
+    let (_, apps) = installed(renderer.as_ref())?;
     let selected = select(&apps, &s.apps)?;
     let manager = backend::connect(&s.target)?;
     let mut out = std::io::stdout().lock();

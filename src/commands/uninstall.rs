@@ -16,7 +16,7 @@ pub fn run(s: &UninstallSettings) -> Result<i32> {
     }
     let renderer = backend::renderer(&s.target);
     let _lock = super::lock_manager_dir(&s.target, renderer.as_ref())?;
-    let (inventory, apps) = installed(renderer.as_ref());
+    let (inventory, apps) = installed(renderer.as_ref())?;
     let wanted: Vec<String> = if s.all { Vec::new() } else { s.apps.clone() };
     let chosen = select(&apps, &wanted)?;
     let units = if s.all || wanted.iter().any(|w| w == "all") {

@@ -140,6 +140,7 @@ pub struct KeySpec {
     pub aliases: &'static [&'static str],
     pub systemd: Mapping,
     pub launchd: Mapping,
+    pub kubernetes: Mapping,
 }
 
 impl KeySpec {
@@ -148,11 +149,12 @@ impl KeySpec {
         match backend {
             crate::target::Backend::Systemd => &self.systemd,
             crate::target::Backend::Launchd => &self.launchd,
+            crate::target::Backend::Kubernetes => &self.kubernetes,
         }
     }
 }
 
-/// The README's mapping table: one row per key, every alias, both backends.
+/// The README's mapping table: one row per key, every alias, every backend.
 pub fn markdown_table() -> String {
     fn cell(m: &Mapping) -> String {
         let badge = match m.support {
@@ -163,7 +165,9 @@ pub fn markdown_table() -> String {
         };
         format!("{badge} {}", m.text.replace('|', "\\|"))
     }
-    let mut out = String::from("| PM2 key | aliases | systemd | launchd |\n|---|---|---|---|\n");
+    let mut out = String::from(
+        "| PM2 key | aliases | systemd | launchd | Kubernetes |\n|---|---|---|---|---|\n",
+    );
     for spec in KEYS {
         let mut aliases: Vec<String> = spec.aliases.iter().map(|a| format!("`{a}`")).collect();
         let camel = camel_case(spec.name);
@@ -171,14 +175,15 @@ pub fn markdown_table() -> String {
             aliases.push(format!("`{camel}`"));
         }
         out.push_str(&format!(
-            "| `{}` | {} | {} | {} |\n",
+            "| `{}` | {} | {} | {} | {} |\n",
             spec.name,
             aliases.join(", "),
             cell(&spec.systemd),
-            cell(&spec.launchd)
+            cell(&spec.launchd),
+            cell(&spec.kubernetes)
         ));
     }
-    out.push_str("| `env_<name>` | | ✓ merged over `env` with `--env <name>` | ✓ merged over `env` with `--env <name>` |\n");
+    out.push_str("| `env_<name>` | | ✓ merged over `env` with `--env <name>` | ✓ merged over `env` with `--env <name>` | ✓ merged over `env` with `--env <name>`; without `--env`, one kustomize overlay per environment (`overlays/<name>/`) patching the ConfigMap and Secret |\n");
     out
 }
 

@@ -154,6 +154,9 @@ pub struct App {
     /// The full command: absolute program followed by its arguments.
     pub argv: Vec<String>,
     pub env: BTreeMap<String, String>,
+    /// Without `--env`: per environment the app defines (`env_<name>`, `deploy.<name>.env`),
+    /// what selecting it would add to or change in `env`.
+    pub env_overlays: BTreeMap<String, BTreeMap<String, String>>,
     pub user: Option<String>,
     pub group: Option<String>,
     pub autostart: bool,

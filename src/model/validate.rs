@@ -205,6 +205,11 @@ fn validate_app(
     let mut unchecked = opts.for_other_host.then(Unchecked::default);
     let cwd = command::cwd(&mut f, raw.dir(), unchecked.as_mut());
     let (mut env, port) = env::read(&mut f, raw, env_name, shell.kept);
+    let env_overlays = if env_name.is_none() {
+        env::environments(&mut f, raw, &env)
+    } else {
+        BTreeMap::new()
+    };
     let mut cmd = command::read(&mut f, &script_text, &cwd, &opts.search, unchecked.as_mut());
     if let Some(note) = unchecked.as_ref().and_then(Unchecked::note) {
         let o = f.origin_of("script");
@@ -276,6 +281,7 @@ fn validate_app(
         launcher: cmd.launcher,
         argv: cmd.argv,
         env,
+        env_overlays,
         user,
         group,
         autostart,

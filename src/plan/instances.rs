@@ -29,7 +29,7 @@ pub(super) fn plan(
         requested: app.instances.as_written(),
     });
     let several = instances.as_ref().is_some_and(|i| i.count > 1);
-    if app.mode == ExecMode::Cluster && !caps.socket_activation {
+    if app.mode == ExecMode::Cluster && !caps.socket_activation && !caps.balances_instances {
         if app.port.is_some() && several {
             problems
                 .error(

@@ -45,6 +45,9 @@ pub(super) fn plan(
         LogTarget::Null => LogDest::Null,
         LogTarget::File(p) => LogDest::File(file_word(p)),
     };
+    if !caps.log_files {
+        return collected(app, needs);
+    }
     let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
     for p in [&app.logs.out, &app.logs.err]
         .into_iter()
@@ -150,6 +153,34 @@ pub(super) fn plan(
                 })
                 .chain(app.logs.combined.iter().map(|p| ("log_file", p.clone())))
                 .collect(),
+        },
+        shim_options,
+    }
+}
+
+/// Where the manager only collects stdout and stderr (a container's), every stream goes there;
+/// a stream PM2 would drop goes to `/dev/null` through the shim.
+fn collected(app: &App, needs: &mut BTreeSet<ShimNeed>) -> Logs {
+    let dest = |t: &LogTarget| match t {
+        LogTarget::Null => LogDest::Null,
+        LogTarget::Default | LogTarget::File(_) => LogDest::Journal,
+    };
+    let (stdout, stderr) = (dest(&app.logs.out), dest(&app.logs.err));
+    let mut shim_options = Vec::new();
+    for (dest, option) in [(&stdout, shimp::opt::STDOUT), (&stderr, shimp::opt::STDERR)] {
+        if *dest == LogDest::Null {
+            shim_options.push((option, Word::text("/dev/null")));
+        }
+    }
+    if !shim_options.is_empty() {
+        needs.insert(ShimNeed::Logs);
+    }
+    Logs {
+        plan: LogPlan {
+            stdout,
+            stderr,
+            dirs: Vec::new(),
+            files: Vec::new(),
         },
         shim_options,
     }

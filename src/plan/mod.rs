@@ -148,6 +148,9 @@ pub struct ServiceSpec {
     pub shim: BTreeSet<ShimNeed>,
     pub cwd: PathBuf,
     pub env: BTreeMap<String, Word>,
+    /// Per environment (`env_<name>`), the variables that selecting it adds or changes; empty
+    /// with `--env`, which merged one already.
+    pub env_overlays: BTreeMap<String, BTreeMap<String, Word>>,
     pub user: Option<String>,
     pub group: Option<String>,
     pub autostart: bool,
@@ -263,6 +266,17 @@ fn plan_app(
         shim: needs,
         cwd: app.cwd.clone(),
         env,
+        env_overlays: app
+            .env_overlays
+            .iter()
+            .map(|(name, vars)| {
+                let vars = vars
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Word::text(v)))
+                    .collect();
+                (name.clone(), vars)
+            })
+            .collect(),
         user: user?,
         group: if target.scope == crate::target::Scope::System {
             app.group.clone()

@@ -4,11 +4,10 @@
 //! source for every default.
 
 use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 
 use super::instances::Sharing;
 use super::logs::Logs;
-use std::path::{Path, PathBuf};
-
 use super::{Part, RestartMode, RestartPolicy, ShimNeed, Word};
 use crate::model::App;
 use crate::shim_protocol::{END_OF_OPTIONS, default, opt};
@@ -67,11 +66,16 @@ fn state_file(dir: &Path, unit: &str, templated: bool, suffix: &str) -> Word {
     }
 }
 
-/// `--autorestart` and PM2's restart settings, for a manager that has none of its own. The shim
-/// leaves a crash-looping app down and exits 0, so the manager (launchd `KeepAlive`
-/// `{SuccessfulExit: false}`) does not start it again; `autorestart: false` is
-/// `--max-restarts 0`, so a graceful restart (memory, `rgen restart`) still restarts in place.
-fn restart_options(app: &App, restart: &RestartPolicy) -> Vec<(&'static str, String)> {
+/// `--autorestart` and PM2's restart settings, for a manager that has none of its own. Where the
+/// manager restarts a job unless it exits 0 (launchd `KeepAlive {SuccessfulExit: false}`), the
+/// shim that leaves a crash-looping app down exits 0; elsewhere (a kubelet) it exits with the
+/// app's status. `autorestart: false` is `--max-restarts 0`, so a graceful restart (memory,
+/// `rgen restart`) still restarts in place.
+fn restart_options(
+    app: &App,
+    caps: &Capabilities,
+    restart: &RestartPolicy,
+) -> Vec<(&'static str, String)> {
     let mut options = vec![(opt::AUTORESTART, String::new())];
     let max_restarts = match (&restart.mode, restart.limit) {
         (RestartMode::Never, _) => 0,
@@ -100,7 +104,9 @@ fn restart_options(app: &App, restart: &RestartPolicy) -> Vec<(&'static str, Str
             .collect();
         options.push((opt::STOP_EXIT_CODES, codes.join(",")));
     }
-    options.push((opt::STAY_DOWN_EXIT_CODE, "0".into()));
+    if caps.restarts_unless_exit_0 {
+        options.push((opt::STAY_DOWN_EXIT_CODE, "0".into()));
+    }
     options
 }
 
@@ -159,12 +165,16 @@ pub(super) fn command(app: &App, setting: &Setting<'_>) -> Vec<Word> {
         if sharing.node_app && (socket || (app.wait_ready && app.launcher.is_some())) {
             push(opt::NODE_PRELOAD);
         }
+        if let Some(ready_file) = caps.ready_file {
+            push(opt::READY_FILE);
+            push(ready_file);
+        }
         if let Some(b) = restart.backoff.as_ref().filter(|b| b.via_shim) {
             push(opt::BACKOFF_INITIAL);
             push(&b.initial_ms.to_string());
         }
         if needs.contains(&ShimNeed::Restarts) {
-            for (option, value) in restart_options(app, restart) {
+            for (option, value) in restart_options(app, caps, restart) {
                 push(option);
                 if !value.is_empty() {
                     push(&value);

@@ -1,22 +1,33 @@
 //! The key table's unconditional approximations, announced once per key the app sets. Keys whose
 //! approximation depends on the value are announced by their own group's planner.
 
-use crate::diag::Problems;
-use crate::keys::{Support, When};
+use crate::diag::{Problems, WarningKind};
+use crate::keys::{KeySpec, Support, When};
 use crate::model::App;
 use crate::target::Target;
 
 pub(super) fn announce(app: &App, target: &Target, problems: &mut Problems) {
     for (spec, origin) in &app.keys_used {
         let mapping = spec.mapping(target.backend);
-        if let Support::Approximated(kind, When::Always) = mapping.support {
-            problems.warn(
+        match mapping.support {
+            Support::Approximated(kind, When::Always) => problems.warn(
                 kind,
                 origin.clone(),
                 format!("`{}`: {}", spec.name, mapping.text),
-            );
+            ),
+            // Keys no backend supports were announced by the model already.
+            Support::Unsupported if !unsupported_everywhere(spec) => problems.warn(
+                WarningKind::Unsupported,
+                origin.clone(),
+                format!("`{}` is ignored: {}", spec.name, mapping.text),
+            ),
+            _ => {}
         }
     }
+}
+
+fn unsupported_everywhere(spec: &KeySpec) -> bool {
+    spec.systemd.support == Support::Unsupported && spec.launchd.support == Support::Unsupported
 }
 
 /// Announces a key's conditional approximation with the table's own wording.

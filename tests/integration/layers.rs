@@ -62,6 +62,13 @@ const PURE: &[&str] = &[
     "src/backend/launchd/calendar.rs",
     "src/backend/launchd/helper.rs",
     "src/backend/shim_args.rs",
+    "src/backend/kubernetes/render.rs",
+    "src/backend/kubernetes/names.rs",
+    "src/backend/kubernetes/paths.rs",
+    "src/backend/kubernetes/cron.rs",
+    "src/backend/kubernetes/objects.rs",
+    "src/backend/kubernetes/overlays.rs",
+    "src/backend/kubernetes/containerfile.rs",
 ];
 
 const IMPURE: &[&str] = &[
@@ -253,6 +260,7 @@ fn only_the_target_and_the_backends_name_a_manager() {
         "src/backend/launchd/mod.rs",
         "src/backend/systemd/render.rs",
         "src/backend/launchd/render.rs",
+        "src/backend/kubernetes/mod.rs",
     ];
     let mut wrong = Vec::new();
     for file in &files {
@@ -266,7 +274,14 @@ fn only_the_target_and_the_backends_name_a_manager() {
         }
         let text = std::fs::read_to_string(file).unwrap();
         for (n, line) in text.lines().enumerate() {
-            if line.contains("Backend::Systemd") || line.contains("Backend::Launchd") {
+            if [
+                "Backend::Systemd",
+                "Backend::Launchd",
+                "Backend::Kubernetes",
+            ]
+            .iter()
+            .any(|b| line.contains(b))
+            {
                 wrong.push(format!("{rel}:{}", n + 1));
             }
         }

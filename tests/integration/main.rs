@@ -12,6 +12,7 @@ mod escaping;
 mod follower;
 mod import;
 mod import_pm2;
+mod kubernetes;
 mod launchd;
 mod launchd_apply;
 mod launchd_run;

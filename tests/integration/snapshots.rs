@@ -115,6 +115,7 @@ fn every_approximated_key_has_a_fixture_that_warns() {
                 ][..],
             ),
             (Backend::Launchd, &["__launchd-user.snap"][..]),
+            (Backend::Kubernetes, &["__kubernetes.snap"][..]),
         ] {
             let Support::Approximated(kind, _) = spec.mapping(backend).support else {
                 continue;
@@ -137,4 +138,29 @@ fn every_approximated_key_has_a_fixture_that_warns() {
         "approximations no fixture shows:\n{}",
         missing.join("\n")
     );
+}
+
+/// Kubernetes without `--env`: the base and one overlay per environment; and the Containerfile.
+#[test]
+fn kubernetes_overlays_and_containerfile() {
+    for (name, flags) in [
+        ("example-cluster", &[][..]),
+        ("example-azak", &["--containerfile"][..]),
+    ] {
+        let (_, file) = fixtures()
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .expect("fixture");
+        let out = run(rgen()
+            .arg("render")
+            .arg(&file)
+            .args(["--kubernetes", "--cpus-per-node", "2"])
+            .args(flags));
+        settings().bind(|| {
+            insta::assert_snapshot!(
+                format!("render__{name}__kubernetes-all-environments"),
+                out.transcript()
+            )
+        });
+    }
 }

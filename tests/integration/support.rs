@@ -143,4 +143,6 @@ pub const TARGETS: &[(&str, &[&str])] = &[
         &["--systemd", "--user", "--systemd-version", "252"],
     ),
     ("launchd-user", &["--launchd", "--user"]),
+    // A node's CPU count stands in for this machine's (`instances: 'max'`).
+    ("kubernetes", &["--kubernetes", "--cpus-per-node", "2"]),
 ];

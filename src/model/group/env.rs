@@ -1,11 +1,11 @@
 //! Group `env`: the environment PM2 would give the app — (`--keep-env`) < `env` <
 //! `deploy.<env>.env` < `env_<env>` — then `port`, and PM2's `PYTHONUNBUFFERED` for Python.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use crate::diag::{Origin, WarningKind};
+use crate::diag::{Origin, Problems, WarningKind};
 use crate::load::kind;
 use crate::load::{Canonical, RawEcosystem};
 use crate::model::fields::{Fields, scalar_to_string};
@@ -79,6 +79,56 @@ pub(crate) fn read(
     }
     let port = port.or_else(|| env.get("PORT").and_then(|p| p.parse().ok()));
     (env, port)
+}
+
+/// Every environment the app can be started in (`env_<name>` on it, `deploy.<name>.env`), each
+/// as what `--env <name>` adds to or changes in `base` (the env without `--env`). For backends
+/// that write all environments at once (Kubernetes overlays).
+pub(crate) fn environments(
+    f: &mut Fields<'_>,
+    raw: &RawEcosystem,
+    base: &BTreeMap<String, String>,
+) -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut names: BTreeSet<String> = f
+        .raw
+        .entries
+        .iter()
+        .filter_map(|e| match &e.canonical {
+            Canonical::EnvOverlay(n) => Some(n.clone()),
+            _ => None,
+        })
+        .collect();
+    names.extend(
+        raw.deploy
+            .iter()
+            .filter(|(_, d)| d.get("env").is_some())
+            .map(|(n, _)| n.clone()),
+    );
+    let mut out = BTreeMap::new();
+    for name in names {
+        // The base env's own problems are reported already; only the overlay's are new.
+        let mut scratch = Problems::default();
+        let mut fields = Fields {
+            raw: f.raw,
+            origin: f.origin.clone(),
+            report: &mut scratch,
+        };
+        // What `--keep-env` copies is in the base already, and an overlay holds only changes.
+        let (env, _) = read(&mut fields, raw, Some(&name), &BTreeMap::new());
+        for e in scratch.errors {
+            if !f.report.errors.contains(&e) {
+                f.report.errors.push(e);
+            }
+        }
+        let delta: BTreeMap<String, String> = env
+            .into_iter()
+            .filter(|(k, v)| base.get(k) != Some(v))
+            .collect();
+        if !delta.is_empty() {
+            out.insert(name, delta);
+        }
+    }
+    out
 }
 
 fn env_object(
