@@ -9,13 +9,13 @@ use serde_json::Value;
 use super::fields::Fields;
 use super::group::identity::{default_group, raw_name, sanitize_name};
 use super::group::{
-    command, env, identity, instances, logs, memory, restart, schedule, stop, user,
+    command, env, identity, instances, logs, memory, restart, rotation, schedule, stop, user,
 };
 use super::resolve::InterpreterKind;
 use super::{App, Ecosystem, ModelOptions};
 use crate::diag::{BadInput, Origin, Problems, Warning, WarningKind};
 use crate::keys::Support;
-use crate::load::{Canonical, RawApp, RawEcosystem};
+use crate::load::{Canonical, Format, RawApp, RawEcosystem};
 
 pub fn validate(
     raw: &RawEcosystem,
@@ -66,9 +66,14 @@ pub fn validate(
         );
     }
 
+    // Beside `apps`: read once, for every app.
+    let strict = raw.format == Format::RgenToml;
+    let file_rotation = raw.log_rotate.as_ref().map(|(written, value)| {
+        rotation::read_file_level(written, value, &origin, strict, &mut report)
+    });
     let mut apps = Vec::new();
     for app in &selected {
-        if let Some(app) = validate_app(raw, app, opts, &mut report) {
+        if let Some(app) = validate_app(raw, app, opts, file_rotation.as_ref(), &mut report) {
             apps.push(app);
         }
     }
@@ -125,6 +130,7 @@ fn validate_app(
     raw: &RawEcosystem,
     app: &RawApp,
     opts: &ModelOptions,
+    file_rotation: Option<&rotation::Layer>,
     report: &mut Problems,
 ) -> Option<App> {
     let file_origin = Origin::file(&raw.file);
@@ -152,7 +158,8 @@ fn validate_app(
     let inst = instances::read(&mut f, cmd.interpreter.kind, cmd.launcher, port);
     let restart = restart::read(&mut f, raw.format);
     let max_memory_bytes = memory::read(&mut f);
-    let logs = logs::read(&mut f, &cwd, &inst.instances, inst.mode);
+    let mut logs = logs::read(&mut f, &cwd, &inst.instances, inst.mode);
+    logs.rotation = rotation::read(&mut f, file_rotation, raw.format == Format::RgenToml);
     let stop = stop::read(&mut f);
     let (wait_ready, listen_timeout_ms) = stop::readiness(&mut f);
     command::run_package_script(

@@ -106,7 +106,7 @@ pub(super) fn command(
         }
         for (option, value) in &logs.shim_options {
             argv.push(Word::text(*option));
-            argv.push(value.clone());
+            argv.extend(value.iter().cloned());
         }
         argv.push(Word::text(END_OF_OPTIONS));
     }

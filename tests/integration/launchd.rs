@@ -146,7 +146,7 @@ fn azak_plists_carry_the_macbook_setup() {
         "{args:?}"
     );
     assert!(
-        args.windows(2).any(|w| w == ["--log-max-size", "10485760"]),
+        args.windows(2).any(|w| w == ["--log-max-size", "10M"]),
         "{args:?}"
     );
     assert!(
