@@ -11,6 +11,7 @@
 
 mod attacks;
 mod cases;
+mod rotation;
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -64,6 +65,7 @@ fn trials(suite: Suite) -> Vec<Trial> {
         .filter(|(s, _, _)| *s == suite)
         .map(|(_, name, f)| Trial::test(name, move || f().map_err(Into::into)))
         .chain(attacks::trials(suite))
+        .chain(rotation::trials(suite))
         .collect()
 }
 
