@@ -61,7 +61,8 @@ fn logs_line(logs: &LogPlan) -> String {
         return format!("rotated by rgen-shim {} ({whose})", r.describe());
     }
     if !logs.files.is_empty() || file(&logs.stdout) || file(&logs.stderr) {
-        return "files, never rotated (`log_rotate`); `rgen flush` empties them".into();
+        return "files, never rotated (`log_rotate` turns it off); `rgen flush` empties them"
+            .into();
     }
     if logs.stdout == LogDest::Journal || logs.stderr == LogDest::Journal {
         return "the journal, which journald rotates (SystemMaxUse=, MaxRetentionSec= in journald.conf)".into();

@@ -14,6 +14,7 @@ mod launchd_apply;
 mod layers;
 mod layouts;
 mod readme;
+mod rotation;
 mod snapshots;
 mod support;
 mod verify;

@@ -33,7 +33,9 @@ pub fn trials(suite: Suite) -> Vec<Trial> {
     all()
         .into_iter()
         .filter(|(s, _, _)| *s == suite)
-        .map(|(_, name, f)| Trial::test(name, move || f().map_err(Into::into)).with_kind("rotation"))
+        .map(|(_, name, f)| {
+            Trial::test(name, move || f().map_err(Into::into)).with_kind("rotation")
+        })
         .collect()
 }
 
@@ -220,7 +222,11 @@ fn progress(dir: &Path) -> BTreeMap<u32, usize> {
         .filter_map(|e| e.ok())
         .filter_map(|e| {
             let pid = e.file_name().to_string_lossy().parse::<u32>().ok()?;
-            let n = std::fs::read_to_string(e.path()).ok()?.trim().parse().ok()?;
+            let n = std::fs::read_to_string(e.path())
+                .ok()?
+                .trim()
+                .parse()
+                .ok()?;
             Some((pid, n))
         })
         .collect()
@@ -292,8 +298,15 @@ fn by_size_through_a_restart() -> TestResult {
     rgen(&["install", "--system"], &dir).ok()?;
     let check_out = rgen(&["check", "--system"], &dir);
     check(
-        check_out.stdout.contains("rotated by rgen-shim at 256K, all kept, gzip"),
-        || format!("rgen check does not say how it rotates:\n{}", check_out.stdout),
+        check_out
+            .stdout
+            .contains("rotated by rgen-shim at 256K, all kept, gzip"),
+        || {
+            format!(
+                "rgen check does not say how it rotates:\n{}",
+                check_out.stdout
+            )
+        },
     )?;
     // Restart while it writes at full speed and rotates every few milliseconds.
     poll("three rotations", WAIT, || {
@@ -313,7 +326,9 @@ fn by_size_through_a_restart() -> TestResult {
         .flat_map(|(&pid, &n)| lines.problems(pid, 0, n))
         .collect();
     for pid in lines.seen.keys().filter(|p| !runs.contains_key(p)) {
-        problems.push(format!("lines of a run {pid} that never said it wrote them"));
+        problems.push(format!(
+            "lines of a run {pid} that never said it wrote them"
+        ));
     }
     if !lines.garbage.is_empty() {
         problems.push(format!(
@@ -340,7 +355,9 @@ fn by_size_through_a_restart() -> TestResult {
             problems.push(format!("{name} holds {} bytes, over {MAX}", text.len()));
         }
         if !is_pm2_logrotate_name(name, "out") {
-            problems.push(format!("{name} is not named <stem>__YYYY-MM-DD_HH-mm-ss.log"));
+            problems.push(format!(
+                "{name} is not named <stem>__YYYY-MM-DD_HH-mm-ss.log"
+            ));
         }
     }
     check(problems.is_empty(), || {
@@ -453,9 +470,11 @@ fn by_cron_with_retain() -> TestResult {
     };
     rgen_env(&["install", "--user"], &dir, &USER_ENV).ok()?;
     let unit = format!("{APP}.service");
-    let pid = poll("the app in the user manager", Duration::from_secs(20), || {
-        Some(main_pid(&user, &unit)).filter(|&p| p != 0)
-    })?;
+    let pid = poll(
+        "the app in the user manager",
+        Duration::from_secs(20),
+        || Some(main_pid(&user, &unit)).filter(|&p| p != 0),
+    )?;
     // In the user scope systemd would write the file itself (`append:`), and could not rotate
     // it without losing lines: the shim writes it.
     let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
@@ -480,14 +499,18 @@ fn by_cron_with_retain() -> TestResult {
         format!("{most} rotated files at once, retain is {RETAIN}: {ever:?}")
     })?;
     check(ever.len() >= 5, || {
-        format!("only {} cron rotations in {TOTAL} lines: {ever:?}", ever.len())
+        format!(
+            "only {} cron rotations in {TOTAL} lines: {ever:?}",
+            ever.len()
+        )
     })?;
     // Every rotation happened on the schedule: at an even second (size rotation is off).
     let odd: Vec<&String> = ever
         .iter()
         .filter(|n| {
             let secs = n.strip_prefix("out__").map(|r| &r[17..19]);
-            secs.and_then(|s| s.parse::<u32>().ok()).is_none_or(|s| s % 2 == 1)
+            secs.and_then(|s| s.parse::<u32>().ok())
+                .is_none_or(|s| s % 2 == 1)
         })
         .collect();
     check(odd.is_empty(), || {
@@ -627,7 +650,10 @@ fn planted_symlinks() -> TestResult {
             "log_rotate": { "max_size": "16K", "retain": 4, "compress": true, "dateFormat": "[planted]" },
         }]}),
     );
-    output("chown", &["-R", &format!("{ROTOR}:"), &dir.to_string_lossy()])?;
+    output(
+        "chown",
+        &["-R", &format!("{ROTOR}:"), &dir.to_string_lossy()],
+    )?;
     // Where rotated files would go, before the app starts: links to root's files.
     let logs_q = logs.to_string_lossy();
     as_rotor(&format!(
@@ -682,8 +708,14 @@ fn planted_symlinks() -> TestResult {
     })?;
     let mut problems: Vec<String> = victims.iter().filter_map(Victim::damage).collect();
     // Everything the shim made there is the app's user's.
-    let rotor_uid: u32 = output("id", &["-u", ROTOR])?.trim().parse().unwrap_or(u32::MAX);
-    for e in std::fs::read_dir(&logs).map_err(|e| e.to_string())?.flatten() {
+    let rotor_uid: u32 = output("id", &["-u", ROTOR])?
+        .trim()
+        .parse()
+        .unwrap_or(u32::MAX);
+    for e in std::fs::read_dir(&logs)
+        .map_err(|e| e.to_string())?
+        .flatten()
+    {
         if let Ok(m) = e.metadata()
             && m.uid() != rotor_uid
         {

@@ -303,7 +303,7 @@ impl Reader<'_> {
                     self.fail(
                         key,
                         format!("`{}` is {s:?}, not a size{read_as}", self.key(key)),
-                        Some(why),
+                        Some(why.replace("PM2 accepts only", "pm2-logrotate reads only")),
                     );
                     return None;
                 }
@@ -544,7 +544,10 @@ impl Reader<'_> {
                     format!(
                         "`{}` must be a whole number of seconds, at least 1, not {}",
                         self.key(key),
-                        describe(v)
+                        match v {
+                            Value::Number(n) => n.to_string(),
+                            other => describe(other),
+                        }
                     ),
                     Some("pm2-logrotate's default is 30".into()),
                 );
