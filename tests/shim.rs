@@ -1610,6 +1610,56 @@ fn a_log_emptied_in_place_is_written_from_its_new_end() {
     assert!(rotated_logs(w.dir.path(), "out").is_empty());
 }
 
+#[test]
+fn a_symlink_swapped_in_at_the_live_path_is_never_followed_and_said_once() {
+    let w = World::new();
+    let victim = w.path("victim");
+    fs::write(&victim, "victim\n").unwrap();
+    let ticker = w.script(
+        "ticker.sh",
+        "i=0\nwhile :; do echo \"line $i\"; i=$((i + 1)); done\n",
+    );
+    let out = w.path("out.log");
+    let mut shim = w.spawn(
+        "swap",
+        &[
+            "--stdout",
+            out.to_str().unwrap(),
+            "--log-max-size",
+            "4K",
+            "--",
+            SH,
+            &ticker,
+        ],
+        &[],
+    );
+    wait_until("a rotation", || {
+        (!rotated_logs(w.dir.path(), "out").is_empty()).then_some(())
+    });
+    let swap = w.path("swap");
+    std::os::unix::fs::symlink(&victim, &swap).unwrap();
+    fs::rename(&swap, &out).unwrap();
+    // Every line from now on is over the size: each would be a rotation attempt.
+    wait_until("the shim to notice", || {
+        fs::read_to_string(w.path("swap.err"))
+            .ok()?
+            .contains("cannot reopen")
+            .then_some(())
+    });
+    // Its user removes the link: the shim writes a fresh file again.
+    fs::remove_file(&out).unwrap();
+    wait_until("a new live file", || {
+        fs::symlink_metadata(&out)
+            .ok()
+            .filter(|m| m.is_file() && m.len() > 0)
+    });
+    shim.term();
+    shim.wait();
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "victim\n");
+    let said = shim.stderr();
+    assert_eq!(said.matches("cannot reopen").count(), 1, "{said}");
+}
+
 // ---- --autorestart: PM2's restart rules inside the shim ----
 
 /// Appends its pid to $RUNS_FILE, then exits with $CRASH_CODE (default 1).

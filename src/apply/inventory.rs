@@ -79,6 +79,21 @@ impl Stream {
     }
 }
 
+/// How the shim rotates a log file, read back from its installed command line (pm2-logrotate's
+/// settings, as `shim_protocol` spells them).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct LogRotation {
+    /// Rotated before it grows past this; `None`: not by size.
+    pub max_size_bytes: Option<u64>,
+    /// Rotated files kept; `None`: all.
+    pub retain: Option<u32>,
+    pub compress: bool,
+    pub date_format: String,
+    /// Cron expression of time-based rotations.
+    pub interval: Option<String>,
+    pub worker_interval_ms: u64,
+}
+
 /// Where one stream of one running unit goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LogSource {
@@ -89,6 +104,8 @@ pub enum LogSource {
         unit: String,
         /// Who opens the file: the shim (as the app's user) or the manager.
         by_shim: bool,
+        /// How the shim rotates it; `None`: never.
+        rotation: Option<LogRotation>,
     },
     /// The manager's own log (the journal) for this runtime unit.
     Journal { unit: String },

@@ -6,6 +6,7 @@ use anyhow::Result;
 use super::print_warnings;
 use crate::backend;
 use crate::diag::printable;
+use crate::plan::{LogDest, LogPlan};
 use crate::settings::CheckSettings;
 
 pub fn run(s: &CheckSettings) -> Result<i32> {
@@ -43,6 +44,28 @@ pub fn run(s: &CheckSettings) -> Result<i32> {
                 format!(" [shim: {}]", shim.join(", "))
             }
         );
+        println!("    logs: {}", logs_line(&spec.logs));
     }
     Ok(0)
+}
+
+/// Where the app's output goes and how it is rotated, in one line.
+fn logs_line(logs: &LogPlan) -> String {
+    let file = |d: &LogDest| matches!(d, LogDest::File(_));
+    if let Some(r) = &logs.rotation {
+        let whose = if r.configured {
+            "log_rotate"
+        } else {
+            "rgen's default; `log_rotate` changes it"
+        };
+        return format!("rotated by rgen-shim {} ({whose})", r.describe());
+    }
+    if !logs.files.is_empty() || file(&logs.stdout) || file(&logs.stderr) {
+        return "files, never rotated (`log_rotate` turns it off); `rgen flush` empties them"
+            .into();
+    }
+    if logs.stdout == LogDest::Journal || logs.stderr == LogDest::Journal {
+        return "the journal, which journald rotates (SystemMaxUse=, MaxRetentionSec= in journald.conf)".into();
+    }
+    "discarded".into()
 }

@@ -72,6 +72,19 @@ pub fn to_toml(raw: &RawEcosystem) -> String {
             "# Forever's keys were renamed to their PM2 equivalents."
         );
     }
+    // Beside `apps`, before them: a bare `log_rotate = false` must precede every table.
+    match &raw.log_rotate {
+        Some((_, Value::Object(settings))) => {
+            out.push_str("\n[log_rotate]\n");
+            for (k, v) in settings {
+                let _ = writeln!(out, "{} = {}", bare_key(k), toml_value(v));
+            }
+        }
+        Some((_, value)) if !value.is_null() => {
+            let _ = writeln!(out, "\nlog_rotate = {}", toml_value(value));
+        }
+        _ => {}
+    }
     for app in &raw.apps {
         out.push_str("\n[[apps]]\n");
         let mut tables = Vec::new();

@@ -83,7 +83,13 @@ pub fn run(s: &ShowSettings) -> Result<i32> {
         for source in installed.log_sources() {
             let text = match source {
                 LogSource::File { path, stream, .. } => {
-                    format!("{} ({})", path.display(), stream.as_str())
+                    let on_disk = app
+                        .logs
+                        .iter()
+                        .find(|f| f.path == path)
+                        .map(|f| format!(": {}", f.describe()))
+                        .unwrap_or_default();
+                    format!("{} ({}){on_disk}", path.display(), stream.as_str())
                 }
                 LogSource::Journal { unit } => format!("journal (journalctl -u {unit})"),
             };

@@ -11,7 +11,9 @@ use crate::apply::inventory::{InstalledApp, Inventory};
 use crate::backend::{self, Renderer};
 use crate::load::{self, Format};
 use crate::observe::select::select;
-use crate::observe::status::{self, AppStatus, Report, format_bytes, format_duration_ms};
+use crate::observe::status::{
+    self, AppStatus, LogFileStatus, Report, format_bytes, format_duration_ms,
+};
 use crate::settings::{SourceSettings, StatusSettings, cpus};
 use crate::target::Target;
 
@@ -77,6 +79,7 @@ pub fn print_report(report: &Report, json: bool) -> Result<()> {
 
 fn print_table(out: &mut impl std::io::Write, apps: &[AppStatus]) -> Result<()> {
     let any_drift = apps.iter().any(|a| a.drift == Some(true));
+    let any_log_file = apps.iter().any(|a| !a.logs.is_empty());
     let mut rows: Vec<Vec<(String, Option<anstyle::Style>)>> = Vec::new();
     let mut header = vec![
         "name",
@@ -89,6 +92,9 @@ fn print_table(out: &mut impl std::io::Write, apps: &[AppStatus]) -> Result<()> 
         "cpu",
         "memory",
     ];
+    if any_log_file {
+        header.push("logs");
+    }
     if any_drift {
         header.push("drift");
     }
@@ -141,6 +147,13 @@ fn print_table(out: &mut impl std::io::Write, apps: &[AppStatus]) -> Result<()> 
                 None,
             ),
         ];
+        if any_log_file {
+            // Live files' size, and how many rotated ones lie beside them.
+            row.push((
+                LogFileStatus::summary(&a.logs).unwrap_or_else(|| "-".into()),
+                None,
+            ));
+        }
         if any_drift {
             row.push((
                 if a.drift == Some(true) {

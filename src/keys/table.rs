@@ -446,6 +446,18 @@ pub static KEYS: &[KeySpec] = &[
         ),
     ),
     key(
+        "log_rotate",
+        G::Logs,
+        &[],
+        shim(
+            N::Logs,
+            "rgen extension; PM2 ignores it. pm2-logrotate's `max_size`, `retain`, `compress`, `dateFormat`, `rotateInterval`, `workerInterval` for this app (beside `apps`: for every app); the shim writes the log files and rotates them by rename, losing no line. Default: at 10M, 30 kept; `false`: never",
+        ),
+        native(
+            "not needed: no log files are written; the kubelet rotates container logs (`containerLogMaxSize`, `containerLogMaxFiles`)",
+        ),
+    ),
+    key(
         "log_type",
         G::Logs,
         &[],

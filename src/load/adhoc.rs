@@ -104,6 +104,7 @@ impl Definition {
                 entries,
             }],
             deploy: Map::new(),
+            log_rotate: None,
             source_hash: super::source_hash(json.as_bytes()),
         })
     }

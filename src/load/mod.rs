@@ -104,6 +104,9 @@ pub struct RawEcosystem {
     pub apps: Vec<RawApp>,
     /// PM2's `deploy` section: `deploy.<env>.env` is the lowest-priority env layer.
     pub deploy: Map<String, Value>,
+    /// `log_rotate` beside `apps` (an rgen extension PM2 ignores): pm2-logrotate's settings for
+    /// every app, with the key as written.
+    pub log_rotate: Option<(String, Value)>,
     /// Digest of the file's bytes, recorded at install so `status` can tell cheaply whether the
     /// file changed since.
     pub source_hash: String,
@@ -234,8 +237,11 @@ fn load_text(
         other => other,
     };
     let mut report = Problems::default();
-    let (apps, deploy) = match format {
-        Format::Forever => (forever::apps(&root, &origin, &mut report), Map::new()),
+    let (apps, FileSections { deploy, log_rotate }) = match format {
+        Format::Forever => (
+            forever::apps(&root, &origin, &mut report),
+            FileSections::default(),
+        ),
         _ => pm2_apps(root, format, &origin, &mut report),
     };
     let (apps, warnings) = {
@@ -249,6 +255,7 @@ fn load_text(
             format,
             apps,
             deploy,
+            log_rotate,
             source_hash,
         },
         report,
@@ -402,6 +409,13 @@ pub fn source_hash(bytes: &[u8]) -> String {
     digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// What a file holds beside its apps.
+#[derive(Default)]
+struct FileSections {
+    deploy: Map<String, Value>,
+    log_rotate: Option<(String, Value)>,
+}
+
 /// PM2's layouts: `{apps: [...]}`, `{pm2: [...]}`, a bare array, or a single app object. Values
 /// move into the apps: a large file is not held twice.
 fn pm2_apps(
@@ -409,8 +423,8 @@ fn pm2_apps(
     format: Format,
     origin: &Origin,
     report: &mut Problems,
-) -> (Vec<RawApp>, Map<String, Value>) {
-    let mut deploy = Map::new();
+) -> (Vec<RawApp>, FileSections) {
+    let mut sections = FileSections::default();
     let root_is_array = root.is_array();
     let (list, prefix): (Vec<Value>, &str) = match root {
         Value::Object(mut map) if map.contains_key("apps") || map.contains_key("pm2") => {
@@ -425,14 +439,24 @@ fn pm2_apps(
                     "apps" | "pm2" => {}
                     "deploy" => {
                         if let Value::Object(d) = v {
-                            deploy = d;
+                            sections.deploy = d;
                         }
                     }
+                    "log_rotate" => sections.log_rotate = Some((k, v)),
+                    "logRotate" if format.strict() => {
+                        report
+                            .error(
+                                origin.with_key("logRotate"),
+                                "`logRotate` is the camelCase alias of `log_rotate`",
+                            )
+                            .hint("rgen.toml uses canonical names: write `[log_rotate]`");
+                    }
+                    "logRotate" => sections.log_rotate = Some((k, v)),
                     "static" => refuse_static(origin, report),
                     other if format.strict() => {
                         report
                             .error(origin.with_key(other), format!("unknown top-level key `{other}`"))
-                            .hint("rgen.toml holds `[[apps]]` tables (and an optional `[deploy]` table)");
+                            .hint("rgen.toml holds `[[apps]]` tables (and optional `[deploy]` and `[log_rotate]` tables)");
                     }
                     other => report.warn(
                         WarningKind::UnknownKey,
@@ -449,7 +473,7 @@ fn pm2_apps(
                         origin.with_key(key),
                         format!("`{key}` must be a list of apps, not {}", kind(&other)),
                     );
-                    return (Vec::new(), deploy);
+                    return (Vec::new(), sections);
                 }
             }
         }
@@ -465,7 +489,7 @@ fn pm2_apps(
                     },
                 )
                 .hint(empty_file_hint(format));
-            return (Vec::new(), deploy);
+            return (Vec::new(), sections);
         }
         // PM2 takes the object itself as the one app, and adds a server per `static` entry: with
         // nothing but `static` (and `deploy`), there is no app of the file's own.
@@ -473,10 +497,10 @@ fn pm2_apps(
             refuse_static(origin, report);
             map.shift_remove("static");
             if let Some(Value::Object(d)) = map.shift_remove("deploy") {
-                deploy = d;
+                sections.deploy = d;
             }
             if map.is_empty() {
-                return (Vec::new(), deploy);
+                return (Vec::new(), sections);
             }
             (vec![Value::Object(map)], "")
         }
@@ -484,7 +508,7 @@ fn pm2_apps(
             report
                 .error(origin.clone(), "no `[[apps]]` table")
                 .hint("rgen.toml lists apps as `[[apps]]` tables with PM2's key names");
-            return (Vec::new(), deploy);
+            return (Vec::new(), sections);
         }
         single @ Value::Object(_) => (vec![single], ""),
         other => {
@@ -495,7 +519,7 @@ fn pm2_apps(
                     kind(&other)
                 ),
             );
-            return (Vec::new(), deploy);
+            return (Vec::new(), sections);
         }
     };
     if list.is_empty() {
@@ -523,7 +547,7 @@ fn pm2_apps(
             Some(resolve_keys(index, path, map, format, origin, report))
         })
         .collect();
-    (apps, deploy)
+    (apps, sections)
 }
 
 /// PM2 serves `static` entries with its own server (`pm2 serve`), which rgen does not have.

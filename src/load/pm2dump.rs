@@ -75,13 +75,13 @@ const SESSION: &[&str] = &[
 ];
 
 /// pm2-logrotate's settings and its defaults (its package.json `config`), in the order written.
-const LOGROTATE_DEFAULTS: &[(&str, &str)] = &[
-    ("max_size", "10M"),
-    ("retain", "30"),
-    ("compress", "false"),
-    ("dateFormat", "YYYY-MM-DD_HH-mm-ss"),
-    ("rotateInterval", "0 0 * * *"),
-    ("workerInterval", "30"),
+const LOGROTATE_KEYS: &[&str] = &[
+    "max_size",
+    "retain",
+    "compress",
+    "dateFormat",
+    "rotateInterval",
+    "workerInterval",
 ];
 
 /// The log date format `--time` stores.
@@ -221,7 +221,10 @@ pub struct ImportedApp {
 /// pm2-logrotate's settings, typed as rgen's `log_rotate` table takes them.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LogRotate {
-    pub settings: Vec<(&'static str, Value)>,
+    /// Its `pm2-logrotate` object of module_conf.json, as PM2 stored it.
+    pub module_conf: Map<String, Value>,
+    /// Filled from `module_conf` by the model's reading of pm2-logrotate's values.
+    pub settings: Vec<(String, Value)>,
     /// Keys the module has that rgen does not carry (`rotateModule`, `TZ`).
     pub not_carried: Vec<String>,
 }
@@ -1295,7 +1298,9 @@ fn annotate_shared_env(apps: &mut [ImportedApp], _ctx: &Context<'_>) {
     }
 }
 
-/// pm2-logrotate's settings from `module_conf.json`, over the module's defaults, typed.
+/// Whether pm2-logrotate ran, and the keys of its settings rgen does not carry; its values are
+/// read by the model's `log_rotate` grammar (`model::from_pm2_logrotate`), as the module reads
+/// them, by whoever writes the import.
 fn log_rotate(conf: &Map<String, Value>, modules: &[String]) -> Option<LogRotate> {
     let installed = conf
         .get("module-db-v2")
@@ -1306,50 +1311,19 @@ fn log_rotate(conf: &Map<String, Value>, modules: &[String]) -> Option<LogRotate
     if !installed && own.is_none() {
         return None;
     }
-    let text = |key: &str, default: &str| -> String {
-        match own.and_then(|o| o.get(key)) {
-            Some(Value::String(s)) => s.clone(),
-            Some(Value::Number(n)) => n.to_string(),
-            Some(Value::Bool(b)) => b.to_string(),
-            _ => default.to_string(),
-        }
-    };
-    let mut settings = Vec::new();
-    for (key, default) in LOGROTATE_DEFAULTS {
-        let raw = text(key, default);
-        let value = match *key {
-            // pm2-logrotate reads these with parseInt; a non-number keeps every file / the
-            // default interval.
-            "retain" | "workerInterval" => leading_int(&raw)
-                .map(Value::from)
-                .unwrap_or(Value::String(raw)),
-            "compress" => Value::Bool(raw.trim() == "true"),
-            _ => Value::String(raw),
-        };
-        settings.push((*key, value));
-    }
     let not_carried = own
         .map(|o| {
             o.keys()
-                .filter(|k| !LOGROTATE_DEFAULTS.iter().any(|(d, _)| d == k))
+                .filter(|k| !LOGROTATE_KEYS.contains(&k.as_str()))
                 .cloned()
                 .collect()
         })
         .unwrap_or_default();
     Some(LogRotate {
-        settings,
+        module_conf: own.cloned().unwrap_or_default(),
+        settings: Vec::new(),
         not_carried,
     })
-}
-
-/// JavaScript's `parseInt`: the leading digits.
-fn leading_int(s: &str) -> Option<u64> {
-    let digits: String = s
-        .trim()
-        .chars()
-        .take_while(|c| c.is_ascii_digit())
-        .collect();
-    digits.parse().ok()
 }
 
 #[cfg(test)]
@@ -1644,24 +1618,6 @@ mod tests {
             let dump = parse(Path::new(file), &fixture(file)).unwrap();
             assert!(convert(&dump, &ctx).is_err(), "{file}");
         }
-    }
-
-    #[test]
-    fn logrotate_settings_are_typed() {
-        let imported = import("pm2-7.0.4/dump.pm2");
-        let lr = imported.log_rotate.unwrap();
-        assert_eq!(
-            lr.settings,
-            vec![
-                ("max_size", Value::from("10M")),
-                ("retain", Value::from(30)),
-                ("compress", Value::Bool(true)),
-                ("dateFormat", Value::from("YYYY-MM-DD_HH-mm-ss")),
-                ("rotateInterval", Value::from("0 0 * * *")),
-                ("workerInterval", Value::from(60)),
-            ]
-        );
-        assert_eq!(lr.not_carried, ["rotateModule"]);
     }
 
     fn convert_json(json: &str) -> Imported {

@@ -20,6 +20,7 @@ use crate::load::Format;
 use cron::CronSchedule;
 pub use group::identity::{default_group, sanitize_name};
 pub use group::instances::MAX_INSTANCES;
+pub use group::rotation::{format_size, from_pm2_logrotate};
 use resolve::{Interpreter, SearchPath};
 pub use validate::validate;
 
@@ -87,6 +88,32 @@ pub struct Logs {
     /// One file per instance (PM2 appends `-<id>`), unless `merge_logs`.
     pub per_instance: bool,
     pub date_format: Option<String>,
+    /// How the log files are rotated; `None`: never (`log_rotate: false`).
+    pub rotation: Option<Rotation>,
+}
+
+/// pm2-logrotate's settings (`pm2 set pm2-logrotate:<key>`), from `log_rotate` beside `apps` (for
+/// every app) and inside an app (for that one), an rgen extension PM2 ignores. A setting not
+/// given keeps rgen's default, which is pm2-logrotate's except `rotateInterval`: rgen rotates by
+/// size only unless a schedule is asked for (PM2 without pm2-logrotate never rotates; a daily
+/// rotation nobody asked for would scatter small files).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rotation {
+    /// `max_size`: rotate a file before it grows past this many bytes; `None`: not by size.
+    pub max_size: Option<u64>,
+    /// `retain`: rotated files kept per log; `None`: every one (`'all'`).
+    pub retain: Option<u32>,
+    /// `compress`: gzip rotated files.
+    pub compress: bool,
+    /// `dateFormat`: day.js tokens for the date in rotated file names.
+    pub date_format: String,
+    /// `rotateInterval`: a cron expression (5 fields, or 6 with seconds first) at which every
+    /// non-empty log is rotated whatever its size.
+    pub interval: Option<String>,
+    /// `workerInterval`, in seconds.
+    pub worker_interval_s: u64,
+    /// Whether anything was written (`log_rotate` in the file or the app), for `rgen check`.
+    pub configured: bool,
 }
 
 #[derive(Clone, Debug)]

@@ -10,14 +10,14 @@ use super::fields::Fields;
 use super::group::elsewhere::Unchecked;
 use super::group::identity::{default_group, raw_name, sanitize_name};
 use super::group::{
-    command, env, hardening, identity, instances, logs, memory, restart, schedule, shell, stop,
-    user,
+    command, env, hardening, identity, instances, logs, memory, restart, rotation, schedule, shell,
+    stop, user,
 };
 use super::resolve::InterpreterKind;
 use super::{App, Ecosystem, ModelOptions};
 use crate::diag::{BadInput, Origin, Problems, Warning, WarningKind};
 use crate::keys::Support;
-use crate::load::{Canonical, RawApp, RawEcosystem};
+use crate::load::{Canonical, Format, RawApp, RawEcosystem};
 
 pub fn validate(
     raw: &RawEcosystem,
@@ -74,6 +74,11 @@ pub fn validate(
         );
     }
 
+    // Beside `apps`: read once, for every app.
+    let strict = raw.format == Format::RgenToml;
+    let file_rotation = raw.log_rotate.as_ref().map(|(written, value)| {
+        rotation::read_file_level(written, value, &origin, strict, &mut report)
+    });
     // PM2 runs every app of a name (a name addresses them all): the second `echo` becomes
     // `echo-2`, numbered over the whole file so `--only` does not renumber them.
     let final_name = |app: &RawApp| {
@@ -102,7 +107,15 @@ pub fn validate(
             kept: &kept,
             relative: &mut relative,
         };
-        if let Some(app) = validate_app(raw, app, ordinal, opts, shell, &mut report) {
+        if let Some(app) = validate_app(
+            raw,
+            app,
+            ordinal,
+            opts,
+            shell,
+            file_rotation.as_ref(),
+            &mut report,
+        ) {
             apps.push(app);
         }
     }
@@ -170,6 +183,7 @@ fn validate_app(
     ordinal: usize,
     opts: &ModelOptions,
     shell: Shell<'_>,
+    file_rotation: Option<&rotation::Layer>,
     report: &mut Problems,
 ) -> Option<App> {
     let file_origin = Origin::file(&raw.file);
@@ -222,7 +236,8 @@ fn validate_app(
     let inst = instances::read(&mut f, cmd.interpreter.kind, cmd.launcher, port);
     let restart = restart::read(&mut f, raw.format);
     let max_memory_bytes = memory::read(&mut f);
-    let logs = logs::read(&mut f, &cwd, &inst.instances, inst.mode);
+    let mut logs = logs::read(&mut f, &cwd, &inst.instances, inst.mode);
+    logs.rotation = rotation::read(&mut f, file_rotation, raw.format == Format::RgenToml);
     let stop = stop::read(&mut f);
     let (wait_ready, listen_timeout_ms) = stop::readiness(&mut f);
     command::run_package_script(

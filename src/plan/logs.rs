@@ -1,6 +1,6 @@
 //! Logs (group `logs`): where stdout and stderr go, and when the shim must write the files itself
-//! — dated lines, a combined file next to split ones, or a manager that keeps files open forever
-//! (launchd) so only the shim can rotate them.
+//! — dated lines, a combined file next to split ones, rotation (no manager rotates the files it
+//! writes; see `rotation.rs`), or a manager that opens them as root.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -11,14 +11,11 @@ use crate::model::{App, LogTarget};
 use crate::shim_protocol as shimp;
 use crate::target::{Capabilities, DefaultLogs, Target};
 
-/// Log rotation by the shim where the manager keeps files open: pm2-logrotate's 10 MB.
-const SHIM_LOG_MAX_SIZE: u64 = 10 << 20;
-const SHIM_LOG_RETAIN: u32 = 5;
-
 pub(super) struct Logs {
     pub plan: LogPlan,
-    /// The shim's log options (`--stdout PATH`, …), when the shim writes the files.
-    pub shim_options: Vec<(&'static str, Word)>,
+    /// The shim's log options (`--stdout PATH`, …), when the shim writes the files; a flag
+    /// has no value.
+    pub shim_options: Vec<(&'static str, Option<Word>)>,
 }
 
 pub(super) fn has_split_files(app: &App) -> bool {
@@ -89,22 +86,29 @@ pub(super) fn plan(
         }
     }
     let any_file = matches!(stdout, LogDest::File(_)) || matches!(stderr, LogDest::File(_));
-    if (caps.keeps_log_files_open || caps.opens_log_files_as_root) && any_file {
+    let rotation = app.logs.rotation.as_ref().filter(|r| r.rotates());
+    // Only the process that writes a file can rotate it without losing lines.
+    if (caps.keeps_log_files_open || caps.opens_log_files_as_root || rotation.is_some()) && any_file
+    {
         needs.insert(ShimNeed::Logs);
     }
-    let mut shim_options: Vec<(&'static str, Word)> = Vec::new();
-    if needs.contains(&ShimNeed::Logs) {
+    let mut shim_options: Vec<(&'static str, Option<Word>)> = Vec::new();
+    let shim_writes = needs.contains(&ShimNeed::Logs);
+    if shim_writes {
         if let LogDest::File(w) = &stdout {
-            shim_options.push((shimp::opt::STDOUT, w.clone()));
+            shim_options.push((shimp::opt::STDOUT, Some(w.clone())));
         }
         if let LogDest::File(w) = &stderr {
-            shim_options.push((shimp::opt::STDERR, w.clone()));
+            shim_options.push((shimp::opt::STDERR, Some(w.clone())));
         }
         if let Some(c) = &app.logs.combined {
-            shim_options.push((shimp::opt::COMBINED, file_word(c)));
+            shim_options.push((shimp::opt::COMBINED, Some(file_word(c))));
+        }
+        if let Some(r) = rotation {
+            shim_options.extend(super::rotation::shim_options(r));
         }
         if let Some(fmt) = &app.logs.date_format {
-            shim_options.push((shimp::opt::LOG_DATE_FORMAT, Word::text(fmt)));
+            shim_options.push((shimp::opt::LOG_DATE_FORMAT, Some(Word::text(fmt))));
         }
         // The shim owns the files; what it prints itself goes to the manager's log, or to its
         // own file where the manager has none — rotated by the shim like the app's, where the
@@ -114,7 +118,7 @@ pub(super) fn plan(
                 dirs.insert(dir.clone());
                 let shim_log = file_word(&dir.join(format!("{}.rgen-shim.log", app.unit)));
                 if caps.keeps_log_files_open {
-                    shim_options.push((shimp::opt::SHIM_LOG, shim_log.clone()));
+                    shim_options.push((shimp::opt::SHIM_LOG, Some(shim_log.clone())));
                 }
                 if caps.opens_log_files_as_root {
                     // The manager would open a path in the app's user's directory with more
@@ -127,16 +131,6 @@ pub(super) fn plan(
             }
             DefaultLogs::Collected => LogDest::Journal,
         };
-        if caps.keeps_log_files_open {
-            shim_options.push((
-                shimp::opt::LOG_MAX_SIZE,
-                Word::text(SHIM_LOG_MAX_SIZE.to_string()),
-            ));
-            shim_options.push((
-                shimp::opt::LOG_RETAIN,
-                Word::text(SHIM_LOG_RETAIN.to_string()),
-            ));
-        }
         stdout = own.clone();
         stderr = own;
     }
@@ -153,6 +147,7 @@ pub(super) fn plan(
                 })
                 .chain(app.logs.combined.iter().map(|p| ("log_file", p.clone())))
                 .collect(),
+            rotation: rotation.filter(|_| shim_writes).cloned(),
         },
         shim_options,
     }
@@ -169,7 +164,7 @@ fn collected(app: &App, needs: &mut BTreeSet<ShimNeed>) -> Logs {
     let mut shim_options = Vec::new();
     for (dest, option) in [(&stdout, shimp::opt::STDOUT), (&stderr, shimp::opt::STDERR)] {
         if *dest == LogDest::Null {
-            shim_options.push((option, Word::text("/dev/null")));
+            shim_options.push((option, Some(Word::text("/dev/null"))));
         }
     }
     if !shim_options.is_empty() {
@@ -181,6 +176,7 @@ fn collected(app: &App, needs: &mut BTreeSet<ShimNeed>) -> Logs {
             stderr,
             dirs: Vec::new(),
             files: Vec::new(),
+            rotation: None,
         },
         shim_options,
     }

@@ -13,6 +13,7 @@ mod instances;
 mod logs;
 mod readiness;
 mod restart;
+mod rotation;
 mod schedule;
 mod shim;
 mod user;
@@ -89,6 +90,8 @@ pub struct LogPlan {
     pub dirs: Vec<PathBuf>,
     /// The log files the ecosystem names, with their keys, for checks on the machine.
     pub files: Vec<(&'static str, PathBuf)>,
+    /// How the shim rotates the files it writes; `None`: they are not rotated.
+    pub rotation: Option<crate::model::Rotation>,
 }
 
 #[derive(Clone, Debug)]

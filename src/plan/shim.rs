@@ -209,7 +209,7 @@ pub(super) fn command(app: &App, setting: &Setting<'_>) -> Vec<Word> {
         }
         for (option, value) in &logs.shim_options {
             argv.push(Word::text(*option));
-            argv.push(value.clone());
+            argv.extend(value.iter().cloned());
         }
         argv.push(Word::text(END_OF_OPTIONS));
     }

@@ -146,7 +146,7 @@ fn azak_plists_carry_the_macbook_setup() {
         "{args:?}"
     );
     assert!(
-        args.windows(2).any(|w| w == ["--log-max-size", "10485760"]),
+        args.windows(2).any(|w| w == ["--log-max-size", "10M"]),
         "{args:?}"
     );
     assert!(
@@ -163,7 +163,7 @@ fn azak_plists_carry_the_macbook_setup() {
             successful_exit: false
         })
     );
-    for pair in [["--stay-down-exit-code", "0"], ["--log-retain", "5"]] {
+    for pair in [["--stay-down-exit-code", "0"], ["--log-max-size", "10M"]] {
         assert!(args.windows(2).any(|w| w == pair), "{pair:?} in {args:?}");
     }
     assert!(args.iter().any(|a| a == "--autorestart"), "{args:?}");

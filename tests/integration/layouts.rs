@@ -15,6 +15,8 @@ fn app_names(fixture: &str) -> Vec<String> {
     out.stdout
         .lines()
         .skip(1)
+        // Each app's line is followed by an indented line about its logs.
+        .filter(|l| !l.starts_with("    "))
         .map(|l| {
             l.trim()
                 .split([':', ' '])

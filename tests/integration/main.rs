@@ -19,6 +19,7 @@ mod launchd_run;
 mod layers;
 mod layouts;
 mod readme;
+mod rotation;
 mod snapshots;
 mod support;
 mod verify;

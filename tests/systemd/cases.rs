@@ -736,7 +736,8 @@ fn user_scope() -> TestResult {
         Duration::from_secs(20),
         || {
             let pid = main_pid(&user, unit);
-            (pid != 0 && pid != first).then_some(())
+            // With a log file the shim runs it (Type=notify): active once it said READY=1.
+            (pid != 0 && pid != first && active_state(&user, unit) == "active").then_some(())
         },
     )?;
     let st = status_json(&dir, "--user", &env)?;

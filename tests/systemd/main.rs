@@ -14,6 +14,7 @@ mod cases;
 mod hardening;
 mod import;
 mod monit;
+mod rotation;
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -70,6 +71,7 @@ fn trials(suite: Suite) -> Vec<Trial> {
         .chain(hardening::trials(suite))
         .chain(import::trials(suite))
         .chain(monit::trials(suite))
+        .chain(rotation::trials(suite))
         .collect()
 }
 

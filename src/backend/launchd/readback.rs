@@ -27,6 +27,7 @@ pub fn read_back(name: &str, path: &Path, bytes: &[u8]) -> Existing {
     };
     let argv = job.program_arguments.clone();
     let (options, app_argv) = shim_args::split(&argv);
+    let rotation = shim_args::rotation(options);
     let mut logs: Vec<LogSource> = shim_args::log_files(options)
         .into_iter()
         .map(|(path, stream)| LogSource::File {
@@ -34,6 +35,7 @@ pub fn read_back(name: &str, path: &Path, bytes: &[u8]) -> Existing {
             stream,
             unit: label.clone(),
             by_shim: true,
+            rotation: rotation.clone(),
         })
         .collect();
     if logs.is_empty() && role == Role::App {
@@ -47,6 +49,7 @@ pub fn read_back(name: &str, path: &Path, bytes: &[u8]) -> Existing {
                     stream,
                     unit: label.clone(),
                     by_shim: false,
+                    rotation: None,
                 });
             }
         }

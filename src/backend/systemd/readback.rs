@@ -7,7 +7,9 @@ use super::envfile;
 use super::escape::{expand_specifiers, parse_exec_line};
 use super::names;
 use super::unitfile::UnitFile;
-use crate::apply::inventory::{Existing, InstalledUnit, LogSource, Marker, Role, Stream, Trigger};
+use crate::apply::inventory::{
+    Existing, InstalledUnit, LogRotation, LogSource, Marker, Role, Stream, Trigger,
+};
 use crate::backend::shim_args;
 use crate::backend::{MARKER_PREFIX, is_generated};
 
@@ -41,10 +43,11 @@ pub fn read_back(name: &str, path: &Path, bytes: &[u8]) -> Existing {
     let (shim_options, app_argv) = shim_args::split(&argv);
     let app_argv = app_argv.to_vec();
     let shim_logs = shim_args::log_files(shim_options);
+    let rotation = shim_args::rotation(shim_options);
     let logs = if role == Role::App {
         runtime
             .iter()
-            .flat_map(|r| log_sources(&unit, &shim_logs, r))
+            .flat_map(|r| log_sources(&unit, &shim_logs, rotation.as_ref(), r))
             .collect()
     } else {
         Vec::new()
@@ -244,7 +247,12 @@ fn parse_role(word: &str) -> Option<Role> {
 
 /// Where `runtime`'s stdout and stderr go: a file the shim writes, a file systemd appends to,
 /// nowhere, or the journal.
-fn log_sources(unit: &UnitFile, shim_logs: &[(String, Stream)], runtime: &str) -> Vec<LogSource> {
+fn log_sources(
+    unit: &UnitFile,
+    shim_logs: &[(String, Stream)],
+    rotation: Option<&LogRotation>,
+    runtime: &str,
+) -> Vec<LogSource> {
     let instance = names::instance_number(runtime).map(|i| i.to_string());
     let expand = |v: &str| PathBuf::from(expand_specifiers(v, instance.as_deref()));
     let mut out_dest: Option<(PathBuf, bool)> = None;
@@ -299,6 +307,7 @@ fn log_sources(unit: &UnitFile, shim_logs: &[(String, Stream)], runtime: &str) -
             stream,
             unit: runtime.to_string(),
             by_shim,
+            rotation: rotation.filter(|_| by_shim).cloned(),
         });
     }
     if journal {

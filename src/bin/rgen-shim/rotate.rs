@@ -127,6 +127,9 @@ pub struct LogFile {
     regular: bool,
     checked_at: Instant,
     failed: bool,
+    /// The path names something the shim refuses (a symlink planted there): said once, and
+    /// tried again only at the next identity check, not at every line.
+    reopen_failed: bool,
 }
 
 impl LogFile {
@@ -147,6 +150,7 @@ impl LogFile {
             regular,
             checked_at: Instant::now(),
             failed: false,
+            reopen_failed: false,
         };
         if regular && rot.policy.rotates() {
             lf.recover(rot);
@@ -232,14 +236,18 @@ impl LogFile {
                 self.ino = meta.ino();
                 self.size = meta.len();
                 self.regular = meta.file_type().is_file();
+                self.reopen_failed = false;
             }
             Err(e) => {
                 // Keep writing to the old file: nothing is lost, and the next check retries.
-                say!(
-                    "cannot reopen `{}`: {}; still writing to the previous file",
-                    self.path.display(),
-                    sys::err_text(&e)
-                );
+                if !self.reopen_failed {
+                    say!(
+                        "cannot reopen `{}`: {}; still writing to the previous file",
+                        self.path.display(),
+                        sys::err_text(&e)
+                    );
+                }
+                self.reopen_failed = true;
             }
         }
     }
@@ -253,8 +261,11 @@ impl LogFile {
         };
         match fs::symlink_metadata(&self.path) {
             Ok(m) if m.dev() == self.dev && m.ino() == self.ino => self.size = m.len(),
+            // The path holds what the shim refuses to open; retried at the next check.
+            _ if self.reopen_failed && self.checked_at.elapsed() < IDENTITY_RECHECK => return,
             _ => {
                 // Someone rotated it while we were not looking.
+                self.checked_at = Instant::now();
                 self.reopen();
                 return;
             }

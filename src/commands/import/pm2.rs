@@ -211,7 +211,22 @@ pub fn run(args: &ImportSettings, s: &Pm2ImportSettings) -> Result<i32> {
         manager_sets_identity: s.target.scope == Scope::User,
         host: &host,
     };
-    let imported = pm2dump::convert(&dump, &ctx)?;
+    let mut imported = pm2dump::convert(&dump, &ctx)?;
+    if let Some(lr) = imported.log_rotate.as_mut() {
+        // pm2-logrotate's values read as the module reads them, defaults (daily rotation
+        // included) filled in, so the import keeps rotating as PM2 did.
+        let conf = home.as_deref().unwrap_or(Path::new("~/.pm2"));
+        let origin = Origin::file(conf.join("module_conf.json")).with_key("pm2-logrotate");
+        let (rotation, warnings) = crate::model::from_pm2_logrotate(&lr.module_conf, &origin)?;
+        for w in &warnings {
+            eprintln!(
+                "warning: {}\n  --> {}",
+                diag::printable(&w.message),
+                diag::printable(&w.origin.to_string())
+            );
+        }
+        lr.settings = rotation.to_log_rotate().into_iter().collect();
+    }
     for w in &imported.warnings {
         eprintln!(
             "warning: {}\n  --> {}",

@@ -8,11 +8,6 @@ use serde_json::Value;
 
 use crate::load::pm2dump::{Dropped, Imported, ImportedApp, LogRotate, Setting};
 
-/// rgen's top-level `log_rotate` table is being added on another branch (h-rotate). Until it is
-/// merged, a `[log_rotate]` table would make rgen.toml fail to load, so pm2-logrotate's settings
-/// are written as a comment. Flip this once `log_rotate` loads: both writers then emit the table.
-pub const LOG_ROTATE_IS_A_KEY: bool = false;
-
 /// Comments are wrapped at this width, as the rest of rgen's generated files are.
 const WIDTH: usize = 98;
 
@@ -102,19 +97,6 @@ fn dropped_lines(app: &ImportedApp) -> Vec<String> {
     lines
 }
 
-fn log_rotate_note(lr: &LogRotate) -> Vec<String> {
-    let mut lines = vec![
-        "pm2-logrotate's settings (module_conf.json), for rgen's `log_rotate` table, which this rgen does not have yet; until it does, rotate the log files with logrotate's `copytruncate`:".to_string(),
-    ];
-    for (k, v) in &lr.settings {
-        lines.push(format!("  {k} = {}", toml_value(v)));
-    }
-    if !lr.not_carried.is_empty() {
-        lines.push(format!("Not carried: {}.", lr.not_carried.join(", ")));
-    }
-    lines
-}
-
 // ---- rgen.toml ----------------------------------------------------------------------------------
 
 pub fn to_toml(imported: &Imported) -> String {
@@ -124,18 +106,7 @@ pub fn to_toml(imported: &Imported) -> String {
     }
     if let Some(lr) = &imported.log_rotate {
         out.push('\n');
-        if LOG_ROTATE_IS_A_KEY {
-            out.push_str(&log_rotate_table_toml(lr));
-        } else {
-            for line in log_rotate_note(lr) {
-                // Keep the indented settings on their own lines.
-                if line.starts_with("  ") {
-                    let _ = writeln!(out, "#{line}");
-                } else {
-                    comment(&mut out, "", "# ", &line);
-                }
-            }
-        }
+        out.push_str(&log_rotate_table_toml(lr));
     }
     for app in &imported.apps {
         out.push_str("\n[[apps]]\n");
@@ -252,17 +223,7 @@ pub fn to_js(imported: &Imported) -> String {
     );
     out.push_str("module.exports = {\n");
     if let Some(lr) = &imported.log_rotate {
-        if LOG_ROTATE_IS_A_KEY {
-            out.push_str(&log_rotate_table_js(lr));
-        } else {
-            for line in log_rotate_note(lr) {
-                if line.starts_with("  ") {
-                    let _ = writeln!(out, "  //{line}");
-                } else {
-                    comment(&mut out, "  ", "// ", &line);
-                }
-            }
-        }
+        out.push_str(&log_rotate_table_js(lr));
     }
     out.push_str("  apps: [\n");
     for app in &imported.apps {

@@ -1,5 +1,6 @@
 //! Group `logs`: `out_file`, `error_file`, `log_file`, `disable_logs`, `merge_logs`,
-//! `log_date_format`/`time`; paths resolved against `cwd` as PM2 does.
+//! `log_date_format`/`time`; paths resolved against `cwd` as PM2 does. `log_rotate` is read by
+//! `rotation.rs`.
 
 use std::path::Path;
 
@@ -69,6 +70,8 @@ pub(crate) fn read(
         per_instance: !merge_logs
             .unwrap_or(*instances == InstanceCount::Fixed(1) && mode == ExecMode::Fork),
         date_format,
+        // Read with the file's `log_rotate` by `rotation::read`.
+        rotation: None,
     }
 }
 

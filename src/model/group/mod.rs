@@ -11,6 +11,7 @@ pub(crate) mod instances;
 pub(crate) mod logs;
 pub(crate) mod memory;
 pub(crate) mod restart;
+pub(crate) mod rotation;
 pub(crate) mod schedule;
 pub(crate) mod shell;
 pub(crate) mod stop;
