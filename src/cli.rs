@@ -233,7 +233,8 @@ pub struct StartArgs {
     /// Stop with `process.send('shutdown')` instead of a signal (`shutdown_with_message`)
     #[arg(long)]
     pub shutdown_with_message: bool,
-    /// Namespace (`namespace`)
+    /// Namespace (`namespace`); with --kubernetes, for a file too: the Kubernetes namespace of
+    /// every object (default: kubectl's current one)
     #[arg(long, value_name = "NS")]
     pub namespace: Option<String>,
     /// Run as this user (`uid`; system scope). Forever's `--uid` names the app: use `--name`
@@ -311,10 +312,6 @@ pub struct KubernetesArgs {
     /// would be tagged)
     #[arg(long, value_name = "IMAGE", requires = "kubernetes")]
     pub image: Option<String>,
-    /// The Kubernetes namespace of every object (default: kubectl's current one; `--namespace`
-    /// is PM2's, the app's namespace)
-    #[arg(long, value_name = "NS", requires = "kubernetes")]
-    pub kubernetes_namespace: Option<String>,
     /// CPUs of a node, for `instances: 'max'` and negative counts (refused without it)
     #[arg(long, value_name = "N", requires = "kubernetes")]
     pub cpus_per_node: Option<u32>,

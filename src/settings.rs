@@ -420,12 +420,13 @@ impl RenderSettings {
             out,
             other_host,
         } = args;
+        let (source, namespace) = kubernetes_namespace(source, target);
         let source = SourceSettings {
             for_other_host: other_host.for_other_host,
-            ..SourceSettings::resolve(source)?
+            ..SourceSettings::resolve(&source)?
         };
         let mut target = render_target(target, &source);
-        kubernetes_target(&mut target, kubernetes, out.as_deref());
+        kubernetes_target(&mut target, kubernetes, namespace, out.as_deref());
         Ok(RenderSettings {
             target,
             source,
@@ -442,12 +443,13 @@ impl CheckSettings {
             other_host,
             kubernetes,
         } = args;
+        let (source, namespace) = kubernetes_namespace(source, target);
         let source = SourceSettings {
             for_other_host: other_host.for_other_host,
-            ..SourceSettings::resolve(source)?
+            ..SourceSettings::resolve(&source)?
         };
         let mut target = render_target(target, &source);
-        kubernetes_target(&mut target, kubernetes, None);
+        kubernetes_target(&mut target, kubernetes, namespace, None);
         Ok(CheckSettings { target, source })
     }
 }
@@ -748,17 +750,38 @@ fn render_target(args: &cli::RenderTargetArgs, source: &SourceSettings) -> Targe
     target
 }
 
+/// With `--kubernetes`, PM2's `--namespace` (a group of apps) names the Kubernetes namespace
+/// (a group of objects) of everything rendered; for a file it is only that, for a script also
+/// the app's own namespace, as in `pm2 start`.
+fn kubernetes_namespace(
+    source: &cli::SourceArgs,
+    target: &cli::RenderTargetArgs,
+) -> (cli::SourceArgs, Option<String>) {
+    let mut source = source.clone();
+    if !target.target.kubernetes {
+        return (source, None);
+    }
+    let namespace = source.start.namespace.clone();
+    let is_script = source.file.as_ref().is_some_and(|f| {
+        source.format.is_none() && !crate::load::adhoc::is_config_file(&f.to_string_lossy())
+    });
+    if !is_script {
+        source.start.namespace = None;
+    }
+    (source, namespace)
+}
+
 /// A cluster's nodes are not this machine: CPUs come from `--cpus-per-node` (the renderer
 /// refuses `max` without it), apps without `uid` run as the image's user, and the shim is the
 /// one the Containerfile puts in the image.
 fn kubernetes_target(
     target: &mut Target,
     args: &cli::KubernetesArgs,
+    namespace: Option<String>,
     out: Option<&std::path::Path>,
 ) {
     let cli::KubernetesArgs {
         image,
-        kubernetes_namespace,
         cpus_per_node,
         containerfile,
     } = args;
@@ -769,7 +792,7 @@ fn kubernetes_target(
     target.invoking_user = Some("root".into());
     target.kubernetes = KubernetesOptions {
         image: image.clone(),
-        namespace: kubernetes_namespace.clone(),
+        namespace,
         cpus_per_node: *cpus_per_node,
         containerfile: *containerfile,
         out: out.map(std::path::Path::to_path_buf),

@@ -456,7 +456,7 @@ fn secrets_stay_out_of_config_maps() {
         let out = run(rgen()
             .arg("render")
             .arg(&file)
-            .args(["--kubernetes", "--kubernetes-namespace", "shop"])
+            .args(["--kubernetes", "--namespace", "shop"])
             .args(env)
             .arg("--out")
             .arg(tmp.path().join(dir)));

@@ -56,7 +56,7 @@ pub fn render(plan: &Plan) -> Result<Rendered, RenderError> {
         return Err(RenderError {
             origin: None,
             message: format!(
-                "`--kubernetes-namespace {namespace}` is not a Kubernetes namespace name: use lower-case letters, digits and `-`, starting with a letter"
+                "`--namespace {namespace}` is not a Kubernetes namespace name: use lower-case letters, digits and `-`, starting with a letter"
             ),
             hint: None,
         });
