@@ -1,6 +1,6 @@
 //! Properties every loader target checks on what it got back.
 
-use rgen::diag::{BadInput, Report};
+use rgen::diag::{BadInput, Problems};
 use rgen::load::RawEcosystem;
 use serde_json::Value;
 
@@ -8,7 +8,7 @@ use serde_json::Value;
 const MAX_DEPTH: usize = 64;
 
 /// A load either yields apps whose values respect the limits, or errors that name the file.
-pub fn check_load(result: Result<(RawEcosystem, Report), BadInput>) {
+pub fn check_load(result: Result<(RawEcosystem, Problems), BadInput>) {
     match result {
         Ok((raw, report)) => {
             assert!(!raw.apps.is_empty(), "a loaded file has at least one app");

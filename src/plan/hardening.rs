@@ -82,13 +82,17 @@ pub(super) fn plan(
     })
 }
 
-/// The directories, sorted, without those inside another one of them.
+/// The directories in the order given (the working directory first, so a unit does not depend on
+/// where its paths sort), each once, without those inside another one of them.
 fn outermost(dirs: impl Iterator<Item = PathBuf>) -> Vec<PathBuf> {
-    let all: BTreeSet<PathBuf> = dirs.collect();
+    let all: Vec<PathBuf> = dirs.collect();
     let mut kept: Vec<PathBuf> = Vec::new();
-    for dir in all {
-        if !kept.iter().any(|outer| dir.starts_with(outer)) {
-            kept.push(dir);
+    for dir in &all {
+        let covered = all
+            .iter()
+            .any(|outer| outer != dir && dir.starts_with(outer));
+        if !covered && !kept.contains(dir) {
+            kept.push(dir.clone());
         }
     }
     kept
@@ -109,7 +113,7 @@ mod tests {
         .map(PathBuf::from);
         assert_eq!(
             outermost(dirs.into_iter()),
-            ["/srv/app", "/srv/application", "/var/log/app"].map(PathBuf::from)
+            ["/srv/app", "/var/log/app", "/srv/application"].map(PathBuf::from)
         );
     }
 }
