@@ -318,7 +318,14 @@ fn parse(file: &Path, format: Format, text: &str) -> Result<Value, BadInput> {
             }
             match limits::parse(|seed| seed.deserialize(serde_norway::Deserializer::from_str(text)))
             {
-                Parsed::Ok(v) => Ok(v),
+                Parsed::Ok(mut v) => match yaml::apply_merge_keys(&mut v) {
+                    Ok(()) => Ok(v),
+                    Err(message) => Err(BadInput::single(
+                        origin.clone(),
+                        message,
+                        Some("write the keys out, or anchor a mapping (`defaults: &defaults`) and merge that".into()),
+                    )),
+                },
                 // Past the value limit, serde_norway is replaying an alias: its position is
                 // the anchor's, not the alias's.
                 Parsed::TooLarge(what @ limits::Exceeded::Depth, e) => {

@@ -13,7 +13,78 @@ use std::mem::MaybeUninit;
 
 use unsafe_libyaml_norway as unsafe_yaml;
 
+use serde_json::{Map, Value};
+
 use super::limits::{Exceeded, MAX_DEPTH, MAX_VALUES};
+
+/// The YAML 1.1 merge key, which PM2's YAML reader (js-yaml) applies: `<<: *defaults` or
+/// `<<: [*a, *b]` copies in each key the mapping does not set itself, the first mapping of a
+/// list winning over the later ones.
+const MERGE_KEY: &str = "<<";
+
+/// Applies every merge key in the document, in place. The merged mappings are moved, not
+/// copied, so a document stays within the limits it was parsed under. A quoted `"<<"` is merged
+/// too: serde_norway does not tell it from the plain one.
+pub fn apply_merge_keys(value: &mut Value) -> Result<(), String> {
+    merge_at(value, &mut String::new())
+}
+
+fn merge_at(value: &mut Value, path: &mut String) -> Result<(), String> {
+    match value {
+        Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                merge_at(item, path)?;
+                path.truncate(len);
+            }
+        }
+        Value::Object(map) => {
+            for (key, item) in map.iter_mut() {
+                let len = path.len();
+                path.push_str(&if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!(".{key}")
+                });
+                merge_at(item, path)?;
+                path.truncate(len);
+            }
+            if let Some(merged) = map.shift_remove(MERGE_KEY) {
+                let sources = match merged {
+                    Value::Object(source) => vec![source],
+                    Value::Array(list) => list
+                        .into_iter()
+                        .map(|v| match v {
+                            Value::Object(source) => Ok(source),
+                            _ => Err(()),
+                        })
+                        .collect::<Result<Vec<Map<String, Value>>, ()>>()
+                        .map_err(|()| not_mergeable(path))?,
+                    _ => return Err(not_mergeable(path)),
+                };
+                for source in sources {
+                    for (key, item) in source {
+                        map.entry(key).or_insert(item);
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn not_mergeable(path: &str) -> String {
+    let at = if path.is_empty() {
+        "at the top level".to_string()
+    } else {
+        format!("in `{path}`")
+    };
+    format!(
+        "the YAML merge key `<<` {at} must be given a mapping or a list of mappings (as `<<: *defaults`)"
+    )
+}
 
 /// Where a document first goes past a limit, as 1-based line and column.
 #[derive(Debug, PartialEq, Eq)]
@@ -102,6 +173,27 @@ mod tests {
             check_events(&block).map_err(|b| (b.exceeded, b.line)),
             Err((Exceeded::Depth, MAX_DEPTH as u64 + 1))
         );
+    }
+
+    #[test]
+    fn merge_keys_fill_in_what_a_mapping_does_not_set() {
+        let mut doc = serde_json::json!({
+            "base": {"max_memory_restart": "100M", "instances": 2},
+            "apps": [{"name": "a", "instances": 4, "<<": {"max_memory_restart": "100M", "instances": 2}},
+                     {"name": "b", "<<": [{"cwd": "/srv/b"}, {"cwd": "/srv/other", "watch": true}]}]
+        });
+        apply_merge_keys(&mut doc).unwrap();
+        assert_eq!(
+            doc["apps"][0],
+            serde_json::json!({"name": "a", "instances": 4, "max_memory_restart": "100M"})
+        );
+        assert_eq!(
+            doc["apps"][1],
+            serde_json::json!({"name": "b", "cwd": "/srv/b", "watch": true})
+        );
+        let mut bad = serde_json::json!({"apps": [{"name": "a", "<<": "text"}]});
+        let e = apply_merge_keys(&mut bad).unwrap_err();
+        assert!(e.contains("`apps[0]`"), "{e}");
     }
 
     #[test]
