@@ -151,7 +151,7 @@ warning_kinds! {
     ForeverApproximated = "forever-approximated":
         "a Forever setting mapped to the closest systemd/launchd behaviour",
     HardeningLimited = "hardening-limited":
-        "the strict hardening profile is only partly applied: a systemd user manager applies `NoNewPrivileges=` and the system-call filters only, launchd none of it",
+        "the strict hardening profile is only partly applied: a systemd user manager applies `NoNewPrivileges=` and the system-call filters only, launchd none of it, and on Kubernetes a pod's `securityContext` is left to the cluster's policy",
     DeployEnvWins = "deploy-env-wins":
         "`env` and `deploy.<env>.env` set a variable differently; as in PM2, the deploy value wins (`env_<env>` > `deploy.<env>.env` > `env`)",
     DuplicateName = "duplicate-name":
