@@ -4,7 +4,7 @@
 //! how much of them the manager can apply is `Capabilities::sandboxing`.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::instances::Sharing;
 use super::{LogPlan, ShimNeed};
@@ -23,6 +23,10 @@ pub struct Sandbox {
     /// The only places the app may write: its cwd and its log directories (one inside another
     /// is left out). Everything else is read-only, or hidden (other users' temporary files).
     pub writable: Vec<PathBuf>,
+    /// Programs and files named on the command line (the shim, the interpreter, the script) that
+    /// live under `/tmp` or `/var/tmp` outside the writable directories: the private temporary
+    /// directories would hide them, so each is bound read-only where it is.
+    pub readable: Vec<PathBuf>,
     /// The app binds its `port`, below 1024, itself (no socket unit holds it), so it keeps the
     /// one capability that needs.
     pub binds_low_port: bool,
@@ -73,13 +77,41 @@ pub(super) fn plan(
         ),
         Sandboxing::Full => {}
     }
+    let writable = outermost(std::iter::once(app.cwd.clone()).chain(logs.dirs.iter().cloned()));
+    let shim = (!needs.is_empty()).then_some(target.shim.as_path());
+    let readable = hidden_by_private_tmp(
+        shim.into_iter().chain(app.argv.iter().map(Path::new)),
+        &writable,
+    );
     Some(Sandbox {
         extent: caps.sandboxing,
-        writable: outermost(std::iter::once(app.cwd.clone()).chain(logs.dirs.iter().cloned())),
+        writable,
+        readable,
         binds_low_port: sharing.socket.is_none()
             && app.port.is_some_and(|p| p < FIRST_UNPRIVILEGED_PORT),
         shim_runtime_dir: !needs.is_empty() && caps.sandboxing == Sandboxing::Full,
     })
+}
+
+/// The temporary directories `PrivateTmp=` replaces with the unit's own.
+const PRIVATE_TMP_DIRS: [&str; 2] = ["/tmp", "/var/tmp"];
+
+/// The absolute paths among `words` that a private /tmp would hide, each once, in order.
+fn hidden_by_private_tmp<'a>(
+    words: impl Iterator<Item = &'a Path>,
+    writable: &[PathBuf],
+) -> Vec<PathBuf> {
+    let mut hidden: Vec<PathBuf> = Vec::new();
+    for path in words {
+        let hides = PRIVATE_TMP_DIRS
+            .iter()
+            .any(|tmp| path.starts_with(tmp) && path != Path::new(tmp));
+        let bound = writable.iter().any(|dir| path.starts_with(dir));
+        if hides && !bound && !hidden.iter().any(|p| p == path) {
+            hidden.push(path.to_path_buf());
+        }
+    }
+    hidden
 }
 
 /// The directories in the order given (the working directory first, so a unit does not depend on
@@ -101,6 +133,34 @@ fn outermost(dirs: impl Iterator<Item = PathBuf>) -> Vec<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn programs_under_a_temporary_directory_are_kept_visible() {
+        let words = [
+            "/tmp/build/target/debug/rgen-shim",
+            "/usr/bin/node",
+            "/var/tmp/app/server.js",
+            "/srv/app/server.js",
+            "/tmp/build/target/debug/rgen-shim",
+            "--port",
+            "/tmp",
+        ];
+        assert_eq!(
+            hidden_by_private_tmp(words.iter().map(Path::new), &[PathBuf::from("/srv/app")]),
+            [
+                "/tmp/build/target/debug/rgen-shim",
+                "/var/tmp/app/server.js"
+            ]
+            .map(PathBuf::from)
+        );
+        assert!(
+            hidden_by_private_tmp(
+                [Path::new("/tmp/app/server.js")].into_iter(),
+                &[PathBuf::from("/tmp/app")]
+            )
+            .is_empty()
+        );
+    }
 
     #[test]
     fn nested_directories_are_covered_by_their_parent() {

@@ -74,6 +74,9 @@ pub fn settings() -> insta::Settings {
     // Run from a checkout a user owns, system units get the root-owned copy instead.
     s.add_filter(r"/usr/local/lib/rgen/rgen-shim", "[SHIM]");
     s.add_filter(&regex_escape(&repo().to_string_lossy()), "[REPO]");
+    // A checkout under /tmp puts the shim there, and strict hardening binds it read-only so the
+    // private /tmp does not hide it; from anywhere else the line is absent.
+    s.add_filter(r#"BindReadOnlyPaths="-\[SHIM\]"\n"#, "");
     // launchd's per-user domain names the uid running the tests.
     // SAFETY: getuid has no preconditions.
     let uid = unsafe { libc::getuid() };

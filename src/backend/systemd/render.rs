@@ -138,6 +138,7 @@ fn key_of(what: &str) -> Option<&'static str> {
         "the out_file" => "out_file",
         "the error_file" => "error_file",
         "a watched path" => "watch",
+        "a program" => "script",
         _ => return None,
     })
 }
@@ -284,6 +285,14 @@ fn sandbox_directives(
             let bound =
                 escape::bind_path(&shown).ok_or_else(|| unwritable(what, &shown, Some(spec)))?;
             set("BindPaths", &bound);
+        }
+        for file in &sandbox.readable {
+            let shown = file.to_string_lossy();
+            // `-`: a path only named on the command line may not exist; that is the app's
+            // business, not a reason for the unit to fail.
+            let bound = escape::bind_path(&format!("-{shown}"))
+                .ok_or_else(|| unwritable("a program", &shown, Some(spec)))?;
+            set("BindReadOnlyPaths", &bound);
         }
         set("PrivateTmp", "yes");
         set("PrivateDevices", "yes");
