@@ -223,6 +223,36 @@ pub(crate) fn run_package_script(
 
 pub(crate) type ResolvedCommand = (PathBuf, Interpreter, Vec<String>, Option<&'static str>);
 
+/// The interpreter and its `node_args`, the script, then the app's `args`.
+pub(crate) fn resolved(
+    script: PathBuf,
+    interpreter: Option<PathBuf>,
+    node_args: &[String],
+    args: &[String],
+) -> ResolvedCommand {
+    let kind = interpreter
+        .as_deref()
+        .map(resolve::kind_of)
+        .unwrap_or(InterpreterKind::None);
+    let mut argv = Vec::new();
+    if let Some(interp) = &interpreter {
+        argv.push(interp.to_string_lossy().into_owned());
+        argv.extend(node_args.iter().cloned());
+    }
+    argv.push(script.to_string_lossy().into_owned());
+    argv.extend(args.iter().cloned());
+    let launcher = resolve::launcher_name(&script);
+    (
+        script,
+        Interpreter {
+            kind,
+            path: interpreter,
+        },
+        argv,
+        launcher,
+    )
+}
+
 /// Where programs are looked for: this machine's PATH, or (`elsewhere`) nowhere, for another.
 struct Lookup<'a> {
     search: &'a SearchPath,
@@ -404,28 +434,6 @@ fn resolve_command(
             );
             return None;
         }
-        let kind = interpreter_path
-            .as_deref()
-            .map(resolve::kind_of)
-            .unwrap_or(InterpreterKind::None);
-        let mut argv = Vec::new();
-        if let Some(interp) = &interpreter_path {
-            argv.push(interp.to_string_lossy().into_owned());
-            argv.extend(node_args.iter().cloned());
-            argv.push(script.to_string_lossy().into_owned());
-        } else {
-            argv.push(script.to_string_lossy().into_owned());
-        }
-        argv.extend(args.iter().cloned());
-        let launcher = resolve::launcher_name(&script);
-        Some((
-            script,
-            Interpreter {
-                kind,
-                path: interpreter_path,
-            },
-            argv,
-            launcher,
-        ))
+        Some(resolved(script, interpreter_path, node_args, args))
     }
 }

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use super::command::ResolvedCommand;
 use crate::model::fields::Fields;
-use crate::model::resolve::{self, FileNature, Interpreter, InterpreterKind};
+use crate::model::resolve::{self, FileNature};
 
 /// What an app names that could not be checked here, for one note per app.
 #[derive(Default)]
@@ -125,26 +125,11 @@ pub(crate) fn resolve_command(
         );
         return None;
     }
-    let kind = interpreter_path
-        .as_deref()
-        .map(resolve::kind_of)
-        .unwrap_or(InterpreterKind::None);
-    let mut argv = Vec::new();
-    if let Some(interp) = &interpreter_path {
-        argv.push(interp.to_string_lossy().into_owned());
-        argv.extend(node_args.iter().cloned());
-    }
-    argv.push(script.to_string_lossy().into_owned());
-    argv.extend(args.iter().cloned());
-    let launcher = resolve::launcher_name(&script);
-    Some((
+    Some(super::command::resolved(
         script,
-        Interpreter {
-            kind,
-            path: interpreter_path,
-        },
-        argv,
-        launcher,
+        interpreter_path,
+        node_args,
+        args,
     ))
 }
 
