@@ -33,7 +33,7 @@ fn pm2_layouts_and_formats() {
     assert_eq!(app_names("layout-single-app"), ["single"]);
     assert_eq!(app_names("layout-pm2-key"), ["legacy"]);
     assert_eq!(app_names("layout-lenient"), ["lenient"]);
-    assert_eq!(app_names("layout-yaml"), ["yaml-app"]);
+    assert_eq!(app_names("layout-yaml"), ["yaml-app", "yaml-worker"]);
     assert_eq!(app_names("layout-cjs"), ["cjs-app"]);
     assert_eq!(app_names("layout-mjs"), ["mjs-app"]);
     assert_eq!(app_names("layout-toml"), ["toml-app"]);
