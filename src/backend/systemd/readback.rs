@@ -145,6 +145,23 @@ fn marker(unit: &UnitFile) -> Marker {
     m
 }
 
+/// The unit (or environment file) without rgen's record of its source — the header naming the
+/// file, `X-Rgen-Source=`, its digest and a command line's definition — which systemd ignores:
+/// two versions that differ only there run the same.
+pub fn without_bookkeeping(text: &str) -> Vec<&str> {
+    let header = format!("# {}", crate::backend::HEADER_PREFIX);
+    let recorded = ["Source=", "SourceHash=", "Definition="];
+    text.lines()
+        .filter(|line| {
+            let marker = line.strip_prefix("# ").unwrap_or(line);
+            !line.starts_with(&header)
+                && !marker
+                    .strip_prefix(MARKER_PREFIX)
+                    .is_some_and(|k| recorded.iter().any(|r| k.starts_with(r)))
+        })
+        .collect()
+}
+
 /// An environment file: rgen's when its header says so; its values stay unread here.
 fn read_env_file(name: &str, path: &Path, bytes: &[u8]) -> Existing {
     let text = String::from_utf8_lossy(bytes);
