@@ -25,8 +25,7 @@ pub enum Command {
     Render(RenderArgs),
     /// Validate an ecosystem file and print every warning
     Check(CheckArgs),
-    /// Convert a PM2 or Forever file, what PM2 runs (--from-pm2) or what rgen installed
-    /// (--from-installed) to rgen.toml or an ecosystem file
+    /// Convert a PM2/Forever file, what PM2 runs (--from-pm2) or rgen installed (--from-installed)
     Import(ImportArgs),
     /// Install, enable at boot and start the apps (`pm2 start` + `pm2 startup` + `pm2 save`)
     Install(InstallArgs),

@@ -207,8 +207,7 @@ impl ChangeSet {
 /// `rgen install` of what it wrote) in the same group: the file takes over their files in place.
 /// The other way round, an app on the command line never replaces a file's.
 fn moves_to_a_file(installed_from: &Path, source: &Path) -> bool {
-    crate::load::adhoc::is_command_line(installed_from)
-        && !crate::load::adhoc::is_command_line(source)
+    crate::plan::is_command_line(installed_from) && !crate::plan::is_command_line(source)
 }
 
 pub fn unified_diff(old: &str, new: &str, path: &Path) -> String {
