@@ -349,6 +349,9 @@ mod tests {
         let other_app = file.replace("X-Rgen-App=api", "X-Rgen-App=web");
         assert_ne!(without_bookkeeping(adhoc), without_bookkeeping(&other_app));
         let other_command = file.replace("app.js\n", "other.js\n");
-        assert_ne!(without_bookkeeping(adhoc), without_bookkeeping(&other_command));
+        assert_ne!(
+            without_bookkeeping(adhoc),
+            without_bookkeeping(&other_command)
+        );
     }
 }
