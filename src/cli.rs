@@ -25,7 +25,7 @@ pub enum Command {
     Render(RenderArgs),
     /// Validate an ecosystem file and print every warning
     Check(CheckArgs),
-    /// Convert a PM2 or Forever file, or what PM2 runs (--from-pm2), to rgen.toml
+    /// Convert a PM2/Forever file, what PM2 runs (--from-pm2) or rgen installed (--from-installed)
     Import(ImportArgs),
     /// Install, enable at boot and start the apps (`pm2 start` + `pm2 startup` + `pm2 save`)
     Install(InstallArgs),
@@ -360,7 +360,10 @@ pub struct CheckArgs {
 pub struct ImportArgs {
     /// The PM2 or Forever file to convert. With --from-pm2: PM2's home (default: $PM2_HOME, else
     /// ~/.pm2), its dump.pm2, a file holding `pm2 jlist` output, or `-` for standard input
-    #[arg(required_unless_present = "from_pm2")]
+    #[arg(
+        required_unless_present_any = ["from_pm2", "from_installed"],
+        conflicts_with = "from_installed"
+    )]
     pub file: Option<PathBuf>,
     /// Where to write: a .toml file (rgen.toml) or a .js/.cjs file (an ecosystem file PM2 loads
     /// too). Default: print rgen.toml; with --install, /etc/rgen/pm2/rgen.toml (system) or
@@ -373,6 +376,15 @@ pub struct ImportArgs {
     /// Import what PM2 runs, from its dump.pm2 (`pm2 save`) or `pm2 jlist`; rgen never runs pm2
     #[arg(long)]
     pub from_pm2: bool,
+    /// Write the file that reproduces installed apps (`all`, app names, namespaces or groups;
+    /// default: every app in the scope), ad hoc (`rgen install app.js …`) or from a file
+    #[arg(
+        long,
+        value_name = "APP",
+        num_args = 0..,
+        conflicts_with_all = ["from_pm2", "format"]
+    )]
+    pub from_installed: Option<Vec<String>>,
     /// As root: import the PM2 of this user (~NAME/.pm2)
     #[arg(long, value_name = "NAME", requires = "from_pm2")]
     pub pm2_user: Option<String>,

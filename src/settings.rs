@@ -281,6 +281,16 @@ pub struct ImportSettings {
     pub out: Option<PathBuf>,
     pub format: Option<Format>,
     pub pm2: Option<Pm2ImportSettings>,
+    pub installed: Option<InstalledImportSettings>,
+}
+
+/// `--from-installed`: which installed apps, in which scope.
+pub struct InstalledImportSettings {
+    /// Names as `status` takes them; empty: every app in the scope.
+    pub apps: Vec<String>,
+    /// The scope read, and the machine the apps are compiled for again (to tell what their
+    /// definition gives from what the install added).
+    pub target: Target,
 }
 
 /// Where `--from-pm2` reads PM2's record.
@@ -461,11 +471,23 @@ impl ImportSettings {
             out,
             format,
             from_pm2,
+            from_installed,
             pm2_user,
             install,
             dry_run,
             target,
         } = args;
+        let installed = from_installed.as_ref().map(|apps| {
+            let mut resolved = machine_target(&target.target);
+            resolved.cpus = cpus();
+            if let Some(v) = target.systemd_version {
+                resolved.systemd_version = v;
+            }
+            InstalledImportSettings {
+                apps: apps.clone(),
+                target: resolved,
+            }
+        });
         let pm2 = from_pm2.then(|| {
             let mut resolved = machine_target(&target.target);
             resolved.cpus = cpus();
@@ -515,6 +537,7 @@ impl ImportSettings {
             out: out.clone(),
             format: format.map(format_of),
             pm2,
+            installed,
         }
     }
 }

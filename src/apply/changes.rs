@@ -119,7 +119,10 @@ impl ChangeSet {
                         continue;
                     }
                     Existing::Ours(old) => {
-                        if old.marker.group != plan.group || old.marker.source != plan.source {
+                        if old.marker.group != plan.group
+                            || (old.marker.source != plan.source
+                                && !moves_to_a_file(&old.marker.source, &plan.source))
+                        {
                             set.conflicts.push(Conflict::OtherEcosystem {
                                 path,
                                 source: old.marker.source.clone(),
@@ -198,6 +201,13 @@ impl ChangeSet {
     pub fn is_noop(&self) -> bool {
         self.writes().next().is_none() && self.stale.is_empty()
     }
+}
+
+/// Apps given on the command line become a file's (`rgen import --from-installed`, then
+/// `rgen install` of what it wrote) in the same group: the file takes over their files in place.
+/// The other way round, an app on the command line never replaces a file's.
+fn moves_to_a_file(installed_from: &Path, source: &Path) -> bool {
+    crate::plan::is_command_line(installed_from) && !crate::plan::is_command_line(source)
 }
 
 pub fn unified_diff(old: &str, new: &str, path: &Path) -> String {

@@ -1,7 +1,9 @@
 //! `rgen import`: a PM2 or Forever file → rgen.toml with the same keys, a comment on every key the
 //! OS only approximates, and the unsupported ones kept but marked. With `--from-pm2`, what a
-//! running PM2 runs (its dump.pm2 or `pm2 jlist`) instead, see `pm2`.
+//! running PM2 runs (its dump.pm2 or `pm2 jlist`) instead, see `pm2`; with `--from-installed`,
+//! what rgen installed, see `installed`.
 
+mod installed;
 mod pm2;
 mod ports;
 pub mod write;
@@ -20,6 +22,9 @@ use crate::settings::ImportSettings;
 pub fn run(args: &ImportSettings) -> Result<i32> {
     if let Some(from_pm2) = &args.pm2 {
         return pm2::run(args, from_pm2);
+    }
+    if let Some(from_installed) = &args.installed {
+        return installed::run(args, from_installed);
     }
     let file = args
         .file

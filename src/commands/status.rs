@@ -225,7 +225,7 @@ fn command_line_drift(
 }
 
 /// Who an installed app runs as (`root` for the manager's own user).
-fn installed_identity(app: &InstalledApp) -> String {
+pub(crate) fn installed_identity(app: &InstalledApp) -> String {
     app.units
         .iter()
         .find(|u| u.role == crate::apply::inventory::Role::App)

@@ -243,6 +243,9 @@ pub struct Imported {
     pub pm2_version: Option<String>,
     pub apps: Vec<ImportedApp>,
     pub log_rotate: Option<LogRotate>,
+    /// The file's opening comment, when it is not PM2's record but what rgen installed
+    /// (`rgen import --from-installed`).
+    pub intro: Option<Vec<String>>,
     /// Said once for the whole file.
     pub notes: Vec<String>,
     pub warnings: Vec<ImportWarning>,
@@ -514,6 +517,7 @@ pub fn convert(dump: &Dump, ctx: &Context<'_>) -> Result<Imported, BadInput> {
         pm2_version,
         apps,
         log_rotate,
+        intro: None,
         notes,
         warnings,
     })

@@ -17,6 +17,7 @@ use std::path::PathBuf;
 
 use crate::diag::Origin;
 use crate::load::Format;
+pub use crate::load::adhoc::is_command_line;
 use cron::CronSchedule;
 pub use group::identity::{default_group, sanitize_name};
 pub use group::instances::MAX_INSTANCES;

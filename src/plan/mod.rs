@@ -26,6 +26,8 @@ use std::path::PathBuf;
 use crate::diag::{BadInput, Origin, Problems, Warning};
 pub use crate::keys::ShimNeed;
 use crate::model::cron::CronSchedule;
+/// Whether an app's recorded source is the command line (`rgen install app.js …`), not a file.
+pub use crate::model::is_command_line;
 use crate::model::{App, Ecosystem};
 use crate::target::Target;
 pub use hardening::Sandbox;

@@ -11,6 +11,7 @@ mod escaping;
 #[path = "../common/follower.rs"]
 mod follower;
 mod import;
+mod import_installed;
 mod import_pm2;
 mod kubernetes;
 mod launchd;

@@ -22,6 +22,11 @@ pub fn all() -> Vec<Case> {
         ),
         (
             Suite::Host,
+            "an_ad_hoc_app_imported_to_a_file_installs_again_unchanged",
+            adhoc_import,
+        ),
+        (
+            Suite::Host,
             "signal_reaches_every_instance_behind_the_shim_and_not",
             signal_every_process,
         ),
@@ -1488,6 +1493,109 @@ fn adhoc_scale() -> TestResult {
     check(a["instances"] == 1 && a["drift"] == true, || format!("{a}"))?;
     rgen(&["uninstall", name, "--system"], &dir).ok()?;
     nothing_left(&sd, &dir, &["it-adhoc"])
+}
+
+/// `rgen install server.js …`, then `rgen import --from-installed` and `rgen install` of the
+/// file it wrote: the file takes the app over without a restart, and then nothing changes.
+fn adhoc_import() -> TestResult {
+    let name = "it-frominst";
+    let port = 4331;
+    let dir = workdir("frominst");
+    node_app(&dir);
+    let port_text = port.to_string();
+    rgen(
+        &[
+            "install",
+            "server.js",
+            "--name",
+            name,
+            "-i",
+            "2",
+            "--port",
+            &port_text,
+            "--max-memory-restart",
+            "300M",
+            "--cron-restart",
+            "0 3 * * *",
+            "--system",
+            "--",
+            "--flag",
+            "a b",
+        ],
+        &dir,
+    )
+    .ok()?;
+    poll("the app answering", Duration::from_secs(20), || {
+        http_get(port)
+    })?;
+    let sd = system();
+    let instances = ["it-frominst@0.service", "it-frominst@1.service"];
+    let pids: Vec<u32> = instances.iter().map(|u| main_pid(&sd, u)).collect();
+    check(pids.iter().all(|p| *p != 0), || format!("pids: {pids:?}"))?;
+
+    rgen(
+        &[
+            "import",
+            "--from-installed",
+            name,
+            "--system",
+            "--out",
+            "rgen.toml",
+        ],
+        &dir,
+    )
+    .ok()?;
+    let file = std::fs::read_to_string(dir.join("rgen.toml")).map_err(|e| e.to_string())?;
+    check(file.contains("name = \"it-frominst\""), || file.clone())?;
+
+    let taken = rgen(&["install", "rgen.toml", "--system"], &dir);
+    taken.ok()?;
+    check(
+        taken.stdout.contains("(0 changed)")
+            && taken
+                .stdout
+                .contains("(rgen's record of the source updated)")
+            && !taken.stdout.contains("  ~ ")
+            && !taken.stdout.contains("  + "),
+        || taken.stdout.clone(),
+    )?;
+    let after: Vec<u32> = instances.iter().map(|u| main_pid(&sd, u)).collect();
+    check(after == pids, || {
+        format!("restarted: {pids:?} became {after:?}")
+    })?;
+    check(http_get(port).is_some(), || {
+        "the app stopped answering".into()
+    })?;
+    let st = status_json(&dir, "--system", &[])?;
+    let a = app_json(&st, name)?;
+    check(
+        a["instances"] == 2
+            && a["drift"] == false
+            && a["source"]
+                .as_str()
+                .is_some_and(|s| s.ends_with("frominst/rgen.toml")),
+        || format!("{a}"),
+    )?;
+
+    // The file is the record now: installing it again is a no-op.
+    let again = rgen(&["install", "rgen.toml", "--system"], &dir);
+    again.ok()?;
+    check(
+        again.stdout.contains("(0 changed)")
+            && !again.stdout.contains("record of the source updated")
+            && !again.stdout.contains("  ~ "),
+        || again.stdout.clone(),
+    )?;
+    check(
+        instances
+            .iter()
+            .map(|u| main_pid(&sd, u))
+            .collect::<Vec<_>>()
+            == pids,
+        || "restarted by the second install".into(),
+    )?;
+    rgen(&["uninstall", name, "--system"], &dir).ok()?;
+    nothing_left(&sd, &dir, &[name])
 }
 
 /// The app behind the shim (or the unit's main process).

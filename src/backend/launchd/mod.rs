@@ -52,9 +52,10 @@ impl ReadBack for Launchd {
     }
 
     /// Every job carries the ecosystem file's digest (launchd has no group file to hold it), so
-    /// a change to another app's entry changes every plist's digest and nothing else.
+    /// a change to another app's entry changes every plist's digest and nothing else; an app
+    /// moved from the command line to a file changes only its recorded source.
     fn same_but_bookkeeping(&self, old: &str, new: &str) -> bool {
-        readback::without_source_hash(old) == readback::without_source_hash(new)
+        readback::without_bookkeeping(old) == readback::without_bookkeeping(new)
     }
 }
 

@@ -120,9 +120,12 @@ fn shown_settings(job: &Job) -> Vec<(String, String)> {
     out
 }
 
-/// The plist with rgen's `SourceHash` marker blanked, for comparing what launchd runs.
-pub fn without_source_hash(text: &str) -> Option<Job> {
+/// The plist with rgen's record of its source (the file, its digest, a command line's
+/// definition) blanked, for comparing what launchd runs.
+pub fn without_bookkeeping(text: &str) -> Option<Job> {
     let mut job: Job = plist::from_bytes(text.as_bytes()).ok()?;
     job.marker.source_hash = None;
+    job.marker.source = String::new();
+    job.marker.definition = None;
     Some(job)
 }

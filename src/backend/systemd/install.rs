@@ -10,7 +10,7 @@ use anyhow::{Context as _, Result, bail};
 
 use super::dbus::{Client, JobKind, JobOutcome};
 use super::{SystemdManager, names};
-use crate::apply::changes::ChangeSet;
+use crate::apply::changes::{ChangeSet, FileChange};
 use crate::apply::files::{LOG_DIR_MODE, PARENT_DIR_MODE, create_dir_safely, write_atomic};
 use crate::apply::inventory::{InstalledUnit, Role};
 use crate::plan::{Plan, ServiceSpec};
@@ -121,7 +121,17 @@ pub fn install(
         }
     }
     for f in set.writes() {
+        // A rewrite of rgen's record alone keeps the file's time: what systemd runs was written
+        // then, and a file newer than its process reads as an install killed half-way.
+        let kept = (f.change == FileChange::Bookkeeping)
+            .then(|| std::fs::metadata(&f.path).and_then(|m| m.modified()).ok())
+            .flatten();
         write_atomic(&f.path, f.file.contents.as_bytes(), f.file.mode)?;
+        if let Some(time) = kept {
+            std::fs::File::open(&f.path)
+                .and_then(|file| file.set_modified(time))
+                .with_context(|| format!("cannot keep the time of {}", f.path.display()))?;
+        }
     }
     if !set.is_noop() || stale_runtime.reload {
         sd.reload()?;

@@ -52,6 +52,10 @@ impl ReadBack for Systemd {
     fn read_back(&self, name: &str, path: &Path, bytes: &[u8]) -> Existing {
         readback::read_back(name, path, bytes)
     }
+
+    fn same_but_bookkeeping(&self, old: &str, new: &str) -> bool {
+        readback::without_bookkeeping(old) == readback::without_bookkeeping(new)
+    }
 }
 
 impl Renderer for Systemd {

@@ -324,7 +324,7 @@ fn dump_is_saved(file: &Path) -> bool {
 }
 
 /// Writes a file that must not exist yet; `make_parent` creates rgen's default directory.
-fn write_new(path: &Path, text: &str, mode: u32, make_parent: bool) -> Result<()> {
+pub(super) fn write_new(path: &Path, text: &str, mode: u32, make_parent: bool) -> Result<()> {
     if path.exists() {
         bail!(
             "{} exists; rgen import does not overwrite files (remove it or choose another --out; `rgen install {}` installs it as it is)",

@@ -1,5 +1,5 @@
-//! The file `rgen import --from-pm2` writes: `rgen.toml`, or an `ecosystem.config.js` that PM2
-//! itself can also load. Both carry the same settings and the same comments: where a value came
+//! The file `rgen import --from-pm2` and `--from-installed` write: `rgen.toml`, or an
+//! `ecosystem.config.js` that PM2 itself can also load. Both carry the same settings and the same comments: where a value came
 //! from, what an approximation does, and, by name, every environment variable left out.
 
 use std::fmt::Write as _;
@@ -39,6 +39,11 @@ pub fn render(imported: &Imported, format: OutputFormat) -> String {
 }
 
 fn header(imported: &Imported) -> Vec<String> {
+    if let Some(intro) = &imported.intro {
+        let mut lines = intro.clone();
+        lines.extend(imported.notes.iter().cloned());
+        return lines;
+    }
     let version = imported
         .pm2_version
         .as_deref()
