@@ -18,6 +18,7 @@ use crate::apply::files::write_atomic;
 use crate::keys::Support;
 use crate::load::{self, Canonical, Format, RawEcosystem};
 use crate::settings::ImportSettings;
+use write::{bare_key, toml_value};
 
 pub fn run(args: &ImportSettings) -> Result<i32> {
     if let Some(from_pm2) = &args.pm2 {
@@ -136,48 +137,4 @@ pub fn to_toml(raw: &RawEcosystem) -> String {
         }
     }
     out
-}
-
-fn bare_key(key: &str) -> String {
-    if !key.is_empty()
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    {
-        key.to_string()
-    } else {
-        toml_string(key)
-    }
-}
-
-fn toml_string(s: &str) -> String {
-    toml::Value::String(s.to_string()).to_string()
-}
-
-fn toml_value(v: &Value) -> String {
-    match v {
-        Value::Null => "\"null\"".into(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                i.to_string()
-            } else {
-                n.as_f64()
-                    .map(|f| f.to_string())
-                    .unwrap_or_else(|| n.to_string())
-            }
-        }
-        Value::String(s) => toml_string(s),
-        Value::Array(items) => format!(
-            "[{}]",
-            items.iter().map(toml_value).collect::<Vec<_>>().join(", ")
-        ),
-        Value::Object(map) => format!(
-            "{{ {} }}",
-            map.iter()
-                .map(|(k, v)| format!("{} = {}", bare_key(k), toml_value(v)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
 }

@@ -177,7 +177,7 @@ fn toml_setting(out: &mut String, s: &Setting) {
     }
 }
 
-fn bare_key(key: &str) -> String {
+pub(super) fn bare_key(key: &str) -> String {
     if !key.is_empty()
         && key
             .chars()
@@ -193,9 +193,11 @@ fn toml_string(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
 }
 
-fn toml_value(v: &Value) -> String {
+/// A JSON value as TOML. TOML has no null: a null nested in a table is written as the text a
+/// process would see for it (`"null"`, as node stringifies it); top-level nulls are the caller's.
+pub(super) fn toml_value(v: &Value) -> String {
     match v {
-        Value::Null => "\"\"".into(),
+        Value::Null => "\"null\"".into(),
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => n.to_string(),
         Value::String(s) => toml_string(s),
