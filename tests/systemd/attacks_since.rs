@@ -1,0 +1,185 @@
+//! Attacks on what landed after issue #9 (`import --from-pm2`, log rotation by the shim, `monit`,
+//! ad-hoc apps, names given to the control verbs), as in `attacks.rs`: each scenario checks only
+//! what the OS shows afterwards and what rgen printed, and failed on the code before its fix.
+//! Kind `attack`, so `attack` as a filter selects these too.
+
+use std::path::Path;
+
+use libtest_mimic::Trial;
+
+use crate::Suite;
+use crate::attacks::{
+    ALICE, Holes, Uninstall, as_user, excerpt, give, rgen_root, said, service_str, users,
+};
+use crate::support::{TestResult, workdir, write};
+
+type Case = (Suite, &'static str, fn() -> TestResult);
+
+pub fn trials(suite: Suite) -> Vec<Trial> {
+    all()
+        .into_iter()
+        .filter(|(s, _, _)| *s == suite)
+        .map(|(_, name, f)| Trial::test(name, move || f().map_err(Into::into)).with_kind("attack"))
+        .collect()
+}
+
+fn all() -> Vec<Case> {
+    vec![
+        (
+            Suite::Host,
+            "import_of_a_users_pm2_never_gives_her_a_root_app",
+            import_uid_root,
+        ),
+        (
+            Suite::Host,
+            "import_of_a_users_pm2_never_reads_roots_files_through_her_symlink",
+            import_symlinked_dump,
+        ),
+    ]
+}
+
+/// Alice's `~/.pm2`, with `dump` as her `dump.pm2`.
+fn alice_pm2(dump: &serde_json::Value) -> Result<std::path::PathBuf, String> {
+    let home = Path::new("/home").join(ALICE).join(".pm2");
+    let _ = std::fs::remove_dir_all(&home);
+    std::fs::create_dir_all(&home).map_err(|e| e.to_string())?;
+    write(&home.join("dump.pm2"), &dump.to_string());
+    give(ALICE, &home)?;
+    Ok(home)
+}
+
+/// A PM2 app as `pm2 save` records it: a shell running `command`.
+fn pm2_app(name: &str, command: &str, extra: serde_json::Value) -> serde_json::Value {
+    let mut app = serde_json::json!({
+        "name": name,
+        "pm_exec_path": "/bin/sh",
+        "exec_interpreter": "none",
+        "args": ["-c", command],
+        "pm_cwd": "/",
+        "exec_mode": "fork_mode",
+        "autorestart": true,
+        "status": "online",
+        "env": {},
+    });
+    if let (Some(app), Some(extra)) = (app.as_object_mut(), extra.as_object()) {
+        app.extend(extra.clone());
+    }
+    app
+}
+
+/// What the manager says the app runs as, if it has the unit at all.
+fn identity(app: &str) -> Option<(String, String)> {
+    let unit = format!("{app}.service");
+    let loaded = crate::attacks::property(&unit, "Unit", "LoadState")
+        .is_some_and(|v| v.as_str() == Some("loaded"));
+    loaded.then(|| (service_str(&unit, "User"), service_str(&unit, "Group")))
+}
+
+/// PM2 under alice runs apps only as alice (it cannot switch users), so a `uid` or `gid` of
+/// root in her own dump.pm2 was never in effect there; `sudo rgen import --from-pm2 --pm2-user
+/// alice --install` must not turn it into a root service.
+fn import_uid_root() -> TestResult {
+    users()?;
+    let dir = workdir("atk-imp-root");
+    let mut holes = Holes::default();
+    for (app, extra) in [
+        ("atk-imp-uid", serde_json::json!({ "uid": 0 })),
+        (
+            "atk-imp-gid",
+            serde_json::json!({ "gid": 0, "username": "root" }),
+        ),
+    ] {
+        alice_pm2(&serde_json::json!([pm2_app(
+            app,
+            "exec sleep 1000",
+            extra.clone()
+        )]))?;
+        let _ = std::fs::remove_dir_all("/etc/rgen/pm2-alice");
+        let _cleanup = Uninstall::new(&dir, &[app]);
+        let out = rgen_root(
+            &[
+                "import",
+                "--from-pm2",
+                "--pm2-user",
+                ALICE,
+                "--install",
+                "--system",
+            ],
+            &dir,
+            &[],
+        );
+        match identity(app) {
+            None => {}
+            Some((user, group)) if user == ALICE && !["", "root", "0"].contains(&group.as_str()) => {}
+            Some((user, group)) => holes.add(format!(
+                "alice's dump.pm2 with {extra} became a service with User={user:?} Group={group:?} (root's, where empty; import exited {}):\n      {}",
+                out.code,
+                excerpt(&said(&out))
+            )),
+        }
+    }
+    holes.result()
+}
+
+/// Alice's dump.pm2 is a symlink to root's own PM2 record, whose apps carry root's secrets: root
+/// must not read it on her behalf and install its apps (and secrets) as hers.
+fn import_symlinked_dump() -> TestResult {
+    users()?;
+    let app = "atk-imp-link";
+    let secret = "root-only-secret-4471";
+    let root_pm2 = Path::new("/root/atk-pm2");
+    std::fs::create_dir_all(root_pm2).map_err(|e| e.to_string())?;
+    let roots = root_pm2.join("dump.pm2");
+    let dump = serde_json::json!([pm2_app(
+        app,
+        "exec sleep 1000",
+        serde_json::json!({ "env": { "DATABASE_PASSWORD": secret } })
+    )]);
+    write(&roots, &dump.to_string());
+    std::fs::set_permissions(&roots, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .map_err(|e| e.to_string())?;
+    let home = alice_pm2(&serde_json::json!([]))?;
+    as_user(
+        ALICE,
+        &format!(
+            "rm ~/.pm2/dump.pm2 && ln -s {} ~/.pm2/dump.pm2",
+            roots.display()
+        ),
+    )
+    .ok()?;
+    let _ = std::fs::remove_dir_all("/etc/rgen/pm2-alice");
+    let dir = workdir(app);
+    let _cleanup = Uninstall::new(&dir, &[app]);
+    let out = rgen_root(
+        &[
+            "import",
+            "--from-pm2",
+            "--pm2-user",
+            ALICE,
+            "--install",
+            "--system",
+        ],
+        &dir,
+        &[],
+    );
+    let mut holes = Holes::default();
+    if identity(app).is_some() {
+        holes.add(format!(
+            "root's dump.pm2, reached through alice's symlink {}, was installed (exit {}):\n      {}",
+            home.join("dump.pm2").display(),
+            out.code,
+            excerpt(&said(&out))
+        ));
+    }
+    let seen = as_user(
+        ALICE,
+        "cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n'",
+    );
+    if seen.stdout.contains(secret) {
+        holes.add("alice reads root's secret in her own process's environment");
+    }
+    if said(&out).contains(secret) {
+        holes.add("rgen printed root's secret");
+    }
+    holes.result()
+}
