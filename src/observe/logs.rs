@@ -66,8 +66,14 @@ pub fn last_lines(scope: Scope, sources: &[LogSource], n: usize) -> Vec<String> 
         .iter()
         .find(|(_, s)| *s != Stream::Out)
         .or(files.first());
+    let printable = |lines: Vec<String>| -> Vec<String> {
+        lines
+            .iter()
+            .map(|l| crate::diag::printable_log_line(l).into_owned())
+            .collect()
+    };
     if let Some((path, _)) = file {
-        return tail_file(path, n);
+        return printable(tail_file(path, n));
     }
     let units: Vec<String> = sources
         .iter()
@@ -83,10 +89,12 @@ pub fn last_lines(scope: Scope, sources: &[LogSource], n: usize) -> Vec<String> 
         .stderr(Stdio::null())
         .output()
         .map(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .map(str::to_string)
-                .collect()
+            printable(
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .map(str::to_string)
+                    .collect(),
+            )
         })
         .unwrap_or_default()
 }
@@ -114,6 +122,7 @@ pub fn show(scope: Scope, labelled: &[(String, LogSource)], n: usize, follow: bo
         let mut file = std::fs::File::open(path).ok();
         let history = file.as_mut().map(|f| tail_of(f, n)).unwrap_or_default();
         for line in history {
+            let line = crate::diag::printable_log_line(&line);
             writeln!(o, "{} {line}", prefix(label, width, *stream))?;
         }
         opened.push(file);
@@ -168,6 +177,7 @@ fn follow_file(
     use std::os::unix::fs::MetadataExt as _;
     let print = |line: &str| {
         if let Ok(mut o) = out.lock() {
+            let line = crate::diag::printable_log_line(line);
             let _ = writeln!(o, "{} {line}", prefix(label, width, stream));
         }
     };

@@ -201,7 +201,7 @@ pub(crate) const ALICE: &str = "alice";
 pub(crate) const BOB: &str = "bob";
 const MALLORY: &str = "mallory";
 /// `sudo rgen …` as alice.
-const AS_ALICE: (&str, &str) = ("SUDO_USER", ALICE);
+pub(crate) const AS_ALICE: (&str, &str) = ("SUDO_USER", ALICE);
 /// Root's own apps, said explicitly: rgen never assumes root by itself.
 const RUN_AS_ROOT: (&str, &str) = ("RGEN_RUN_AS", "root");
 const REPORTER: &str = include_str!("../fixtures/attacks/reporter.py");
@@ -306,7 +306,7 @@ pub(crate) fn give(user: &str, path: &Path) -> TestResult {
 }
 
 /// A fresh project in the user's home, owned by them, with the reporter app in it.
-fn user_project(user: &str, name: &str) -> Result<PathBuf, String> {
+pub(crate) fn user_project(user: &str, name: &str) -> Result<PathBuf, String> {
     let dir = Path::new("/home").join(user).join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
@@ -322,7 +322,7 @@ fn root_project(name: &str) -> PathBuf {
     dir
 }
 
-fn ecosystem(dir: &Path, apps: serde_json::Value) -> PathBuf {
+pub(crate) fn ecosystem(dir: &Path, apps: serde_json::Value) -> PathBuf {
     let file = dir.join("ecosystem.json");
     write(&file, &serde_json::json!({ "apps": apps }).to_string());
     file

@@ -9,9 +9,10 @@ use libtest_mimic::Trial;
 
 use crate::Suite;
 use crate::attacks::{
-    ALICE, Holes, Uninstall, as_user, excerpt, give, rgen_root, said, service_str, users,
+    ALICE, AS_ALICE, Holes, Uninstall, WAIT, as_user, ecosystem, excerpt, give, rgen_root, said,
+    service_str, user_project, users,
 };
-use crate::support::{TestResult, workdir, write};
+use crate::support::{PATH, TestResult, poll, workdir, write};
 
 type Case = (Suite, &'static str, fn() -> TestResult);
 
@@ -34,6 +35,11 @@ fn all() -> Vec<Case> {
             Suite::Host,
             "import_of_a_users_pm2_never_reads_roots_files_through_her_symlink",
             import_symlinked_dump,
+        ),
+        (
+            Suite::Host,
+            "an_apps_log_lines_never_drive_roots_terminal",
+            log_escapes,
         ),
     ]
 }
@@ -180,6 +186,62 @@ fn import_symlinked_dump() -> TestResult {
     }
     if said(&out).contains(secret) {
         holes.add("rgen printed root's secret");
+    }
+    holes.result()
+}
+
+/// An app's user writes escape sequences into her log: `rgen logs` on root's terminal must not
+/// retitle it, clear it, or write its clipboard (OSC 52: a later paste runs in root's shell).
+/// Colour (SGR) may pass.
+fn log_escapes() -> TestResult {
+    users()?;
+    let app = "atk-esc-log";
+    let dir = user_project(ALICE, app)?;
+    let log = dir.join("out.log");
+    ecosystem(
+        &dir,
+        serde_json::json!([{
+            "name": app,
+            "script": "/bin/sh",
+            "exec_interpreter": "none",
+            "args": ["-c", "printf 'x \\033]0;TITLE\\007 \\033[2J \\033[31mred\\033[0m \\033]52;c;cm0gLXJmIH4K\\007 end\\n'; exec sleep 1000"],
+            "out_file": log,
+        }]),
+    );
+    give(ALICE, &dir)?;
+    let _cleanup = Uninstall::new(&dir, &[app]);
+    rgen_root(&["install", "--system"], &dir, &[AS_ALICE]).ok()?;
+    poll("the app's log line", WAIT, || {
+        std::fs::read_to_string(&log)
+            .ok()
+            .filter(|t| t.contains("end"))
+    })?;
+    // A terminal that takes colour, as root's usually does: `script` gives rgen a pty.
+    let logs = format!(
+        "{} logs {app} --system --lines 5",
+        env!("CARGO_BIN_EXE_rgen")
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &logs, "/dev/null"])
+        .current_dir(&dir)
+        .env("PATH", PATH)
+        .env("TERM", "xterm-256color")
+        .env_remove("NO_COLOR")
+        .output()
+        .map_err(|e| format!("cannot run script: {e}"))?;
+    let shown = String::from_utf8_lossy(&out.stdout);
+    let mut holes = Holes::default();
+    for (seq, what) in [
+        ("\x1b]0;", "retitles the window"),
+        ("\x1b[2J", "clears the screen"),
+        ("\x1b]52;", "writes the clipboard"),
+    ] {
+        if shown.contains(seq) {
+            holes.add(format!("`rgen logs` on a terminal {what}: {shown:?}"));
+        }
+    }
+    if !shown.contains("end") {
+        holes.add(format!("`rgen logs` did not show the line: {shown:?}"));
     }
     holes.result()
 }
