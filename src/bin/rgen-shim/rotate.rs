@@ -415,6 +415,22 @@ fn open_live(path: &Path) -> io::Result<(File, fs::Metadata)> {
             ),
         ));
     }
+    // A file someone else put at the path: in a sticky directory such as /tmp anyone may
+    // create the live name — before the first start, or in the instant after a rotation moved
+    // it away — and would read what the app writes (root's app's, when the shim is root).
+    // Root's own files are fine: only root could have put one there.
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    if meta.file_type().is_file() && meta.uid() != me && meta.uid() != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "`{}` belongs to uid {}, not to the app's user (uid {me}); refusing to write the app's log into it (remove it, or point the log path into a directory only the app's user can change)",
+                path.display(),
+                meta.uid()
+            ),
+        ));
+    }
     let fd = file.as_raw_fd();
     // SAFETY: fcntl on our own descriptor.
     unsafe {
