@@ -304,41 +304,6 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
         .into()
 }
 
-/// A line an app wrote, as it may reach a terminal: [`printable`], except that colour and style
-/// (SGR: `ESC [ digits ; … m`) pass, as apps' coloured logs are meant to be seen. Everything
-/// else that a terminal acts on — retitling, clearing the screen, moving the cursor over earlier
-/// lines, writing the clipboard (OSC 52, which a later paste runs in root's shell) — is shown.
-pub fn printable_log_line(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(|c| c.is_control() && c != '\t') {
-        return text.into();
-    }
-    let mut out = String::with_capacity(text.len() + 16);
-    let mut rest = text;
-    while let Some(c) = rest.chars().next() {
-        if c == '\u{1b}' {
-            let params = rest[1..].strip_prefix('[').map(|p| {
-                p.len()
-                    - p.trim_start_matches(|c: char| c.is_ascii_digit() || c == ';' || c == ':')
-                        .len()
-            });
-            if let Some(n) = params
-                && rest[2 + n..].starts_with('m')
-            {
-                out.push_str(&rest[..3 + n]);
-                rest = &rest[3 + n..];
-                continue;
-            }
-        }
-        if c.is_control() && c != '\t' {
-            out.extend(c.escape_unicode());
-        } else {
-            out.push(c);
-        }
-        rest = &rest[c.len_utf8()..];
-    }
-    out.into()
-}
-
 pub fn render_error(e: &InputError) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -401,17 +366,6 @@ pub fn print_bad_input(bad: &BadInput) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn log_lines_keep_colour_and_show_every_other_control() {
-        let line = "a \x1b[1;31mred\x1b[0m\tb \x1b]52;c;cHduZWQ=\x07 \x1b[2J\x1b[1A\r\u{9b}31m end";
-        assert_eq!(
-            printable_log_line(line),
-            "a \x1b[1;31mred\x1b[0m\tb \\u{1b}]52;c;cHduZWQ=\\u{7} \\u{1b}[2J\\u{1b}[1A\\u{d}\\u{9b}31m end"
-        );
-        assert_eq!(printable_log_line("\x1b["), "\\u{1b}[");
-        assert_eq!(printable_log_line("plain ünïcode"), "plain ünïcode");
-    }
 
     #[test]
     fn warning_ids_are_unique_kebab_case() {

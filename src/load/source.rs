@@ -48,8 +48,8 @@ pub fn read_bytes_owned(file: &Path, owner: Option<u32>) -> Result<Vec<u8>, BadI
             origin,
             format!(
                 "the file belongs to {}, but {} can change the way to it",
-                crate::apply::walk::user_name(after.uid()),
-                crate::apply::walk::user_name(uid)
+                user_name(after.uid()),
+                user_name(uid)
             ),
             Some("rgen reads a file in a user's tree only when that user owns it (a symlink there could lead root to anyone's file); copy it to a place only root can change and name that".into()),
         ));
@@ -65,6 +65,13 @@ pub fn read_bytes_owned(file: &Path, owner: Option<u32>) -> Result<Vec<u8>, BadI
         return Err(too_large(&origin, None));
     }
     Ok(bytes)
+}
+
+fn user_name(uid: u32) -> String {
+    match nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)) {
+        Ok(Some(u)) => format!("{} (uid {uid})", u.name),
+        _ => format!("uid {uid}"),
+    }
 }
 
 fn refuse_unless_readable(meta: &Metadata, origin: &Origin) -> Result<(), BadInput> {

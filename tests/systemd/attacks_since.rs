@@ -3,6 +3,7 @@
 //! what the OS shows afterwards and what rgen printed, and failed on the code before its fix.
 //! Kind `attack`, so `attack` as a filter selects these too.
 
+use std::os::unix::fs::MetadataExt as _;
 use std::path::Path;
 
 use libtest_mimic::Trial;
@@ -40,6 +41,11 @@ fn all() -> Vec<Case> {
             Suite::Host,
             "an_apps_log_lines_never_drive_roots_terminal",
             log_escapes,
+        ),
+        (
+            Suite::Host,
+            "a_users_log_path_never_gives_her_a_directory_root_reads_config_from",
+            log_dirs_in_run,
         ),
     ]
 }
@@ -242,6 +248,57 @@ fn log_escapes() -> TestResult {
     }
     if !shown.contains("end") {
         holes.add(format!("`rgen logs` did not show the line: {shown:?}"));
+    }
+    holes.result()
+}
+
+/// Alice's ecosystem names log files in `/run/modprobe.d` and (through the root-owned link
+/// `/var/run`) `/run/udev/rules.d`, which do not exist yet: `sudo rgen install` created them
+/// and gave them to her, and kmod and udev read drop-ins there as root (`install … /bin/sh -c`
+/// in a modprobe.d file runs when any module is loaded, which she can trigger).
+fn log_dirs_in_run() -> TestResult {
+    users()?;
+    let app = "atk-run-logs";
+    let dir = user_project(ALICE, app)?;
+    let wanted = ["/run/modprobe.d", "/run/udev/rules.d"];
+    for d in wanted {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    ecosystem(
+        &dir,
+        serde_json::json!([{
+            "name": app,
+            "script": "/bin/sleep",
+            "args": ["1000"],
+            "exec_interpreter": "none",
+            "out_file": "/run/modprobe.d/atk.log",
+            "error_file": "/var/run/udev/rules.d/atk.log",
+        }]),
+    );
+    give(ALICE, &dir)?;
+    let _cleanup = Uninstall::new(&dir, &[app]);
+    let out = rgen_root(&["install", "--system"], &dir, &[AS_ALICE]);
+    let mut holes = Holes::default();
+    for d in wanted {
+        if let Ok(meta) = std::fs::symlink_metadata(d)
+            && meta.uid() != 0
+        {
+            holes.add(format!(
+                "{d} was created for alice's log and belongs to uid {} (install exited {}):\n      {}",
+                meta.uid(),
+                out.code,
+                excerpt(&said(&out))
+            ));
+        }
+    }
+    for key in ["out_file", "error_file"] {
+        if out.code != 2 || !said(&out).contains(key) {
+            holes.add(format!(
+                "install did not refuse `{key}` (exit {}):\n      {}",
+                out.code,
+                excerpt(&said(&out))
+            ));
+        }
     }
     holes.result()
 }
