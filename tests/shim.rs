@@ -1495,6 +1495,74 @@ fn two_shims_writing_one_file_rotate_it_without_losing_lines() {
     assert_each_once(&all_lines(w.dir.path(), "all"), &["a", "b"], LINES);
 }
 
+/// In a sticky directory anyone may create the live log's name (before the first start, or right
+/// after a rotation moved it away): a root shim then wrote a root app's output into mallory's
+/// file, for her to read.
+#[test]
+fn a_log_file_another_user_put_at_the_path_is_refused() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root to give a file to another user");
+        return;
+    }
+    let w = World::new();
+    let planted = w.path("out.log");
+    std::fs::write(&planted, "").unwrap();
+    std::os::unix::fs::chown(&planted, Some(54321), Some(54321)).unwrap();
+    let (st, err) = w.run(
+        "planted",
+        &[
+            "--stdout",
+            planted.to_str().unwrap(),
+            "--",
+            SH,
+            "-c",
+            "echo root-app-secret",
+        ],
+        &[],
+    );
+    assert_eq!(std::fs::read_to_string(&planted).unwrap(), "", "{err}");
+    assert_eq!(st.code(), Some(1), "{err}");
+    assert!(err.contains("belongs to uid 54321"), "{err}");
+}
+
+/// A log directory gone from a sticky parent (tmpfiles ages /var/tmp) and replaced by mallory's
+/// link to a directory of root's: a root shim created and filled the log there.
+#[test]
+fn a_log_directory_through_another_users_link_is_refused() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root to give a link to another user");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt as _;
+    let w = World::new();
+    let sticky = w.path("sticky");
+    std::fs::create_dir(&sticky).unwrap();
+    std::fs::set_permissions(&sticky, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let roots = w.path("roots");
+    std::fs::create_dir(&roots).unwrap();
+    let link = sticky.join("logs");
+    std::os::unix::fs::symlink(&roots, &link).unwrap();
+    std::os::unix::fs::lchown(&link, Some(54321), Some(54321)).unwrap();
+    let out = link.join("sub").join("out.log");
+    let (st, err) = w.run(
+        "linked-dir",
+        &[
+            "--stdout",
+            out.to_str().unwrap(),
+            "--",
+            SH,
+            "-c",
+            "echo root-app-secret",
+        ],
+        &[],
+    );
+    assert_eq!(std::fs::read_dir(&roots).unwrap().count(), 0, "{err}");
+    assert_eq!(st.code(), Some(1), "{err}");
+    assert!(err.contains("is a symbolic link of uid 54321"), "{err}");
+}
+
 #[test]
 fn symlinks_and_special_files_are_refused_as_log_paths() {
     let w = World::new();

@@ -36,14 +36,14 @@ pub fn check(plan: &Plan, warnings: &[Warning]) -> Result<(), BadInput> {
 }
 
 /// Who besides root can change the ecosystem file, and so decide what its apps run and as whom.
-enum Controller {
+pub(crate) enum Controller {
     Root,
     User(u32, String),
     /// Several users, a group or everyone.
     Many(String),
 }
 
-fn file_controller(file: &Path) -> Controller {
+pub(crate) fn file_controller(file: &Path) -> Controller {
     use crate::apply::walk::Who;
     let writers = match crate::apply::trust::who_can_write(file) {
         Ok(w) => w,

@@ -184,6 +184,11 @@ pub fn read_source(path: &Path) -> Result<Vec<u8>, BadInput> {
     source::read_bytes(path)
 }
 
+/// [`read_source`] of a file that `owner`, when given, must own.
+pub fn read_source_owned(path: &Path, owner: Option<u32>) -> Result<Vec<u8>, BadInput> {
+    source::read_bytes_owned(path, owner)
+}
+
 /// Reads and parses a file, resolving every key. Warnings for unknown keys come back with it.
 pub fn load(path: &Path, forced: Option<Format>) -> Result<(RawEcosystem, Problems), BadInput> {
     let file = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());

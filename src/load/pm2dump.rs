@@ -401,13 +401,17 @@ pub fn pm2_home_of(dump: &Dump) -> Option<PathBuf> {
     })
 }
 
-/// Reads `module_conf.json` (4-space JSON written by `pm2 set`); a missing file is `None`.
-pub fn read_module_conf(pm2_home: &Path) -> Result<Option<Map<String, Value>>, BadInput> {
+/// Reads `module_conf.json` (4-space JSON written by `pm2 set`); a missing file is `None`. With
+/// `owner`, only a file that user owns (see [`super::source::read_bytes_owned`]).
+pub fn read_module_conf(
+    pm2_home: &Path,
+    owner: Option<u32>,
+) -> Result<Option<Map<String, Value>>, BadInput> {
     let path = pm2_home.join("module_conf.json");
     if !path.exists() {
         return Ok(None);
     }
-    let bytes = super::source::read_bytes(&path)?;
+    let bytes = super::source::read_bytes_owned(&path, owner)?;
     let text = String::from_utf8_lossy(&bytes);
     match limits::parse_ambient(|| serde_json::from_str::<limits::Ambient>(&text)) {
         Parsed::Ok(Value::Object(map)) => Ok(Some(map)),

@@ -8,7 +8,7 @@
 
 use std::fs::Metadata;
 use std::io::Read as _;
-use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
+use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _, OpenOptionsExt as _};
 use std::path::Path;
 
 use super::limits::MAX_SOURCE_BYTES;
@@ -16,6 +16,13 @@ use crate::diag::{BadInput, Origin};
 
 /// The file's bytes, or why rgen will not read them.
 pub fn read_bytes(file: &Path) -> Result<Vec<u8>, BadInput> {
+    read_bytes_owned(file, None)
+}
+
+/// [`read_bytes`], and with `owner`, only a file that user owns: root reading a file in a user's
+/// tree must not be led by her symlink (or hard link) to a file of root's. The owner is that of
+/// the opened file, so swapping the path meanwhile changes nothing.
+pub fn read_bytes_owned(file: &Path, owner: Option<u32>) -> Result<Vec<u8>, BadInput> {
     let origin = Origin::file(file);
     let cannot_read = |e: std::io::Error| {
         BadInput::single(
@@ -34,6 +41,19 @@ pub fn read_bytes(file: &Path) -> Result<Vec<u8>, BadInput> {
         .map_err(cannot_read)?;
     let after = opened.metadata().map_err(cannot_read)?;
     refuse_unless_readable(&after, &origin)?;
+    if let Some(uid) = owner
+        && after.uid() != uid
+    {
+        return Err(BadInput::single(
+            origin,
+            format!(
+                "the file belongs to {}, but {} can change the way to it",
+                user_name(after.uid()),
+                user_name(uid)
+            ),
+            Some("rgen reads a file in a user's tree only when that user owns it (a symlink there could lead root to anyone's file); copy it to a place only root can change and name that".into()),
+        ));
+    }
     // At most one byte past the limit is read: the size `fstat` gave can be stale (a growing
     // file) or meaningless (files in /proc say 0).
     let mut bytes = Vec::with_capacity(after.len().min(MAX_SOURCE_BYTES) as usize + 1);
@@ -45,6 +65,13 @@ pub fn read_bytes(file: &Path) -> Result<Vec<u8>, BadInput> {
         return Err(too_large(&origin, None));
     }
     Ok(bytes)
+}
+
+fn user_name(uid: u32) -> String {
+    match nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)) {
+        Ok(Some(u)) => format!("{} (uid {uid})", u.name),
+        _ => format!("uid {uid}"),
+    }
 }
 
 fn refuse_unless_readable(meta: &Metadata, origin: &Origin) -> Result<(), BadInput> {

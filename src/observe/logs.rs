@@ -37,6 +37,42 @@ fn tail_of(f: &mut std::fs::File, n: usize) -> Vec<String> {
     lines.split_off(skip)
 }
 
+/// A line an app wrote, as it may reach a terminal: control characters as `\u{1b}` escapes (as
+/// `diag::printable` shows config values), except that colour and style
+/// (SGR: `ESC [ digits ; … m`) pass, as apps' coloured logs are meant to be seen. Everything
+/// else that a terminal acts on — retitling, clearing the screen, moving the cursor over earlier
+/// lines, writing the clipboard (OSC 52, which a later paste runs in root's shell) — is shown.
+pub fn printable_log_line(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| c.is_control() && c != '\t') {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if c == '\u{1b}' {
+            let params = rest[1..].strip_prefix('[').map(|p| {
+                p.len()
+                    - p.trim_start_matches(|c: char| c.is_ascii_digit() || c == ';' || c == ':')
+                        .len()
+            });
+            if let Some(n) = params
+                && rest[2 + n..].starts_with('m')
+            {
+                out.push_str(&rest[..3 + n]);
+                rest = &rest[3 + n..];
+                continue;
+            }
+        }
+        if c.is_control() && c != '\t' {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+    out.into()
+}
+
 fn journal_command(scope: Scope, units: &[String], n: usize, follow: bool) -> Command {
     let mut cmd = Command::new("journalctl");
     cmd.args(["--no-pager", "-o", "short-iso", "-n", &n.to_string()]);
@@ -66,8 +102,14 @@ pub fn last_lines(scope: Scope, sources: &[LogSource], n: usize) -> Vec<String> 
         .iter()
         .find(|(_, s)| *s != Stream::Out)
         .or(files.first());
+    let printable = |lines: Vec<String>| -> Vec<String> {
+        lines
+            .iter()
+            .map(|l| printable_log_line(l).into_owned())
+            .collect()
+    };
     if let Some((path, _)) = file {
-        return tail_file(path, n);
+        return printable(tail_file(path, n));
     }
     let units: Vec<String> = sources
         .iter()
@@ -83,10 +125,12 @@ pub fn last_lines(scope: Scope, sources: &[LogSource], n: usize) -> Vec<String> 
         .stderr(Stdio::null())
         .output()
         .map(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .map(str::to_string)
-                .collect()
+            printable(
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .map(str::to_string)
+                    .collect(),
+            )
         })
         .unwrap_or_default()
 }
@@ -114,6 +158,7 @@ pub fn show(scope: Scope, labelled: &[(String, LogSource)], n: usize, follow: bo
         let mut file = std::fs::File::open(path).ok();
         let history = file.as_mut().map(|f| tail_of(f, n)).unwrap_or_default();
         for line in history {
+            let line = printable_log_line(&line);
             writeln!(o, "{} {line}", prefix(label, width, *stream))?;
         }
         opened.push(file);
@@ -168,6 +213,7 @@ fn follow_file(
     use std::os::unix::fs::MetadataExt as _;
     let print = |line: &str| {
         if let Ok(mut o) = out.lock() {
+            let line = printable_log_line(line);
             let _ = writeln!(o, "{} {line}", prefix(label, width, stream));
         }
     };
@@ -353,4 +399,20 @@ fn prefix(label: &str, width: usize, stream: Stream) -> String {
 fn dim(text: &str) -> String {
     let style = anstyle::Style::new().dimmed();
     format!("{style}{text}{style:#}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_lines_keep_colour_and_show_every_other_control() {
+        let line = "a \x1b[1;31mred\x1b[0m\tb \x1b]52;c;cHduZWQ=\x07 \x1b[2J\x1b[1A\r\u{9b}31m end";
+        assert_eq!(
+            printable_log_line(line),
+            "a \x1b[1;31mred\x1b[0m\tb \\u{1b}]52;c;cHduZWQ=\\u{7} \\u{1b}[2J\\u{1b}[1A\\u{d}\\u{9b}31m end"
+        );
+        assert_eq!(printable_log_line("\x1b["), "\\u{1b}[");
+        assert_eq!(printable_log_line("plain ünïcode"), "plain ünïcode");
+    }
 }

@@ -16,7 +16,13 @@ const SECRET_WORDS: &[&str] = &[
     "SESSION",
     "SIGNATURE",
     "SALT",
+    "JWT",
+    "DSN",
 ];
+
+/// Words that mark a secret only as the whole word (`SMTP_PWD`, `GITHUB_PAT`): inside others
+/// they are common (`PWD` is the shell's directory, `PATH` starts with `PAT`).
+const SECRET_SUFFIXES: &[&str] = &["PWD", "PAT", "PASSPHRASE", "APIKEY"];
 
 pub fn looks_secret(name: &str, value: &str) -> bool {
     let upper = name.to_ascii_uppercase();
@@ -28,11 +34,12 @@ pub fn looks_secret(name: &str, value: &str) -> bool {
         SECRET_WORDS
             .iter()
             .any(|s| w == s || w.ends_with(s) || w.starts_with(s))
-    });
+    }) || (words.len() > 1 && words[1..].iter().any(|w| SECRET_SUFFIXES.contains(w)));
     named || url_with_credentials(value)
 }
 
-/// `scheme://user:password@host…`
+/// `scheme://user:password@host…`, and `scheme://token@host…` (a token as the user name, as
+/// Sentry's DSNs and GitHub's `https://TOKEN@github.com` carry one).
 fn url_with_credentials(value: &str) -> bool {
     let Some((_, rest)) = value.split_once("://") else {
         return false;
@@ -40,7 +47,7 @@ fn url_with_credentials(value: &str) -> bool {
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     authority
         .rsplit_once('@')
-        .is_some_and(|(userinfo, _)| userinfo.contains(':'))
+        .is_some_and(|(userinfo, _)| !userinfo.is_empty())
 }
 
 /// The value as `rgen show` prints it.
@@ -66,6 +73,11 @@ mod tests {
             ("DATABASE_URL", "postgres://u:pw@h/db"),
             ("spring.datasource.password", "x"),
             ("NGROK_AUTHTOKEN", "x"),
+            ("SMTP_PWD", "x"),
+            ("GITHUB_PAT", "x"),
+            ("JWT", "x"),
+            ("SENTRY_DSN", "https://abc@o1.ingest.sentry.io/1"),
+            ("REPO", "https://ghp_abc@github.com/o/r.git"),
         ] {
             assert!(looks_secret(n, v), "{n}");
         }
@@ -74,6 +86,9 @@ mod tests {
             ("PORT", "3000"),
             ("DATABASE_URL", "postgres://h/db"),
             ("HOME_URL", "https://example.com/a@b"),
+            ("PWD", "/srv/app"),
+            ("PATH", "/usr/bin"),
+            ("OLDPWD", "/srv"),
         ] {
             assert!(!looks_secret(n, v), "{n}");
         }

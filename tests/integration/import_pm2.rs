@@ -418,3 +418,42 @@ fn install_dry_run_writes_nothing() {
         dry.stdout
     );
 }
+
+/// Variable names with control characters (an escape sequence, a bell) are carried in comments
+/// as escapes: TOML refused the raw ones ("a bug in rgen"), and the JavaScript file held them raw
+/// for whoever `cat`s it.
+#[test]
+fn control_characters_in_names_are_escaped_in_comments() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dump = tmp.path().join("dump.pm2");
+    std::fs::write(
+        &dump,
+        r#"[{"name":"a","pm_exec_path":"/bin/true","pm_cwd":"/","exec_interpreter":"none",
+            "env":{"X\u0007\u001b]0;T\u0007Y":{"o":1},"K\u001bZ":"v"}}]"#,
+    )
+    .unwrap();
+    let out = run(rgen().args(["import", "--from-pm2"]).arg(&dump));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        toml::from_str::<toml::Value>(&out.stdout).is_ok(),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains(r"X\u{7}\u{1b}]0;T\u{7}Y"),
+        "{}",
+        out.stdout
+    );
+    let js = tmp.path().join("ecosystem.config.js");
+    let out = run(rgen()
+        .args(["import", "--from-pm2"])
+        .arg(&dump)
+        .arg("--out")
+        .arg(&js));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let text = std::fs::read_to_string(&js).unwrap();
+    assert!(
+        !text.contains('\u{1b}') && !text.contains('\u{7}'),
+        "{text}"
+    );
+}

@@ -508,3 +508,33 @@ fn secrets_stay_out_of_config_maps() {
     let overlay = build("all/overlays/production").replace("\n            optional: true", "");
     assert_eq!(overlay, build("production"));
 }
+
+/// Credentials named the way services name them, or carried as a URL's user name, are Secrets
+/// too: `SMTP_PWD`, `GITHUB_PAT`, `JWT` and a Sentry DSN (`https://KEY@host/1`) went to the
+/// ConfigMap, which a cluster's `view` role reads and the file mode leaves world-readable.
+#[test]
+fn credentials_under_other_names_are_secrets() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("app.js"), "").unwrap();
+    let file = tmp.path().join("ecosystem.json");
+    let apps = serde_json::json!({"apps": [
+        {"name": "api", "script": "app.js",
+         "env": {"SMTP_PWD": "pw-1", "GITHUB_PAT": "pw-2", "JWT": "pw-3",
+                 "SENTRY_DSN": "https://pw-4@o1.ingest.sentry.io/1", "LEVEL": "debug"}},
+    ]});
+    std::fs::write(&file, apps.to_string()).unwrap();
+    let out = run(rgen()
+        .arg("render")
+        .arg(&file)
+        .arg("--kubernetes")
+        .arg("--out")
+        .arg(tmp.path().join("k8s")));
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    let config = std::fs::read_to_string(tmp.path().join("k8s/api.yaml")).unwrap();
+    assert!(config.contains("LEVEL: debug"), "{config}");
+    assert!(!config.contains("pw-"), "{config}");
+    let secret = std::fs::read_to_string(tmp.path().join("k8s/api-secret.yaml")).unwrap();
+    for n in 1..=4 {
+        assert!(secret.contains(&format!("pw-{n}")), "{secret}");
+    }
+}

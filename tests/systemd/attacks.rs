@@ -197,28 +197,28 @@ pub fn all() -> Vec<Case> {
 }
 
 const UNIT_DIR: &str = "/etc/systemd/system";
-const ALICE: &str = "alice";
-const BOB: &str = "bob";
+pub(crate) const ALICE: &str = "alice";
+pub(crate) const BOB: &str = "bob";
 const MALLORY: &str = "mallory";
 /// `sudo rgen …` as alice.
-const AS_ALICE: (&str, &str) = ("SUDO_USER", ALICE);
+pub(crate) const AS_ALICE: (&str, &str) = ("SUDO_USER", ALICE);
 /// Root's own apps, said explicitly: rgen never assumes root by itself.
 const RUN_AS_ROOT: (&str, &str) = ("RGEN_RUN_AS", "root");
 const REPORTER: &str = include_str!("../fixtures/attacks/reporter.py");
-const WAIT: Duration = Duration::from_secs(20);
+pub(crate) const WAIT: Duration = Duration::from_secs(20);
 
 // ---- support ----
 
 /// Every way a scenario's guarantee does not hold, reported together.
 #[derive(Default)]
-struct Holes(Vec<String>);
+pub(crate) struct Holes(Vec<String>);
 
 impl Holes {
-    fn add(&mut self, hole: impl Into<String>) {
+    pub(crate) fn add(&mut self, hole: impl Into<String>) {
         self.0.push(hole.into());
     }
 
-    fn result(self) -> TestResult {
+    pub(crate) fn result(self) -> TestResult {
         if self.0.is_empty() {
             Ok(())
         } else {
@@ -227,12 +227,12 @@ impl Holes {
     }
 }
 
-fn excerpt(text: &str) -> String {
+pub(crate) fn excerpt(text: &str) -> String {
     let t: String = text.chars().take(600).collect();
     t.trim_end().replace('\n', "\n      ")
 }
 
-fn said(out: &Out) -> String {
+pub(crate) fn said(out: &Out) -> String {
     format!("{}{}", out.stdout, out.stderr)
 }
 
@@ -243,7 +243,7 @@ fn refused_naming(out: &Out, app: &str, key: &str) -> bool {
 }
 
 /// Adds alice, bob and mallory, once, and only inside the throwaway container.
-fn users() -> TestResult {
+pub(crate) fn users() -> TestResult {
     static MADE: OnceLock<Result<(), String>> = OnceLock::new();
     MADE.get_or_init(make_users).clone()
 }
@@ -273,7 +273,7 @@ fn make_users() -> TestResult {
     Ok(())
 }
 
-fn output(program: &str, args: &[&str]) -> Result<String, String> {
+pub(crate) fn output(program: &str, args: &[&str]) -> Result<String, String> {
     let out = Command::new(program)
         .args(args)
         .env("PATH", PATH)
@@ -292,12 +292,12 @@ fn uid_of(user: &str) -> Option<u32> {
     output("id", &["-u", user]).ok()?.trim().parse().ok()
 }
 
-fn uid(user: &str) -> u32 {
+pub(crate) fn uid(user: &str) -> u32 {
     uid_of(user).unwrap_or(u32::MAX)
 }
 
 /// `chown -R user: path` (symlinks themselves, not their targets).
-fn give(user: &str, path: &Path) -> TestResult {
+pub(crate) fn give(user: &str, path: &Path) -> TestResult {
     output(
         "chown",
         &["-R", &format!("{user}:"), &path.to_string_lossy()],
@@ -306,7 +306,7 @@ fn give(user: &str, path: &Path) -> TestResult {
 }
 
 /// A fresh project in the user's home, owned by them, with the reporter app in it.
-fn user_project(user: &str, name: &str) -> Result<PathBuf, String> {
+pub(crate) fn user_project(user: &str, name: &str) -> Result<PathBuf, String> {
     let dir = Path::new("/home").join(user).join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
@@ -322,7 +322,7 @@ fn root_project(name: &str) -> PathBuf {
     dir
 }
 
-fn ecosystem(dir: &Path, apps: serde_json::Value) -> PathBuf {
+pub(crate) fn ecosystem(dir: &Path, apps: serde_json::Value) -> PathBuf {
     let file = dir.join("ecosystem.json");
     write(&file, &serde_json::json!({ "apps": apps }).to_string());
     file
@@ -381,7 +381,7 @@ fn run_rgen(
     }
 }
 
-fn rgen_root(args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Out {
+pub(crate) fn rgen_root(args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Out {
     rgen_from(Path::new(env!("CARGO_BIN_EXE_rgen")), true, args, dir, env)
 }
 
@@ -398,7 +398,7 @@ fn install_holding_reloads(dir: &Path) -> Out {
 }
 
 /// A shell command as `user`.
-fn as_user(user: &str, script: &str) -> Out {
+pub(crate) fn as_user(user: &str, script: &str) -> Out {
     let out = Command::new("runuser")
         .args(["-u", user, "--", "sh", "-c", script])
         .env("PATH", PATH)
@@ -424,13 +424,13 @@ fn quote(p: &Path) -> String {
 }
 
 /// Removes the apps however the scenario ends.
-struct Uninstall {
+pub(crate) struct Uninstall {
     dir: PathBuf,
     apps: Vec<String>,
 }
 
 impl Uninstall {
-    fn new(dir: &Path, apps: &[&str]) -> Self {
+    pub(crate) fn new(dir: &Path, apps: &[&str]) -> Self {
         Uninstall {
             dir: dir.to_path_buf(),
             apps: apps.iter().map(|a| a.to_string()).collect(),
@@ -504,7 +504,7 @@ fn bus_path(unit: &str) -> String {
     path
 }
 
-fn property(unit: &str, interface: &str, name: &str) -> Option<serde_json::Value> {
+pub(crate) fn property(unit: &str, interface: &str, name: &str) -> Option<serde_json::Value> {
     let out = Command::new("busctl")
         .args([
             "--json=short",
@@ -523,7 +523,7 @@ fn property(unit: &str, interface: &str, name: &str) -> Option<serde_json::Value
     Some(v["data"].clone())
 }
 
-fn service_str(unit: &str, name: &str) -> String {
+pub(crate) fn service_str(unit: &str, name: &str) -> String {
     property(unit, "Service", name)
         .and_then(|v| v.as_str().map(String::from))
         .unwrap_or_default()

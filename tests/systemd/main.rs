@@ -10,6 +10,7 @@
 //! `RGEN_REQUIRE_SYSTEMD=1` (as `tests/run-all` and CI set) makes that a failure.
 
 mod attacks;
+mod attacks_since;
 mod cases;
 mod hardening;
 mod import;
@@ -68,6 +69,7 @@ fn trials(suite: Suite) -> Vec<Trial> {
         .filter(|(s, _, _)| *s == suite)
         .map(|(_, name, f)| Trial::test(name, move || f().map_err(Into::into)))
         .chain(attacks::trials(suite))
+        .chain(attacks_since::trials(suite))
         .chain(hardening::trials(suite))
         .chain(import::trials(suite))
         .chain(monit::trials(suite))

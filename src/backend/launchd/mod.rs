@@ -208,6 +208,10 @@ impl Manager for LaunchdManager {
         let mut failures = Vec::new();
         for unit in rows.iter().flat_map(|r| r.units.iter()) {
             let result = match unit.pid {
+                // -1 is every process and 0 rgen's own group: never what a job's pid means.
+                Some(pid) if pid <= 1 || i32::try_from(pid).is_err() => {
+                    Err(format!("refusing to signal pid {pid}"))
+                }
                 // SAFETY: kill has no memory preconditions; a negative pid names a group.
                 Some(pid) => (unsafe { libc::kill(-(pid as i32), signal) } == 0)
                     .then_some(())

@@ -21,9 +21,21 @@ pub fn collect(m: &LaunchdManager, apps: &[&InstalledApp]) -> Result<Vec<AppStat
         for unit in app.units.iter().filter(|u| u.role == Role::App) {
             let domain = m.domain_of(unit);
             let shim = status_file(&unit.argv).and_then(|p| ShimStatus::read(&p));
+            // From the plist root wrote, not from `ps`: a process's name is its user's to choose.
+            let shimmed = unit.argv.first().is_some_and(|p| {
+                Path::new(p)
+                    .file_name()
+                    .is_some_and(|n| n == crate::shim_protocol::BIN)
+            });
             for label in &unit.runtime {
                 let info = m.launchctl.print(&names::service(&domain, label))?;
-                units.push(unit_status(label, info.as_ref(), &table, shim.as_ref()));
+                units.push(unit_status(
+                    label,
+                    info.as_ref(),
+                    &table,
+                    shim.as_ref(),
+                    shimmed,
+                ));
             }
         }
         out.push(AppStatus::from_units(app, units));
@@ -117,6 +129,7 @@ fn unit_status(
     info: Option<&ServiceInfo>,
     table: &[Process],
     shim: Option<&ShimStatus>,
+    shimmed: bool,
 ) -> UnitStatus {
     let (active, sub, status) = match info {
         None => ("inactive", "not loaded".to_string(), "stopped"),
@@ -132,7 +145,7 @@ fn unit_status(
         }
     };
     let main_pid = info.and_then(|i| i.pid);
-    let behind = main_pid.map_or(Behind::Unknown, |p| behind(p, table));
+    let behind = main_pid.map_or(Behind::Unknown, |p| behind(p, table, shimmed));
     let app = behind.app();
     let tree = main_pid.map_or_else(Vec::new, |p| process_tree(p, table));
     let running = info.is_some_and(ServiceInfo::running);
@@ -195,14 +208,16 @@ struct Process {
     rss_bytes: u64,
     cpu_ns: u64,
     elapsed_ms: u64,
-    command: String,
 }
 
 /// Every process, from `ps` (macOS has no /proc). The columns mean the same in BSD and procps
-/// `ps`; only the time formats differ, and [`clock_ms`] reads both.
+/// `ps`; only the time formats differ, and [`clock_ms`] reads both. Numbers only: a command name
+/// is chosen by whoever runs it, and one holding a newline and a made-up line would add a
+/// process of its own to the table — a child of root's job, say pid 1, which `rgen signal`
+/// would then signal as `kill(-1)`, every process on the machine.
 fn process_table() -> Vec<Process> {
     let Ok(out) = std::process::Command::new("ps")
-        .args(["-A", "-o", "pid=,ppid=,rss=,time=,etime=,comm="])
+        .args(["-A", "-o", "pid=,ppid=,rss=,time=,etime="])
         .output()
     else {
         return Vec::new();
@@ -219,15 +234,15 @@ fn parse_process_table(text: &str) -> Vec<Process> {
             let rss_bytes = f.next()?.parse::<u64>().ok()? * 1024;
             let cpu_ns = clock_ms(f.next()?)? * 1_000_000;
             let elapsed_ms = clock_ms(f.next()?)?;
-            // The command is last because it may contain spaces.
-            let command = f.collect::<Vec<_>>().join(" ");
+            if f.next().is_some() {
+                return None;
+            }
             Some(Process {
                 pid,
                 ppid,
                 rss_bytes,
                 cpu_ns,
                 elapsed_ms,
-                command,
             })
         })
         .collect()
@@ -271,14 +286,11 @@ impl<'a> Behind<'a> {
     }
 }
 
-fn behind(launchd_pid: u32, table: &[Process]) -> Behind<'_> {
+fn behind(launchd_pid: u32, table: &[Process], shimmed: bool) -> Behind<'_> {
     let Some(job) = table.iter().find(|p| p.pid == launchd_pid) else {
         return Behind::Unknown;
     };
-    let is_shim = Path::new(&job.command)
-        .file_name()
-        .is_some_and(|name| name == crate::shim_protocol::BIN);
-    if !is_shim {
+    if !shimmed {
         return Behind::Plain(job);
     }
     match table.iter().find(|p| p.ppid == launchd_pid) {
@@ -323,18 +335,17 @@ mod tests {
 
     #[test]
     fn the_app_behind_the_shim_is_its_child() {
-        // `ps -A -o pid=,ppid=,rss=,time=,etime=,comm=` as macOS prints it (full paths in comm).
+        // `ps -A -o pid=,ppid=,rss=,time=,etime=` as macOS prints it.
         let table = parse_process_table(
-            "    1     0  9316   0:43.10 03:47:15 /sbin/launchd\n\
-             \x20 700     1  1200   0:00.02    05:00 /usr/local/bin/rgen-shim\n\
-             \x20 701   700 40000   0:02.50    04:58 /Users/me/.nvm/versions/node/v22.1.0/bin/node\n\
-             \x20 702   701  8000   0:00.50    04:57 /bin/sh\n\
-             \x20 800     1  3000   0:01.00    10:00 /usr/sbin/Some App Helper\n\
+            "    1     0  9316   0:43.10 03:47:15\n\
+             \x20 700     1  1200   0:00.02    05:00\n\
+             \x20 701   700 40000   0:02.50    04:58\n\
+             \x20 702   701  8000   0:00.50    04:57\n\
+             \x20 800     1  3000   0:01.00    10:00\n\
              garbage line\n",
         );
         assert_eq!(table.len(), 5);
-        assert_eq!(table[4].command, "/usr/sbin/Some App Helper");
-        let Behind::Shim(app) = behind(700, &table) else {
+        let Behind::Shim(app) = behind(700, &table, true) else {
             panic!("the shim's child is the app");
         };
         assert_eq!((app.pid, app.elapsed_ms), (701, 298_000));
@@ -342,13 +353,13 @@ mod tests {
         assert_eq!(tree.iter().map(|p| p.rss_bytes).sum::<u64>(), 49_200 * 1024);
         assert_eq!(tree.iter().map(|p| p.cpu_ns).sum::<u64>(), 3_020_000_000);
         // Not a shim: the job's own process is the app.
-        assert!(matches!(behind(800, &table), Behind::Plain(p) if p.pid == 800));
-        assert_eq!(behind(999, &table), Behind::Unknown);
+        assert!(matches!(behind(800, &table, false), Behind::Plain(p) if p.pid == 800));
+        assert_eq!(behind(999, &table, true), Behind::Unknown);
     }
 
     #[test]
     fn a_shim_without_its_app_is_waiting_to_restart() {
-        let table = parse_process_table("  700     1  1200   0:00.02    00:03 rgen-shim\n");
+        let table = parse_process_table("  700     1  1200   0:00.02    00:03\n");
         let running = ServiceInfo {
             state: Some("running".into()),
             pid: Some(700),
@@ -357,10 +368,33 @@ mod tests {
             program: None,
             path: None,
         };
-        let unit = unit_status("rgen.api", Some(&running), &table, None);
+        let unit = unit_status("rgen.api", Some(&running), &table, None, true);
         assert_eq!(unit.status, "waiting restart");
         assert_eq!((unit.pid, unit.main_pid), (None, Some(700)));
         assert_eq!(unit.restarts, 3);
+    }
+
+    /// A process named `x\n    1   800 …` (its user picks the name) printed a second line that
+    /// made pid 1 a child of root's job 800 (ahead of its real one, 801), and `rgen signal` of
+    /// that job ran `kill(-1, …)`. Only lines of numbers count now.
+    #[test]
+    fn no_process_name_can_add_a_process_to_the_table() {
+        let printed = "  700   500  1000   0:00.01    00:01 x\n\
+                       \x20   1   800     0   0:00.00    00:01 y\n\
+                       \x20 800     1  3000   0:01.00    10:00\n\
+                       \x20 801   800  3000   0:01.00    09:00\n";
+        let table = parse_process_table(printed);
+        assert_eq!(table.iter().map(|p| p.pid).collect::<Vec<_>>(), [800, 801]);
+        let running = ServiceInfo {
+            state: Some("running".into()),
+            pid: Some(800),
+            runs: Some(1),
+            last_exit: None,
+            program: None,
+            path: None,
+        };
+        let unit = unit_status("root.job", Some(&running), &table, None, true);
+        assert_eq!(unit.pid, Some(801));
     }
 
     #[test]

@@ -140,6 +140,13 @@ pub fn proc_cpu_ns(pid: u32) -> Option<u64> {
     Some(ticks * (1_000_000_000 / clock_ticks()?))
 }
 
+/// A process's parent and process group, from `/proc/PID/stat` (fields 4 and 5).
+pub fn proc_parent_and_group(pid: u32) -> Option<(u32, u32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(1);
+    Some((fields.next()?.parse().ok()?, fields.next()?.parse().ok()?))
+}
+
 /// How long ago a process started, from its start time in `/proc/PID/stat` (clock ticks since
 /// boot, field 22) and the boot-time clock — as precise as systemd's start timestamp, without
 /// asking systemd.
@@ -202,6 +209,14 @@ mod tests {
         let p = root.join(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, text).unwrap();
+    }
+
+    #[test]
+    fn parent_and_group_of_this_process() {
+        let me = std::process::id();
+        // SAFETY: getppid and getpgrp have no preconditions.
+        let expected = unsafe { (libc::getppid() as u32, libc::getpgrp() as u32) };
+        assert_eq!(proc_parent_and_group(me), Some(expected));
     }
 
     #[test]

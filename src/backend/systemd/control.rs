@@ -210,6 +210,14 @@ pub fn signal(sd: &Client, apps: &[&InstalledApp], signal: i32) -> Result<Vec<Fa
             };
             match (unit.pid, unit.main_pid) {
                 (Some(pid), Some(main)) if pid != main => {
+                    // Still the shim's child and its group's leader: the app may have exited
+                    // since the status was read, and its pid gone to a group of anyone's.
+                    if super::cgroup::proc_parent_and_group(pid) != Some((main, pid)) {
+                        failures.push(failure(
+                            "the app was restarting; nothing was signalled (run it again)".into(),
+                        ));
+                        continue;
+                    }
                     // SAFETY: kill has no memory preconditions; a negative pid names a group.
                     if unsafe { libc::kill(-(pid as i32), signal) } != 0 {
                         failures.push(failure(std::io::Error::last_os_error().to_string()));

@@ -135,7 +135,9 @@ pub struct LogFile {
 impl LogFile {
     pub fn open(path: &Path, rot: &mut Rotator) -> io::Result<LogFile> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            refuse_others_on_the_way(parent)?;
             fs::create_dir_all(parent)?;
+            refuse_others_on_the_way(parent)?;
         }
         let (file, meta) = open_live(path)?;
         let regular = meta.file_type().is_file();
@@ -393,6 +395,41 @@ impl Drop for DirLock {
     }
 }
 
+/// Refuses a log directory reached through a symlink or a directory of another user's: where a
+/// log directory vanished (tmpfiles ages /var/tmp), anyone may put a link to /etc at its name in
+/// a sticky parent, and a root shim would create and fill files there. Checked before the
+/// directories are made, so none is made through such a link, and after, as the way then holds
+/// only root's and the app user's entries, which no one else can swap.
+fn refuse_others_on_the_way(dir: &Path) -> io::Result<()> {
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    let mut at = PathBuf::new();
+    for part in dir.components() {
+        at.push(part);
+        let meta = match fs::symlink_metadata(&at) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        if meta.uid() != me && meta.uid() != 0 {
+            let what = if meta.file_type().is_symlink() {
+                "a symbolic link"
+            } else {
+                "a directory"
+            };
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!(
+                    "`{}` is {what} of uid {}, not of the app's user (uid {me}) or root; refusing to put the app's log under it",
+                    at.display(),
+                    meta.uid()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// O_APPEND so `rgen flush` (truncate in place) and other writers never lose our place;
 /// O_NOFOLLOW and a type check so a planted symlink or FIFO cannot redirect the app's output;
 /// O_NONBLOCK only so that opening a FIFO fails instead of hanging.
@@ -412,6 +449,22 @@ fn open_live(path: &Path) -> io::Result<(File, fs::Metadata)> {
             format!(
                 "`{}` is not a regular file; refusing to write the app's log into it",
                 path.display()
+            ),
+        ));
+    }
+    // A file someone else put at the path: in a sticky directory such as /tmp anyone may
+    // create the live name — before the first start, or in the instant after a rotation moved
+    // it away — and would read what the app writes (root's app's, when the shim is root).
+    // Root's own files are fine: only root could have put one there.
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    if meta.file_type().is_file() && meta.uid() != me && meta.uid() != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "`{}` belongs to uid {}, not to the app's user (uid {me}); refusing to write the app's log into it (remove it, or point the log path into a directory only the app's user can change)",
+                path.display(),
+                meta.uid()
             ),
         ));
     }

@@ -69,7 +69,8 @@ struct Daemon {
     env: Option<BTreeMap<String, String>>,
 }
 
-fn daemon_of(home: &Path) -> Option<Daemon> {
+/// With `owner`, only a daemon running as that user: her `pm2.pid` may name anyone's PM2.
+fn daemon_of(home: &Path, owner: Option<u32>) -> Option<Daemon> {
     let pid: u32 = std::fs::read_to_string(home.join("pm2.pid"))
         .ok()?
         .trim()
@@ -77,6 +78,11 @@ fn daemon_of(home: &Path) -> Option<Daemon> {
         .ok()?;
     let proc = Path::new("/proc");
     if !ports::is_pm2_daemon(&ports::command_line(proc, pid)) {
+        return None;
+    }
+    if let Some(uid) = owner
+        && std::fs::metadata(proc.join(pid.to_string())).ok()?.uid() != uid
+    {
         return None;
     }
     let env = std::fs::read(proc.join(pid.to_string()).join("environ"))
@@ -94,8 +100,12 @@ fn daemon_of(home: &Path) -> Option<Daemon> {
     Some(Daemon { pid, env })
 }
 
-/// The input's name (for messages), bytes, and the PM2 home when it was given as one.
-fn read_input(input: &Pm2Input) -> Result<(PathBuf, Vec<u8>, Option<PathBuf>), BadInput> {
+/// The input's name (for messages), bytes, and the PM2 home when it was given as one. With
+/// `owner`, a file is read only if that user owns it.
+fn read_input(
+    input: &Pm2Input,
+    owner: Option<u32>,
+) -> Result<(PathBuf, Vec<u8>, Option<PathBuf>), BadInput> {
     match input {
         Pm2Input::Stdin => {
             let mut bytes = Vec::new();
@@ -118,11 +128,15 @@ fn read_input(input: &Pm2Input) -> Result<(PathBuf, Vec<u8>, Option<PathBuf>), B
             }
             Ok((PathBuf::from("-"), bytes, None))
         }
-        Pm2Input::File(path) => Ok((path.clone(), crate::load::read_source(path)?, None)),
+        Pm2Input::File(path) => Ok((
+            path.clone(),
+            crate::load::read_source_owned(path, owner)?,
+            None,
+        )),
         Pm2Input::Home(home) => {
             let dump = home.join("dump.pm2");
             if !dump.exists() {
-                let running = daemon_of(home).is_some();
+                let running = daemon_of(home, owner).is_some();
                 let hint = if running {
                     "PM2 runs but never saved: run `pm2 save` first, or pipe what it runs now: `pm2 jlist | rgen import --from-pm2 -`".to_string()
                 } else if !home.exists() {
@@ -141,7 +155,7 @@ fn read_input(input: &Pm2Input) -> Result<(PathBuf, Vec<u8>, Option<PathBuf>), B
             }
             Ok((
                 dump.clone(),
-                crate::load::read_source(&dump)?,
+                crate::load::read_source_owned(&dump, owner)?,
                 Some(home.clone()),
             ))
         }
@@ -160,11 +174,16 @@ pub fn run(args: &ImportSettings, s: &Pm2ImportSettings) -> Result<i32> {
         })?),
         None => None,
     };
-    let (file, bytes, home) = read_input(&s.input)?;
+    let owner = record_owner(&s.input, pm2_user.as_ref())?;
+    let read_as = owner.as_ref().filter(|o| o.controls_files).map(|o| o.uid);
+    let (file, bytes, home) = read_input(&s.input, read_as)?;
     let dump = pm2dump::parse(&file, &bytes)?;
     drop(bytes);
     let home = home.or_else(|| pm2dump::pm2_home_of(&dump).filter(|h| h.is_dir()));
-    let module_conf = match home.as_deref().map(pm2dump::read_module_conf) {
+    let module_conf = match home
+        .as_deref()
+        .map(|h| pm2dump::read_module_conf(h, read_as))
+    {
         Some(Ok(conf)) => conf,
         Some(Err(bad)) => {
             for e in &bad.errors {
@@ -177,7 +196,7 @@ pub fn run(args: &ImportSettings, s: &Pm2ImportSettings) -> Result<i32> {
         }
         None => None,
     };
-    let daemon = home.as_deref().and_then(daemon_of);
+    let daemon = home.as_deref().and_then(|h| daemon_of(h, read_as));
     if let (Some(d), Pm2Input::Home(_) | Pm2Input::File(_)) = (&daemon, &s.input)
         && dump_is_saved(&file)
     {
@@ -187,8 +206,10 @@ pub fn run(args: &ImportSettings, s: &Pm2ImportSettings) -> Result<i32> {
             file.display()
         );
     }
-    let daemon_user = pm2_user
-        .clone()
+    let daemon_user = owner
+        .as_ref()
+        .and_then(|o| host.user_by_uid(o.uid))
+        .or_else(|| pm2_user.clone())
         .or_else(|| {
             let uid = std::fs::metadata(home.as_ref()?).ok()?.uid();
             host.user_by_uid(uid)
@@ -212,6 +233,9 @@ pub fn run(args: &ImportSettings, s: &Pm2ImportSettings) -> Result<i32> {
         host: &host,
     };
     let mut imported = pm2dump::convert(&dump, &ctx)?;
+    if let Some(owner) = &owner {
+        refuse_other_identities(&imported, owner, &file, &host)?;
+    }
     if let Some(lr) = imported.log_rotate.as_mut() {
         // pm2-logrotate's values read as the module reads them, defaults (daily rotation
         // included) filled in, so the import keeps rotating as PM2 did.
@@ -316,6 +340,142 @@ pub fn run(args: &ImportSettings, s: &Pm2ImportSettings) -> Result<i32> {
         print_retirement(&pm2_names, home.as_deref(), pm2_user.as_ref(), &s.target);
     }
     Ok(code)
+}
+
+/// The one user besides root whose PM2 record this is: `--pm2-user` (when not root), or whoever
+/// can change the dump. PM2's daemon runs apps as itself unless it is root, so her record holds
+/// only her apps, whatever its `uid` says: she writes her own dump, and must not get a root
+/// service (or a group of root's) out of `sudo rgen import --from-pm2 --install`.
+struct RecordOwner {
+    uid: u32,
+    name: String,
+    gid: u32,
+    /// Why the record is hers, for messages.
+    why: String,
+    /// She can change the files themselves (not only named by `--pm2-user`): they are read
+    /// only if she owns them.
+    controls_files: bool,
+}
+
+fn record_owner(
+    input: &Pm2Input,
+    pm2_user: Option<&Account>,
+) -> Result<Option<RecordOwner>, BadInput> {
+    use crate::commands::host::{Controller, file_controller};
+    let path = match input {
+        Pm2Input::Stdin => None,
+        Pm2Input::File(p) => Some(p.clone()),
+        Pm2Input::Home(h) => Some(h.join("dump.pm2")),
+    }
+    .map(|p| std::path::absolute(&p).unwrap_or(p))
+    // A missing record is reported by the read, with what to run.
+    .filter(|p| p.exists());
+    let controller = path.as_deref().map(file_controller);
+    let named = pm2_user.filter(|u| u.uid != 0);
+    let (uid, why, controls_files) = match (controller, named) {
+        (Some(Controller::Many(why)), _) => {
+            let path = path.unwrap_or_default();
+            return Err(BadInput::single(
+                Origin::file(&path),
+                format!("PM2's record is not controlled by one user: {why}"),
+                Some(format!(
+                    "whoever can change it decides what the imported apps run; make it (and its directory) writable only by its owner: `chmod go-w {}`",
+                    path.display()
+                )),
+            ));
+        }
+        (Some(Controller::User(uid, name)), named) => {
+            let path = path.clone().unwrap_or_default();
+            if let Some(u) = named.or(pm2_user).filter(|u| u.uid != uid) {
+                return Err(BadInput::single(
+                    Origin::file(&path),
+                    format!(
+                        "this is to be the PM2 of `{}`, but {name} can change it",
+                        u.name
+                    ),
+                    Some(format!(
+                        "import a PM2 record only its own user (or root) can change: `chown {} {}`",
+                        u.name,
+                        path.display()
+                    )),
+                ));
+            }
+            (uid, format!("{name} can change {}", path.display()), true)
+        }
+        (_, Some(u)) => (
+            u.uid,
+            format!("it is the PM2 of `{}` (--pm2-user)", u.name),
+            false,
+        ),
+        (_, None) => return Ok(None),
+    };
+    let Ok(Some(user)) = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)) else {
+        return Err(BadInput::single(
+            Origin::file(path.unwrap_or_default()),
+            format!("PM2's record belongs to uid {uid}, which has no user on this machine"),
+            Some("give the file to an existing user (or root) before importing it".into()),
+        ));
+    };
+    Ok(Some(RecordOwner {
+        uid,
+        name: user.name,
+        gid: user.gid.as_raw(),
+        why,
+        controls_files,
+    }))
+}
+
+/// Refuses an app the record says to run as anyone but its owner (or with a group not hers).
+fn refuse_other_identities(
+    imported: &Imported,
+    owner: &RecordOwner,
+    file: &Path,
+    host: &SystemHost,
+) -> Result<(), BadInput> {
+    let mut problems = crate::diag::Problems::default();
+    for app in &imported.apps {
+        for s in app.settings.iter().filter(|s| !s.disabled) {
+            let theirs = match (s.key, &s.value) {
+                ("uid", serde_json::Value::String(name)) => {
+                    host.user_by_name(name).map(|a| a.uid) == Some(owner.uid)
+                }
+                ("uid", v) => v.as_u64() == Some(owner.uid.into()),
+                ("gid", serde_json::Value::String(name)) => {
+                    nix::unistd::Group::from_name(name)
+                        .ok()
+                        .flatten()
+                        .map(|g| g.gid.as_raw())
+                        == Some(owner.gid)
+                }
+                ("gid", v) => v.as_u64() == Some(owner.gid.into()),
+                _ => continue,
+            };
+            if theirs {
+                continue;
+            }
+            let value = match &s.value {
+                serde_json::Value::String(name) => name.clone(),
+                v => v.to_string(),
+            };
+            problems
+                .error(
+                    Origin::file(file).with_app(&app.name).with_key(s.key),
+                    format!(
+                        "`{}` would run with {} `{}`, but this is {}'s PM2 record ({})",
+                        app.name,
+                        if s.key == "uid" { "user" } else { "group" },
+                        diag::printable(&value),
+                        owner.name,
+                        owner.why
+                    ),
+                )
+                .hint(format!(
+                    "PM2 running as {0} cannot switch users or groups, so this was never in effect; remove `{1}` from the app in PM2 and `pm2 save` again. Root's own apps are imported from root's PM2 (`sudo rgen import --from-pm2 /root/.pm2`)",
+                    owner.name, s.key
+                ));
+        }
+    }
+    problems.finish(()).map(|_| ())
 }
 
 /// `dump.pm2` (`pm2 save`), not a saved `pm2 jlist`.

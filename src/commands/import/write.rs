@@ -62,9 +62,12 @@ fn header(imported: &Imported) -> Vec<String> {
     lines
 }
 
-/// Text wrapped into comment lines with `prefix` (`# `, `// `).
+/// Text wrapped into comment lines with `prefix` (`# `, `// `). Control characters (in names
+/// from the dump) are written as escapes: TOML refuses them in comments, and a terminal showing
+/// the file would act on them.
 fn comment(out: &mut String, indent: &str, prefix: &str, text: &str) {
     let width = WIDTH.saturating_sub(indent.len() + prefix.len()).max(40);
+    let text = crate::diag::printable(text);
     let mut line = String::new();
     for word in text.split_whitespace() {
         if !line.is_empty() && line.len() + 1 + word.len() > width {

@@ -30,7 +30,7 @@ pub(crate) fn read(
                 if !f.fits(key, &path.to_string_lossy(), Shape::Path) {
                     return LogTarget::Default;
                 }
-                if let Some(tree) = system_tree(&path) {
+                if let Some(tree) = system_tree_here(&path) {
                     f.fail(
                         key,
                         format!("`{}` is inside {tree}, where an app's log file has no place", f.written(key)),
@@ -76,7 +76,10 @@ pub(crate) fn read(
 }
 
 /// Trees whose files configure or are the system: a log file there could rewrite a unit, a cron
-/// job or a device. `/var/log`, `/srv`, `/home`, `/opt` and `/tmp` are fine.
+/// job or a device, and a directory rgen creates there for an app's user would be hers — in
+/// `/run`, where kmod (`/run/modprobe.d`), udev (`/run/udev/rules.d`), tmpfiles, sysctl and
+/// systemd read drop-ins as root, that is root for her. `/var/log`, `/srv`, `/home`, `/opt`,
+/// `/tmp` and users' `/run/user/<uid>` are fine.
 const SYSTEM_TREES: &[&str] = &[
     "/etc",
     "/usr",
@@ -84,7 +87,9 @@ const SYSTEM_TREES: &[&str] = &[
     "/proc",
     "/sys",
     "/dev",
-    "/run/systemd",
+    "/run",
+    "/var/spool",
+    "/var/lib/polkit-1",
     "/lib",
     "/lib64",
     "/bin",
@@ -108,5 +113,32 @@ fn system_tree(path: &Path) -> Option<&'static str> {
     if user_units {
         return Some("a systemd unit directory");
     }
+    if path.starts_with("/run/user") {
+        return None;
+    }
     SYSTEM_TREES.iter().find(|t| path.starts_with(t)).copied()
+}
+
+/// [`system_tree`] of the path as written and of where it leads on this machine: `/var/run` is
+/// `/run`, `/var/lock` is `/run/lock`, and any root-owned link on the way counts as its target.
+fn system_tree_here(path: &Path) -> Option<&'static str> {
+    system_tree(path).or_else(|| system_tree(&resolved(path)))
+}
+
+/// The deepest existing ancestor resolved, with the rest as written.
+fn resolved(path: &Path) -> std::path::PathBuf {
+    let mut existing = path;
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(real) = std::fs::canonicalize(existing) {
+            return rest.iter().rev().fold(real, |p, part| p.join(part));
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                existing = parent;
+            }
+            _ => return path.to_path_buf(),
+        }
+    }
 }
