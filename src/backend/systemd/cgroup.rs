@@ -52,12 +52,23 @@ impl Cgroups {
 
     /// Reads a unit's cgroup (`ControlGroup`, e.g. `/system.slice/api.service`). Whatever a
     /// layout lacks stays `None`; a cgroup that is gone reads as empty.
+    #[cfg(test)]
     pub fn read(&self, path: &str) -> Reading {
+        self.read_for(path, true)
+    }
+
+    /// [`Self::read`], where `limited` says whether the unit has a memory limit of its own:
+    /// without one the kernel never counts hits at it, so that file is not read.
+    pub fn read_for(&self, path: &str, limited: bool) -> Reading {
         let rel = path.trim_start_matches('/');
         if self.unified_only {
             let dir = self.root.join(rel);
             let stat = read(&dir.join("memory.stat"));
-            let events = read(&dir.join("memory.events"));
+            let events = if limited {
+                read(&dir.join("memory.events"))
+            } else {
+                String::new()
+            };
             return Reading {
                 memory: read_u64(&dir.join("memory.current")),
                 own: field(&stat, "anon"),
@@ -90,7 +101,7 @@ impl Cgroups {
             own: field(&stat, "total_rss").or_else(|| field(&stat, "rss")),
             cache: field(&stat, "total_cache").or_else(|| field(&stat, "cache")),
             cpu_ns,
-            hit_limit: read_u64(&memory.join("memory.failcnt")).is_some_and(|n| n > 0),
+            hit_limit: limited && read_u64(&memory.join("memory.failcnt")).is_some_and(|n| n > 0),
             procs,
         }
     }
