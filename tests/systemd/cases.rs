@@ -132,6 +132,11 @@ pub fn all() -> Vec<Case> {
             "units_for_systemd_257_pass_its_verify",
             verify_modern,
         ),
+        (
+            Suite::Host,
+            "status_over_the_private_socket_the_bus_and_a_users_own_manager",
+            status_private_socket_and_bus,
+        ),
     ]
 }
 
@@ -1690,5 +1695,159 @@ fn reset_counts() -> TestResult {
         "reset restarted the app".into()
     })?;
     rgen(&["uninstall", "it-reset", "--system"], &dir).ok()?;
+    Ok(())
+}
+
+/// `rgen status` reads the same through the manager's private socket (the default for root) and
+/// through the bus (`RGEN_DBUS_VIA=bus`, and the silent fallback for everyone else), in the
+/// system scope and in a non-root user's own scope.
+fn status_private_socket_and_bus() -> TestResult {
+    let dir = workdir("via");
+    write(&dir.join("a.py"), SLEEPER);
+    ecosystem(
+        &dir,
+        serde_json::json!([{ "name": "it-via-a", "script": "a.py" }, { "name": "it-via-b", "script": "a.py" }]),
+    );
+    rgen(&["install", "--system"], &dir).ok()?;
+    let sd = system();
+    let pids = poll("it-via-a and -b running", Duration::from_secs(20), || {
+        let a = main_pid(&sd, "it-via-a.service");
+        let b = main_pid(&sd, "it-via-b.service");
+        (a != 0 && b != 0).then_some([a, b])
+    })?;
+    let same = |st: &serde_json::Value, how: &str| -> TestResult {
+        for (name, pid) in ["it-via-a", "it-via-b"].iter().zip(pids) {
+            let a = app_json(st, name)?;
+            check(
+                a["status"] == "online" && a["pid"] == pid && a["restarts"] == 0,
+                || format!("{name} {how}: {a}"),
+            )?;
+        }
+        Ok(())
+    };
+    for via in ["private", "bus", "auto"] {
+        let st = status_json(&dir, "--system", &[("RGEN_DBUS_VIA", via)])?;
+        same(&st, &format!("with RGEN_DBUS_VIA={via}"))?;
+    }
+    // A nobody: the private socket is root's, so the bus it is, silently; insisting says why.
+    let as_nobody = |via: &str| {
+        std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_rgen"))
+            .args(["status", "--json", "--system"])
+            .current_dir(&dir)
+            .env("PATH", PATH)
+            .env("RGEN_DBUS_VIA", via)
+            .output()
+            .map_err(|e| format!("cannot run setpriv: {e}"))
+    };
+    let out = as_nobody("auto")?;
+    check(out.status.success() && out.stderr.is_empty(), || {
+        format!(
+            "status as nobody: {:?}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })?;
+    let st: serde_json::Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("status as nobody: {e}"))?;
+    same(&st, "as nobody")?;
+    let out = as_nobody("private")?;
+    let text = String::from_utf8_lossy(&out.stderr);
+    check(
+        out.status.code() == Some(1) && text.contains("private socket"),
+        || format!("RGEN_DBUS_VIA=private as nobody: {:?}\n{text}", out.status),
+    )?;
+    rgen(&["uninstall", "via", "--system"], &dir).ok()?;
+    user_status_as_non_root()
+}
+
+/// A user's own scope, as that (non-root) user: her manager's private socket is hers.
+fn user_status_as_non_root() -> TestResult {
+    const UID: u32 = 4711;
+    let home = Path::new("/home/it-via");
+    // A user of this container only: its /etc is a throwaway overlay.
+    let added = std::process::Command::new("useradd")
+        .args([
+            "--create-home",
+            "--home-dir",
+            "/home/it-via",
+            "--uid",
+            "4711",
+            "--user-group",
+            "it-via",
+        ])
+        .status()
+        .map_err(|e| format!("cannot run useradd: {e}"))?;
+    check(added.success() || added.code() == Some(9), || {
+        format!("useradd: {added:?}")
+    })?;
+    let manager = format!("user@{UID}.service");
+    let outcomes = system()
+        .run_jobs(&[(JobKind::Start, manager.clone())])
+        .map_err(|e| e.to_string())?;
+    check(outcomes.iter().all(|o| o.done()), || {
+        format!("{manager} did not start: {outcomes:?}")
+    })?;
+    let runtime = format!("/run/user/{UID}");
+    poll("the user's bus", Duration::from_secs(30), || {
+        Path::new(&runtime).join("bus").exists().then_some(())
+    })?;
+    let dir = home.join("app");
+    write(&dir.join("a.py"), SLEEPER);
+    ecosystem(
+        &dir,
+        serde_json::json!([{ "name": "it-via-user", "script": "a.py" }]),
+    );
+    let chown = std::process::Command::new("chown")
+        .args(["-R", "it-via:it-via"])
+        .arg(home)
+        .status()
+        .map_err(|e| e.to_string())?;
+    check(chown.success(), || "chown failed".into())?;
+    let as_user = |args: &[&str], via: &str| {
+        let out = std::process::Command::new("setpriv")
+            .args(["--reuid=4711", "--regid=4711", "--init-groups"])
+            .arg(env!("CARGO_BIN_EXE_rgen"))
+            .args(args)
+            .current_dir(&dir)
+            .env_clear()
+            .env("PATH", PATH)
+            .env("HOME", home)
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .env("NO_COLOR", "1")
+            .env("RGEN_DBUS_VIA", via)
+            .output()
+            .map_err(|e| format!("cannot run setpriv: {e}"))?;
+        Ok::<_, String>(Out {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
+    };
+    as_user(&["install", "--user"], "auto")?.ok()?;
+    let mut pid = serde_json::Value::Null;
+    for via in ["auto", "private", "bus"] {
+        let st = poll(
+            &format!("it-via-user online (RGEN_DBUS_VIA={via})"),
+            Duration::from_secs(20),
+            || {
+                let out = as_user(&["status", "--json", "--user"], via).ok()?;
+                let st: serde_json::Value = serde_json::from_str(&out.stdout).ok()?;
+                let a = app_json(&st, "it-via-user").ok()?.clone();
+                (a["status"] == "online").then_some(a)
+            },
+        )?;
+        if pid.is_null() {
+            pid = st["pid"].clone();
+        }
+        check(st["pid"] == pid && pid.is_u64(), || {
+            format!("user status with RGEN_DBUS_VIA={via}: {st}")
+        })?;
+    }
+    as_user(&["uninstall", "it-via-user", "--user"], "auto")?.ok()?;
+    system()
+        .run_jobs(&[(JobKind::Stop, manager)])
+        .map_err(|e| e.to_string())?;
     Ok(())
 }

@@ -12,6 +12,7 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use futures_util::StreamExt as _;
 use zbus::zvariant::{OwnedObjectPath, OwnedValue};
 
+use super::private_socket;
 use crate::target::Scope;
 
 /// One row of `ListUnits*`: name, description, load state, active state, sub state, followed
@@ -137,18 +138,23 @@ pub struct Client {
     pub scope: Scope,
     /// How the connection was made, for error messages.
     pub address: String,
+    in_flight: usize,
 }
 
-/// Calls in flight at once on one connection. dbus-daemon refuses more than 128 pending replies
+/// Calls in flight at once through the bus. dbus-daemon refuses more than 128 pending replies
 /// per connection (`max_replies_per_connection`); staying well below keeps hundreds of units fast.
-const MAX_IN_FLIGHT: usize = 64;
+const BUS_IN_FLIGHT: usize = 64;
+/// On the private socket nothing sits in between: the manager reads requests as they come and
+/// queues far more than this, so status of hundreds of units is one burst of requests.
+const PRIVATE_IN_FLIGHT: usize = 4096;
 
-/// Runs futures concurrently, at most `MAX_IN_FLIGHT` at a time, keeping their order.
+/// Runs futures concurrently, at most `in_flight` at a time, keeping their order.
 async fn bounded<T>(
+    in_flight: usize,
     futures: impl IntoIterator<Item = impl std::future::Future<Output = T>>,
 ) -> Vec<T> {
     futures_util::stream::iter(futures)
-        .buffered(MAX_IN_FLIGHT)
+        .buffered(in_flight)
         .collect()
         .await
 }
@@ -168,10 +174,33 @@ impl Client {
     }
 
     async fn connect_async(scope: Scope) -> Result<Self> {
-        // `systemctl` prefers the manager's private socket (`/run/systemd/private`), but zbus
-        // rejects every reply on it: systemd puts its well-known name in the Sender field, which
-        // zbus only accepts as a unique name (z-galaxy/zbus#1497, also in zbus 6). So rgen talks to
-        // the manager through the bus, as any other D-Bus client does.
+        let via = Via::from_env()?;
+        // The manager's private socket first, as `systemctl` does: no dbus-daemon hop per call.
+        // Only where it is the same manager the bus would reach, and only for those it serves
+        // (root in the system scope); anything else goes through the bus, silently.
+        if via != Via::Bus
+            && let Some(path) = private_socket(scope)
+        {
+            match private_socket::connect(&path).await {
+                Ok(conn) => {
+                    return Ok(Client {
+                        conn,
+                        scope,
+                        address: format!("the manager's private socket {}", path.display()),
+                        in_flight: PRIVATE_IN_FLIGHT,
+                    });
+                }
+                Err(e) if via == Via::Private => bail!(
+                    "cannot reach the systemd {scope} manager through its private socket {} ({e}); unset RGEN_DBUS_VIA to use the bus",
+                    path.display()
+                ),
+                Err(_) => {}
+            }
+        } else if via == Via::Private {
+            bail!(
+                "RGEN_DBUS_VIA=private: the systemd {scope} manager's private socket is not for this user or this bus address; unset RGEN_DBUS_VIA to use the bus"
+            );
+        }
         let (conn, address) = match scope {
             Scope::System => (
                 open_bus(zbus::Address::system()).await,
@@ -187,6 +216,7 @@ impl Client {
                 conn,
                 scope,
                 address,
+                in_flight: BUS_IN_FLIGHT,
             }),
             Err(e) => {
                 let hint = match scope {
@@ -211,6 +241,7 @@ impl Client {
                 conn,
                 scope,
                 address: address.to_string(),
+                in_flight: BUS_IN_FLIGHT,
             })
         })
     }
@@ -289,7 +320,11 @@ impl Client {
                 .filter(|u| u.3 == "failed")
                 .map(|u| u.0)
                 .collect();
-            bounded(failed.iter().map(|u| m.reset_failed_unit(u))).await;
+            bounded(
+                self.in_flight,
+                failed.iter().map(|u| m.reset_failed_unit(u)),
+            )
+            .await;
             Ok(())
         })
     }
@@ -299,10 +334,13 @@ impl Client {
     pub fn reset_counters(&self, units: &[String]) -> Result<Vec<(String, String)>> {
         self.block_on(async {
             let m = self.manager().await?;
-            let results = bounded(units.iter().map(|u| {
-                let m = &m;
-                async move { (u.clone(), m.reset_failed_unit(u).await) }
-            }))
+            let results = bounded(
+                self.in_flight,
+                units.iter().map(|u| {
+                    let m = &m;
+                    async move { (u.clone(), m.reset_failed_unit(u).await) }
+                }),
+            )
             .await;
             Ok(results
                 .into_iter()
@@ -331,18 +369,34 @@ impl Client {
             {
                 return Err(anyhow::Error::from(e).context("cannot subscribe to manager signals"));
             }
-            let mut removed = m.receive_job_removed().await?;
-            let queued = bounded(jobs.iter().map(|(kind, unit)| {
-                let m = &m;
-                async move {
-                    let r = match kind {
-                        JobKind::Start => m.start_unit(unit, "replace").await,
-                        JobKind::Stop => m.stop_unit(unit, "replace").await,
-                        JobKind::Restart => m.restart_unit(unit, "replace").await,
-                    };
-                    (*kind, unit.clone(), r)
-                }
-            }))
+            // A match rule, not the proxy's signal stream: that one asks the bus who owns
+            // systemd's name, which a peer connection (the private socket) has no bus to ask.
+            let rule = zbus::MatchRule::builder()
+                .msg_type(zbus::message::Type::Signal)
+                .sender("org.freedesktop.systemd1")?
+                .path("/org/freedesktop/systemd1")?
+                .interface("org.freedesktop.systemd1.Manager")?
+                .member("JobRemoved")?
+                .build();
+            let mut removed = pin!(
+                zbus::MessageStream::for_match_rule(rule, &self.conn, None)
+                    .await?
+                    .filter_map(|m| std::future::ready(m.ok().and_then(JobRemoved::from_message)))
+            );
+            let queued = bounded(
+                self.in_flight,
+                jobs.iter().map(|(kind, unit)| {
+                    let m = &m;
+                    async move {
+                        let r = match kind {
+                            JobKind::Start => m.start_unit(unit, "replace").await,
+                            JobKind::Stop => m.stop_unit(unit, "replace").await,
+                            JobKind::Restart => m.restart_unit(unit, "replace").await,
+                        };
+                        (*kind, unit.clone(), r)
+                    }
+                }),
+            )
             .await;
             let mut waiting: HashMap<String, (JobKind, String)> = HashMap::new();
             let mut outcomes = Vec::new();
@@ -455,7 +509,7 @@ impl Client {
                         .await?;
                     reply.body().deserialize::<Properties>()
                 });
-            let replies = bounded(calls).await;
+            let replies = bounded(self.in_flight, calls).await;
             let mut out = Vec::with_capacity(paths.len());
             let mut replies = replies.into_iter();
             for _ in paths {
@@ -496,7 +550,8 @@ impl Client {
                         reply.and_then(|r| r.body().deserialize::<OwnedValue>()),
                     )
                 });
-            let (listed, replies) = futures_util::future::join(listed, bounded(gets)).await;
+            let (listed, replies) =
+                futures_util::future::join(listed, bounded(self.in_flight, gets)).await;
             let mut replies = replies.into_iter();
             let mut by_name: HashMap<&str, Properties> = HashMap::new();
             for name in names {
@@ -543,7 +598,7 @@ impl Client {
                         reply.and_then(|r| r.body().deserialize::<OwnedValue>()),
                     )
                 });
-            let mut replies = bounded(gets).await.into_iter();
+            let mut replies = bounded(self.in_flight, gets).await.into_iter();
             Ok(wanted
                 .iter()
                 .map(|pairs| {
@@ -613,6 +668,54 @@ impl Client {
             login.set_user_linger(uid, true, false).await?;
             Ok(())
         })
+    }
+}
+
+/// How to reach the manager: `RGEN_DBUS_VIA=bus` skips its private socket (to compare, or where
+/// a bus is wanted), `private` insists on it; unset, the private socket when usable, else the bus.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Via {
+    Auto,
+    Bus,
+    Private,
+}
+
+impl Via {
+    fn from_env() -> Result<Via> {
+        match std::env::var("RGEN_DBUS_VIA").as_deref() {
+            Err(_) | Ok("") | Ok("auto") => Ok(Via::Auto),
+            Ok("bus") => Ok(Via::Bus),
+            Ok("private") => Ok(Via::Private),
+            Ok(other) => bail!("RGEN_DBUS_VIA={other:?}: expected bus, private or auto"),
+        }
+    }
+}
+
+/// The scope's manager's private socket, when it is the manager the default bus address leads to
+/// and it would talk to us: systemd serves it only to root and to the manager's own user.
+fn private_socket(scope: Scope) -> Option<std::path::PathBuf> {
+    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+    match scope {
+        Scope::System => {
+            let default_bus = match env("DBUS_SYSTEM_BUS_ADDRESS") {
+                None => true,
+                Some(a) => {
+                    a == "unix:path=/run/dbus/system_bus_socket"
+                        || a == "unix:path=/var/run/dbus/system_bus_socket"
+                }
+            };
+            (default_bus && nix::unistd::geteuid().is_root()).then(|| "/run/systemd/private".into())
+        }
+        Scope::User => {
+            let runtime = std::path::PathBuf::from(env("XDG_RUNTIME_DIR")?);
+            let default_bus = match env("DBUS_SESSION_BUS_ADDRESS") {
+                None => true,
+                Some(a) => {
+                    a.to_str() == Some(&format!("unix:path={}", runtime.join("bus").display()))
+                }
+            };
+            default_bus.then(|| runtime.join("systemd/private"))
+        }
     }
 }
 

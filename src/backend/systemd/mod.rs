@@ -9,6 +9,7 @@ mod envfile;
 pub mod escape;
 mod install;
 pub mod names;
+mod private_socket;
 mod readback;
 mod render;
 mod sampler;

@@ -197,7 +197,7 @@ impl Sampler for SystemdSampler<'_> {
             }
             let running = is_running(&active);
             let reading = match (&unit.cgroup, running) {
-                (Some(cg), true) => self.cgroups.read(cg),
+                (Some(cg), true) => self.cgroups.read_for(cg, unit.limit.is_some()),
                 _ => Reading::default(),
             };
             let pid = if unit.shimmed {
