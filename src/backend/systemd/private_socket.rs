@@ -117,11 +117,8 @@ impl ReadHalf for RenamingReader {
         self.inner.recvmsg(buf).await
     }
 
-    /// No descriptor passing: none of the manager's calls rgen makes pass any, and without
-    /// `NEGOTIATE_UNIX_FD` the handshake has no second round trip (the first call follows
-    /// `BEGIN` at once).
     fn can_pass_unix_fd(&self) -> bool {
-        false
+        self.inner.can_pass_unix_fd()
     }
 
     async fn peer_credentials(&mut self) -> io::Result<zbus::fdo::ConnectionCredentials> {
