@@ -361,14 +361,7 @@ impl Client {
         }
         self.block_on(async {
             let m = self.manager().await?;
-            // Signals are sent only to subscribed clients; a second Subscribe on the same
-            // connection is refused with AlreadySubscribed, which is fine.
-            if let Err(e) = m.subscribe().await
-                && !dbus_message(&e).contains("already subscribed")
-                && !e.to_string().contains("AlreadySubscribed")
-            {
-                return Err(anyhow::Error::from(e).context("cannot subscribe to manager signals"));
-            }
+            subscribe(&m).await?;
             // A match rule, not the proxy's signal stream: that one asks the bus who owns
             // systemd's name, which a peer connection (the private socket) has no bus to ask.
             let rule = zbus::MatchRule::builder()
@@ -620,13 +613,7 @@ impl Client {
     /// them.
     pub fn watch_changes(&self) -> Result<ChangeWatch> {
         self.block_on(async {
-            let m = self.manager().await?;
-            if let Err(e) = m.subscribe().await
-                && !dbus_message(&e).contains("already subscribed")
-                && !e.to_string().contains("AlreadySubscribed")
-            {
-                return Err(anyhow::Error::from(e).context("cannot subscribe to manager signals"));
-            }
+            subscribe(&self.manager().await?).await?;
             let rule = zbus::MatchRule::builder()
                 .msg_type(zbus::message::Type::Signal)
                 .sender("org.freedesktop.systemd1")?
@@ -779,6 +766,21 @@ pub fn is_not_permitted(e: &zbus::Error) -> bool {
     matches!(e, zbus::Error::MethodError(name, _, _)
         if name.as_str() == "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired"
             || name.as_str() == "org.freedesktop.DBus.Error.AccessDenied")
+}
+
+/// Asks the manager to send this connection its signals, which it sends only to subscribed
+/// clients. A second Subscribe on the same connection is refused with AlreadySubscribed, which
+/// is fine.
+async fn subscribe(m: &ManagerProxy<'_>) -> Result<()> {
+    match m.subscribe().await {
+        Err(e)
+            if !dbus_message(&e).contains("already subscribed")
+                && !e.to_string().contains("AlreadySubscribed") =>
+        {
+            Err(anyhow::Error::from(e).context("cannot subscribe to manager signals"))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn dbus_message(e: &zbus::Error) -> String {

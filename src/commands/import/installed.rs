@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use serde_json::Value;
 
 use super::write::{self, OutputFormat};
@@ -86,17 +86,7 @@ pub fn run(args: &ImportSettings, s: &InstalledImportSettings) -> Result<i32> {
         .notes
         .extend(group_notes(&selected, args.out.as_deref()));
 
-    let text = write::render(&imported, format);
-    if format == OutputFormat::Toml {
-        toml::from_str::<toml::Value>(&text)
-            .context("the imported file is not valid TOML (a bug in rgen)")?;
-    }
-    // Environment values are often secrets: the file is its owner's alone.
-    let mode = if imported.apps.iter().any(|a| !a.env.is_empty()) {
-        0o600
-    } else {
-        0o644
-    };
+    let (text, mode) = write::render_file(&imported, format)?;
     match &args.out {
         Some(path) => super::pm2::write_new(path, &text, mode, false)?,
         None => print!("{text}"),
@@ -189,17 +179,7 @@ fn from_command_line(
         comments.push("Its `env` is what the install took from rgen's environment (`--keep-env`): written here, the file no longer depends on the shell it is installed from.".into());
     }
     comments.extend(note);
-    Ok(ImportedApp {
-        name: app.name.clone(),
-        pm2_name: app.name.clone(),
-        namespace: app.namespace().to_string(),
-        instances: app.instances().unwrap_or(1) as usize,
-        comments,
-        settings,
-        env,
-        dropped: Vec::new(),
-        stopped: false,
-    })
+    Ok(entry(app, comments, settings, env))
 }
 
 /// The variables the app's installed files give it, as they are written (the environment file,
@@ -369,17 +349,7 @@ fn from_file(app: &InstalledApp, marker: &Marker, inventory: &Inventory) -> Resu
             source.display()
         ));
     }
-    Ok(ImportedApp {
-        name: app.name.clone(),
-        pm2_name: app.name.clone(),
-        namespace: app.namespace().to_string(),
-        instances: app.instances().unwrap_or(1) as usize,
-        comments,
-        settings,
-        env,
-        dropped: Vec::new(),
-        stopped: false,
-    })
+    Ok(entry(app, comments, settings, env))
 }
 
 fn setting(key: &'static str, value: Value) -> Setting {
@@ -430,4 +400,24 @@ fn group_notes(apps: &[&InstalledApp], out: Option<&Path>) -> Vec<String> {
             )
         })
         .collect()
+}
+
+/// An installed app's entry in the written file.
+fn entry(
+    app: &InstalledApp,
+    comments: Vec<String>,
+    settings: Vec<Setting>,
+    env: Vec<EnvVar>,
+) -> ImportedApp {
+    ImportedApp {
+        name: app.name.clone(),
+        pm2_name: app.name.clone(),
+        namespace: app.namespace().to_string(),
+        instances: app.instances().unwrap_or(1) as usize,
+        comments,
+        settings,
+        env,
+        dropped: Vec::new(),
+        stopped: false,
+    }
 }

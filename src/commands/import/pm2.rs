@@ -273,17 +273,7 @@ pub fn run(args: &ImportSettings, s: &Pm2ImportSettings) -> Result<i32> {
         })?,
         None => OutputFormat::Toml,
     };
-    let text = write::render(&imported, format);
-    if format == OutputFormat::Toml {
-        toml::from_str::<toml::Value>(&text)
-            .context("the imported file is not valid TOML (a bug in rgen)")?;
-    }
-    // Environment values are often secrets: the file is its owner's alone.
-    let mode = if imported.apps.iter().any(|a| !a.env.is_empty()) {
-        0o600
-    } else {
-        0o644
-    };
+    let (text, mode) = write::render_file(&imported, format)?;
 
     let Some(install) = &s.install else {
         match &out {

@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 
+use anyhow::Context as _;
 use serde_json::Value;
 
 use crate::load::pm2dump::{Dropped, Imported, ImportedApp, LogRotate, Setting};
@@ -29,6 +30,22 @@ impl OutputFormat {
             None
         }
     }
+}
+
+/// The file's text and its mode: environment values are often secrets, so a file holding any is
+/// its owner's alone. A TOML file is parsed back before it is written.
+pub fn render_file(imported: &Imported, format: OutputFormat) -> anyhow::Result<(String, u32)> {
+    let text = render(imported, format);
+    if format == OutputFormat::Toml {
+        toml::from_str::<toml::Value>(&text)
+            .context("the imported file is not valid TOML (a bug in rgen)")?;
+    }
+    let mode = if imported.apps.iter().any(|a| !a.env.is_empty()) {
+        0o600
+    } else {
+        0o644
+    };
+    Ok((text, mode))
 }
 
 pub fn render(imported: &Imported, format: OutputFormat) -> String {
