@@ -10,14 +10,27 @@
 //! accounts it, else from the hybrid's `unified/<path>/cpu.stat` (cgroup2 keeps `usage_usec`
 //! for every cgroup, with no controller enabled), else from `/proc/PID/stat` of every process
 //! in the cgroup.
+//!
+//! A status of hundreds of apps reads a thousand of these files, and opening them is most of
+//! its cost: each slice's directory is opened once and its units' files below it with
+//! `openat`, so the kernel walks the long path once rather than for every file.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
-/// Where the hierarchies are mounted, found once.
-#[derive(Clone, Debug)]
+use nix::fcntl::{OFlag, openat};
+use nix::sys::stat::Mode;
+
+/// Where the hierarchies are mounted, found once, and the slice directories opened so far.
+#[derive(Debug)]
 pub struct Cgroups {
     root: PathBuf,
     unified_only: bool,
+    /// The hybrid layout's cgroup2 hierarchy (`unified/`) is mounted.
+    hybrid_unified: bool,
+    dirs: RefCell<HashMap<PathBuf, Option<OwnedFd>>>,
 }
 
 /// Memory and CPU of one cgroup at one moment.
@@ -47,7 +60,40 @@ impl Cgroups {
         Cgroups {
             root: root.to_path_buf(),
             unified_only: root.join("cgroup.controllers").exists(),
+            hybrid_unified: root.join("unified").is_dir(),
+            dirs: RefCell::default(),
         }
+    }
+
+    /// A file of the cgroup at `path` (`/system.slice/api.service`) in one hierarchy (`memory`;
+    /// empty for cgroup v2 alone), opened below its slice's directory.
+    fn file(&self, hierarchy: &str, path: &str, name: &str) -> Option<String> {
+        let path = path.trim_start_matches('/');
+        let (parent, leaf) = path.rsplit_once('/').unwrap_or(("", path));
+        if leaf.is_empty() || leaf == ".." || parent.split('/').any(|c| c == "..") {
+            return None;
+        }
+        let dir = self.root.join(hierarchy).join(parent);
+        let mut dirs = self.dirs.borrow_mut();
+        let fd = dirs
+            .entry(dir)
+            .or_insert_with_key(|dir| {
+                nix::fcntl::open(
+                    dir.as_path(),
+                    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )
+                .ok()
+            })
+            .as_ref()?;
+        let file = openat(
+            fd,
+            format!("{leaf}/{name}").as_str(),
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
+            Mode::empty(),
+        )
+        .ok()?;
+        read_whole(std::fs::File::from(file))
     }
 
     /// Reads a unit's cgroup (`ControlGroup`, e.g. `/system.slice/api.service`). Whatever a
@@ -60,63 +106,75 @@ impl Cgroups {
     /// [`Self::read`], where `limited` says whether the unit has a memory limit of its own:
     /// without one the kernel never counts hits at it, so that file is not read.
     pub fn read_for(&self, path: &str, limited: bool) -> Reading {
-        let rel = path.trim_start_matches('/');
+        let text =
+            |hierarchy: &str, name: &str| self.file(hierarchy, path, name).unwrap_or_default();
+        let number = |hierarchy: &str, name: &str| text(hierarchy, name).trim().parse::<u64>().ok();
         if self.unified_only {
-            let dir = self.root.join(rel);
-            let stat = read(&dir.join("memory.stat"));
+            let stat = text("", "memory.stat");
             let events = if limited {
-                read(&dir.join("memory.events"))
+                text("", "memory.events")
             } else {
                 String::new()
             };
             return Reading {
-                memory: read_u64(&dir.join("memory.current")),
+                memory: number("", "memory.current"),
                 own: field(&stat, "anon"),
                 cache: field(&stat, "file"),
-                cpu_ns: field(&read(&dir.join("cpu.stat")), "usage_usec").map(|us| us * 1000),
+                cpu_ns: field(&text("", "cpu.stat"), "usage_usec").map(|us| us * 1000),
                 hit_limit: field(&events, "max").is_some_and(|n| n > 0)
                     || field(&events, "oom_kill").is_some_and(|n| n > 0),
                 // cgroup v2 accounts CPU in every cgroup: its processes are not needed.
                 procs: Vec::new(),
             };
         }
-        let memory = self.root.join("memory").join(rel);
-        let stat = read(&memory.join("memory.stat"));
+        let stat = text("memory", "memory.stat");
         let mut procs = Vec::new();
-        let cpu_ns = read_u64(&self.root.join("cpuacct").join(rel).join("cpuacct.usage"))
-            .or_else(|| {
-                field(
-                    &read(&self.root.join("unified").join(rel).join("cpu.stat")),
-                    "usage_usec",
-                )
+        // The hybrid's cgroup2 hierarchy first: it accounts every unit, where `cpuacct` holds
+        // only units with CPU accounting turned on (off by default on v1), so asking `cpuacct`
+        // first would cost a failed open for nearly every unit.
+        let unified = || {
+            self.hybrid_unified
+                .then(|| field(&text("unified", "cpu.stat"), "usage_usec"))
+                .flatten()
                 .map(|us| us * 1000)
-            })
+        };
+        let cpu_ns = unified()
+            .or_else(|| number("cpuacct", "cpuacct.usage"))
             .or_else(|| {
                 // Only where no hierarchy accounts CPU: add up the cgroup's processes.
-                procs = self::procs(&self.root.join("systemd").join(rel).join("cgroup.procs"));
+                procs = text("systemd", "cgroup.procs")
+                    .lines()
+                    .filter_map(|l| l.trim().parse().ok())
+                    .collect();
                 procs_cpu_ns(&procs)
             });
         Reading {
-            memory: read_u64(&memory.join("memory.usage_in_bytes")),
+            memory: number("memory", "memory.usage_in_bytes"),
             own: field(&stat, "total_rss").or_else(|| field(&stat, "rss")),
             cache: field(&stat, "total_cache").or_else(|| field(&stat, "cache")),
             cpu_ns,
-            hit_limit: limited && read_u64(&memory.join("memory.failcnt")).is_some_and(|n| n > 0),
+            hit_limit: limited && number("memory", "memory.failcnt").is_some_and(|n| n > 0),
             procs,
         }
     }
-}
-
-fn read(path: &Path) -> String {
-    read_kernel_file(path).unwrap_or_default()
 }
 
 /// A small file the kernel generates on read (cgroup and `/proc` files). Unlike
 /// `fs::read_to_string` it does not first ask for the size, which such files do not know (they
 /// say 0 or 4096): one system call fewer per file, hundreds per status of hundreds of apps.
 pub fn read_kernel_file(path: impl AsRef<Path>) -> Option<String> {
+    read_whole(std::fs::File::open(path).ok()?)
+}
+
+/// Below this, a read that left room had nothing more to give. The kernel makes these files
+/// with `seq_file`, which fills a read with whole records from a buffer of at least a page: it
+/// stops short only at the end, or before a record that no longer fits in that page — and the
+/// records of the files read here (one `memory.stat`, one `stat` line, a pid) are far smaller
+/// than half of one. So the read that would only confirm the end is skipped.
+const WHOLE_BELOW: usize = 2048;
+
+fn read_whole(mut file: std::fs::File) -> Option<String> {
     use std::io::Read as _;
-    let mut file = std::fs::File::open(path).ok()?;
     let mut bytes = vec![0; 4096];
     let mut len = 0;
     loop {
@@ -126,7 +184,12 @@ pub fn read_kernel_file(path: impl AsRef<Path>) -> Option<String> {
         // (`read_to_end` on a `File` would ask for its size first.)
         match file.read(&mut bytes[len..]) {
             Ok(0) => break,
-            Ok(n) => len += n,
+            Ok(n) => {
+                len += n;
+                if len < WHOLE_BELOW {
+                    break;
+                }
+            }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(_) => return None,
         }
@@ -135,23 +198,12 @@ pub fn read_kernel_file(path: impl AsRef<Path>) -> Option<String> {
     String::from_utf8(bytes).ok()
 }
 
-fn read_u64(path: &Path) -> Option<u64> {
-    read(path).trim().parse().ok()
-}
-
 /// `key value` lines (`memory.stat`, `cpu.stat`, `memory.events`).
 fn field(text: &str, key: &str) -> Option<u64> {
     text.lines().find_map(|l| {
         let (k, v) = l.split_once(' ')?;
         (k == key).then(|| v.trim().parse().ok()).flatten()
     })
-}
-
-fn procs(path: &Path) -> Vec<u32> {
-    read(path)
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
-        .collect()
 }
 
 fn procs_cpu_ns(pids: &[u32]) -> Option<u64> {
@@ -324,7 +376,7 @@ mod tests {
         let r = Cgroups::at(root).read("/system.slice/hog.service");
         assert_eq!(r.procs, [999_999_999]);
         assert_eq!(r.cpu_ns, Some(0));
-        // With cpuacct, that wins.
+        // Without the cgroup2 hierarchy's numbers, cpuacct's (units with CPU accounting on).
         write(root, &format!("cpuacct/{unit}/cpuacct.usage"), "99\n");
         assert_eq!(Cgroups::at(root).read(&format!("/{unit}")).cpu_ns, Some(99));
         // A cgroup that is gone: nothing.
@@ -332,6 +384,34 @@ mod tests {
             Cgroups::at(root).read("/system.slice/gone.service"),
             Reading::default()
         );
+    }
+
+    #[test]
+    fn kernel_files_read_whole_whatever_their_size() {
+        // Many records, several pages (maps), one small record (stat), one line (cgroup).
+        for path in [
+            "/proc/self/maps",
+            "/proc/self/stat",
+            "/proc/self/cgroup",
+            "/proc/vmstat",
+        ] {
+            let ours = read_kernel_file(path).unwrap();
+            let std = std::fs::read_to_string(path).unwrap();
+            // (stat's numbers move between the two reads; its shape does not.)
+            assert_eq!(ours.lines().count(), std.lines().count(), "{path}");
+            assert!(ours.ends_with('\n'), "{path}");
+        }
+    }
+
+    #[test]
+    fn a_cgroup_path_that_climbs_out_is_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "cgroup.controllers", "memory\n");
+        write(dir.path(), "memory.current", "1\n");
+        write(dir.path(), "system.slice/memory.current", "2\n");
+        let cgroups = Cgroups::at(&dir.path().join("system.slice"));
+        assert_eq!(cgroups.read("/../memory.current").memory, None);
+        assert_eq!(cgroups.read("/..").memory, None);
     }
 
     #[test]

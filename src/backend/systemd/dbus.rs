@@ -139,6 +139,8 @@ pub struct Client {
     /// How the connection was made, for error messages.
     pub address: String,
     in_flight: usize,
+    /// Where a burst of requests can be sent in one write (the private socket).
+    cork: Option<private_socket::Cork>,
 }
 
 /// Calls in flight at once through the bus. dbus-daemon refuses more than 128 pending replies
@@ -182,12 +184,13 @@ impl Client {
             && let Some(path) = private_socket(scope)
         {
             match private_socket::connect(&path).await {
-                Ok(conn) => {
+                Ok((conn, cork)) => {
                     return Ok(Client {
                         conn,
                         scope,
                         address: format!("the manager's private socket {}", path.display()),
                         in_flight: PRIVATE_IN_FLIGHT,
+                        cork: Some(cork),
                     });
                 }
                 Err(e) if via == Via::Private => bail!(
@@ -217,6 +220,7 @@ impl Client {
                 scope,
                 address,
                 in_flight: BUS_IN_FLIGHT,
+                cork: None,
             }),
             Err(e) => {
                 let hint = match scope {
@@ -242,8 +246,18 @@ impl Client {
                 scope,
                 address: address.to_string(),
                 in_flight: BUS_IN_FLIGHT,
+                cork: None,
             })
         })
+    }
+
+    /// Runs a burst of concurrent requests, sent in one write where the connection can (each
+    /// write wakes the manager).
+    async fn burst<T>(&self, requests: impl Future<Output = T>) -> T {
+        match &self.cork {
+            Some(cork) => cork.in_one_write(requests).await,
+            None => requests.await,
+        }
     }
 
     async fn manager(&self) -> Result<ManagerProxy<'static>> {
@@ -334,14 +348,15 @@ impl Client {
     pub fn reset_counters(&self, units: &[String]) -> Result<Vec<(String, String)>> {
         self.block_on(async {
             let m = self.manager().await?;
-            let results = bounded(
-                self.in_flight,
-                units.iter().map(|u| {
-                    let m = &m;
-                    async move { (u.clone(), m.reset_failed_unit(u).await) }
-                }),
-            )
-            .await;
+            let results = self
+                .burst(bounded(
+                    self.in_flight,
+                    units.iter().map(|u| {
+                        let m = &m;
+                        async move { (u.clone(), m.reset_failed_unit(u).await) }
+                    }),
+                ))
+                .await;
             Ok(results
                 .into_iter()
                 .filter_map(|(u, r)| r.err().map(|e| (u, dbus_message(&e))))
@@ -376,21 +391,22 @@ impl Client {
                     .await?
                     .filter_map(|m| std::future::ready(m.ok().and_then(JobRemoved::from_message)))
             );
-            let queued = bounded(
-                self.in_flight,
-                jobs.iter().map(|(kind, unit)| {
-                    let m = &m;
-                    async move {
-                        let r = match kind {
-                            JobKind::Start => m.start_unit(unit, "replace").await,
-                            JobKind::Stop => m.stop_unit(unit, "replace").await,
-                            JobKind::Restart => m.restart_unit(unit, "replace").await,
-                        };
-                        (*kind, unit.clone(), r)
-                    }
-                }),
-            )
-            .await;
+            let queued = self
+                .burst(bounded(
+                    self.in_flight,
+                    jobs.iter().map(|(kind, unit)| {
+                        let m = &m;
+                        async move {
+                            let r = match kind {
+                                JobKind::Start => m.start_unit(unit, "replace").await,
+                                JobKind::Stop => m.stop_unit(unit, "replace").await,
+                                JobKind::Restart => m.restart_unit(unit, "replace").await,
+                            };
+                            (*kind, unit.clone(), r)
+                        }
+                    }),
+                ))
+                .await;
             let mut waiting: HashMap<String, (JobKind, String)> = HashMap::new();
             let mut outcomes = Vec::new();
             for (kind, unit, r) in queued {
@@ -502,7 +518,7 @@ impl Client {
                         .await?;
                     reply.body().deserialize::<Properties>()
                 });
-            let replies = bounded(self.in_flight, calls).await;
+            let replies = self.burst(bounded(self.in_flight, calls)).await;
             let mut out = Vec::with_capacity(paths.len());
             let mut replies = replies.into_iter();
             for _ in paths {
@@ -543,8 +559,12 @@ impl Client {
                         reply.and_then(|r| r.body().deserialize::<OwnedValue>()),
                     )
                 });
-            let (listed, replies) =
-                futures_util::future::join(listed, bounded(self.in_flight, gets)).await;
+            let (listed, replies) = self
+                .burst(futures_util::future::join(
+                    listed,
+                    bounded(self.in_flight, gets),
+                ))
+                .await;
             let mut replies = replies.into_iter();
             let mut by_name: HashMap<&str, Properties> = HashMap::new();
             for name in names {
@@ -591,7 +611,7 @@ impl Client {
                         reply.and_then(|r| r.body().deserialize::<OwnedValue>()),
                     )
                 });
-            let mut replies = bounded(self.in_flight, gets).await.into_iter();
+            let mut replies = self.burst(bounded(self.in_flight, gets)).await.into_iter();
             Ok(wanted
                 .iter()
                 .map(|pairs| {

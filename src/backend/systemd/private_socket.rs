@@ -6,13 +6,18 @@
 //! its well-known name, `org.freedesktop.systemd1`, where zbus accepts only a unique name
 //! (z-galaxy/zbus#1497). So the read half below rewrites that field, in place, to a unique name
 //! of the same length before zbus parses the message; nothing else in the message moves.
+//!
+//! Its write half can also hold a burst of requests and send them in one write ([`Cork`]): every
+//! write wakes the manager, and waking it 400 times for one status of 200 apps cost more than
+//! anything else rgen did for that status.
 
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
+use std::sync::Arc;
 
-use zbus::conn::socket::{BoxedSplit, ReadHalf, Split};
+use zbus::conn::socket::{BoxedSplit, ReadHalf, Split, WriteHalf};
 
 /// What systemd puts in the Sender field on its private socket.
 const SYSTEMD_NAME: &[u8] = b"org.freedesktop.systemd1";
@@ -31,7 +36,7 @@ const MAX_MESSAGE: usize = 128 << 20;
 
 /// Connects to the manager's private socket at `path` as a peer. Fails (for the caller to fall
 /// back to the bus) when the socket is missing, not ours to use, or the manager will not talk.
-pub async fn connect(path: &Path) -> zbus::Result<zbus::Connection> {
+pub async fn connect(path: &Path) -> zbus::Result<(zbus::Connection, Cork)> {
     let stream = UnixStream::connect(path).map_err(|e| zbus::Error::InputOutput(e.into()))?;
     stream
         .set_nonblocking(true)
@@ -44,13 +49,99 @@ pub async fn connect(path: &Path) -> zbus::Result<zbus::Connection> {
         start: 0,
         fds: Vec::new(),
     };
-    let split: BoxedSplit = Split::new(Box::new(reader), write);
-    zbus::connection::Builder::socket(split)
+    let cork = Cork {
+        can_pass_fds: write.can_pass_unix_fd(),
+        state: Arc::new(async_lock::Mutex::new(Corked {
+            socket: write,
+            held: false,
+            kept: Vec::new(),
+        })),
+    };
+    let split: BoxedSplit = Split::new(Box::new(reader), Box::new(cork.clone()));
+    let conn = zbus::connection::Builder::socket(split)
         .p2p()
         .auth_mechanism(zbus::AuthMechanism::External)
         .internal_executor(false)
         .build()
-        .await
+        .await?;
+    Ok((conn, cork))
+}
+
+/// The connection's write half, which can keep messages back while a burst of them is made and
+/// then send them in one write (see [`Cork::in_one_write`]).
+#[derive(Clone, Debug)]
+pub struct Cork {
+    state: Arc<async_lock::Mutex<Corked>>,
+    can_pass_fds: bool,
+}
+
+#[derive(Debug)]
+struct Corked {
+    socket: Box<dyn WriteHalf>,
+    held: bool,
+    /// Messages kept back, in the order they were sent.
+    kept: Vec<u8>,
+}
+
+impl Corked {
+    async fn send_kept(&mut self) -> io::Result<()> {
+        let mut sent = 0;
+        while sent < self.kept.len() {
+            sent += self.socket.sendmsg(&self.kept[sent..], &[]).await?;
+        }
+        self.kept.clear();
+        Ok(())
+    }
+}
+
+impl Cork {
+    /// Runs `requests`, keeping back the messages its first step sends (a burst of calls all
+    /// made at once) and sending them together right after that step. Whatever it sends later
+    /// goes out as it comes, so nothing waits on a reply to a message that was never sent.
+    pub async fn in_one_write<T>(&self, requests: impl Future<Output = T>) -> T {
+        self.state.lock().await.held = true;
+        let release = async {
+            let mut corked = self.state.lock().await;
+            corked.held = false;
+            // A failed write fails the requests too: their replies never come, and the
+            // connection reports the broken socket to each.
+            let _ = corked.send_kept().await;
+        };
+        // `join` polls `requests` first, then `release`.
+        futures_util::future::join(requests, release).await.0
+    }
+}
+
+#[zbus::export::async_trait::async_trait]
+impl WriteHalf for Cork {
+    async fn send_message(&mut self, msg: &zbus::Message) -> zbus::Result<()> {
+        let mut corked = self.state.lock().await;
+        let data = msg.data();
+        if corked.held && data.fds().is_empty() {
+            corked.kept.extend_from_slice(data);
+            return Ok(());
+        }
+        corked.send_kept().await?;
+        corked.socket.send_message(msg).await
+    }
+
+    async fn sendmsg(&mut self, buffer: &[u8], fds: &[BorrowedFd<'_>]) -> io::Result<usize> {
+        let mut corked = self.state.lock().await;
+        corked.send_kept().await?;
+        corked.socket.sendmsg(buffer, fds).await
+    }
+
+    async fn close(&mut self) -> io::Result<()> {
+        self.state.lock().await.socket.close().await
+    }
+
+    fn can_pass_unix_fd(&self) -> bool {
+        self.can_pass_fds
+    }
+
+    async fn peer_credentials(&mut self) -> io::Result<zbus::fdo::ConnectionCredentials> {
+        self.state.lock().await.socket.peer_credentials().await
+    }
 }
 
 /// Reads whole messages off the socket and renames their sender before zbus parses them. Reads

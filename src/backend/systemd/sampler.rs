@@ -36,6 +36,24 @@ pub struct SystemdSampler<'a> {
     watch: Option<ChangeWatch>,
     /// The kernel's count of OOM kills (`/proc/vmstat`) at the previous reading.
     oom_kills: Option<u64>,
+    /// Where the units of each kind (see [`slice_kind`]) have their cgroups, learned from the
+    /// first of them whose `/proc/PID/cgroup` told: systemd names a unit's cgroup after the unit,
+    /// in its slice's directory, so one `/proc` read per slice does instead of one per unit.
+    slices: HashMap<String, String>,
+}
+
+/// Units that share a slice unless told otherwise: instances of one template get a slice of
+/// their own (`system-api.slice`), every other unit the manager's default one.
+fn slice_kind(unit: &str) -> &str {
+    unit.split_once('@').map_or("", |(template, _)| template)
+}
+
+/// The slice a unit's cgroup lies in, when that cgroup is named after the unit.
+fn slice_of<'c>(cgroup: &'c str, unit: &str) -> Option<&'c str> {
+    cgroup
+        .rsplit_once('/')
+        .filter(|(_, leaf)| *leaf == unit)
+        .map(|(slice, _)| slice)
 }
 
 /// What the sampler remembers of one unit between readings.
@@ -97,6 +115,7 @@ impl<'a> SystemdSampler<'a> {
             by_path,
             watch,
             oom_kills: None,
+            slices: HashMap::new(),
         })
     }
 
@@ -158,10 +177,17 @@ impl Sampler for SystemdSampler<'_> {
                 None => ("inactive".into(), "dead".into(), None, 0),
             };
             if is_running(&active) {
-                if main_pid != unit.main_pid || unit.cgroup.is_none() {
-                    unit.cgroup = main_pid
-                        .and_then(cgroup::proc_cgroup)
-                        .or(unit.cgroup.take());
+                if unit.cgroup.is_none() {
+                    let kind = slice_kind(&unit.name);
+                    unit.cgroup = match self.slices.get(kind) {
+                        Some(slice) => Some(format!("{slice}/{}", unit.name)),
+                        None => main_pid.and_then(cgroup::proc_cgroup),
+                    };
+                    if let Some(slice) =
+                        unit.cgroup.as_deref().and_then(|c| slice_of(c, &unit.name))
+                    {
+                        self.slices.insert(kind.to_string(), slice.to_string());
+                    }
                 }
                 if unit.cgroup.is_none() {
                     second.push((i, CGROUP));
@@ -196,10 +222,21 @@ impl Sampler for SystemdSampler<'_> {
                 unit.cgroup = Some(cg);
             }
             let running = is_running(&active);
-            let reading = match (&unit.cgroup, running) {
+            let mut reading = match (&unit.cgroup, running) {
                 (Some(cg), true) => self.cgroups.read_for(cg, unit.limit.is_some()),
                 _ => Reading::default(),
             };
+            if running && reading.memory.is_none() && reading.cpu_ns.is_none() {
+                // Nothing there: the unit was put in another slice (a drop-in's `Slice=`), or
+                // moved since. Where its process says it is now, then.
+                if let Some(cg) = main_pid
+                    .and_then(cgroup::proc_cgroup)
+                    .filter(|cg| unit.cgroup.as_ref() != Some(cg))
+                {
+                    reading = self.cgroups.read_for(&cg, unit.limit.is_some());
+                    unit.cgroup = Some(cg);
+                }
+            }
             let pid = if unit.shimmed {
                 main_pid.and_then(cgroup::first_child).or(main_pid)
             } else {
@@ -320,4 +357,28 @@ fn events(unit: &mut Tracked, now: &UnitStatus, oom_happened: bool) -> Vec<Event
         out.push(Event::Restart);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units_of_one_slice_are_found_from_one_of_them() {
+        assert_eq!(slice_kind("api.service"), "");
+        assert_eq!(slice_kind("web@3.service"), "web");
+        assert_eq!(
+            slice_of("/system.slice/api.service", "api.service"),
+            Some("/system.slice")
+        );
+        assert_eq!(
+            slice_of(
+                "/system.slice/system-web.slice/web@3.service",
+                "web@3.service"
+            ),
+            Some("/system.slice/system-web.slice")
+        );
+        // A cgroup not named after the unit (a process moved elsewhere) teaches nothing.
+        assert_eq!(slice_of("/user.slice/session-1.scope", "api.service"), None);
+    }
 }
