@@ -543,7 +543,18 @@ impl Client {
         names: &[String],
         wanted: &[(&str, &str)],
     ) -> Result<Vec<(UnitListing, Properties)>> {
-        self.block_on(async {
+        self.units_with_properties_meanwhile(names, wanted, || ()).0
+    }
+
+    /// [`Self::units_with_properties`], doing `meanwhile` once the requests are sent and while
+    /// the manager answers them: work that does not need the answers costs no time of its own.
+    pub fn units_with_properties_meanwhile<R>(
+        &self,
+        names: &[String],
+        wanted: &[(&str, &str)],
+        meanwhile: impl FnOnce() -> R,
+    ) -> (Result<Vec<(UnitListing, Properties)>>, R) {
+        let asked = async {
             let manager = self.manager().await?;
             let n: Vec<&str> = names.iter().map(String::as_str).collect();
             let listed = manager.list_units_by_names(&n);
@@ -584,7 +595,9 @@ impl Client {
                     (listing(unit), props)
                 })
                 .collect())
-        })
+        };
+        // `join` polls `asked` first: its requests are out before `meanwhile` starts.
+        self.block_on(futures_util::future::join(asked, async { meanwhile() }))
     }
 
     /// Selected `(interface, property)` pairs of each named unit: one small `Get` per pair, all

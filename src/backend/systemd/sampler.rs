@@ -17,6 +17,7 @@ use super::dbus::{ChangeWatch, Client, Properties, prop_i32, prop_str, prop_u32,
 use crate::apply::inventory::InstalledApp;
 use crate::observe::sample::{self, AppSample, Event, Sampler, UnitSample};
 use crate::observe::status::UnitStatus;
+use crate::target::Scope;
 
 const SERVICE: &str = "org.freedesktop.systemd1.Service";
 /// What every reading asks of every unit (its states come with the listing).
@@ -46,6 +47,35 @@ pub struct SystemdSampler<'a> {
 /// their own (`system-api.slice`), every other unit the manager's default one.
 fn slice_kind(unit: &str) -> &str {
     unit.split_once('@').map_or("", |(template, _)| template)
+}
+
+/// Where systemd puts a unit's cgroup unless told otherwise (`Slice=`): in the manager's default
+/// slice, and an instance of a template in a slice of the template's own. `None` where the
+/// template's name would need escaping in the slice's name (guessed wrong, it only costs a
+/// `/proc` read later).
+fn default_cgroup(scope: Scope, unit: &str) -> Option<String> {
+    let (slice, prefix) = match scope {
+        Scope::System => ("/system.slice".to_string(), "system-"),
+        Scope::User => {
+            let uid = nix::unistd::getuid();
+            (
+                format!("/user.slice/user-{uid}.slice/user@{uid}.service/app.slice"),
+                "app-",
+            )
+        }
+    };
+    match unit.split_once('@') {
+        None => Some(format!("{slice}/{unit}")),
+        Some((template, _))
+            if template.starts_with(|c: char| c.is_ascii_alphanumeric())
+                && template
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.') =>
+        {
+            Some(format!("{slice}/{prefix}{template}.slice/{unit}"))
+        }
+        Some(_) => None,
+    }
 }
 
 /// The slice a unit's cgroup lies in, when that cgroup is named after the unit.
@@ -156,7 +186,31 @@ fn is_running(active: &str) -> bool {
 impl Sampler for SystemdSampler<'_> {
     fn sample(&mut self) -> Result<Vec<AppSample>> {
         let names: Vec<String> = self.units.iter().map(|u| u.name.clone()).collect();
-        let listed = self.bus.units_with_properties(&names, EVERY_TIME)?;
+        // Cgroups where they most likely are, read while the manager answers: the two take
+        // about as long, and the kernel's files need nothing from the manager but the path.
+        let scope = self.bus.scope;
+        let (listed, early) = self
+            .bus
+            .units_with_properties_meanwhile(&names, EVERY_TIME, || {
+                self.units
+                    .iter()
+                    .map(|u| {
+                        let cgroup = u
+                            .cgroup
+                            .clone()
+                            .or_else(|| {
+                                let slice = self.slices.get(slice_kind(&u.name))?;
+                                Some(format!("{slice}/{}", u.name))
+                            })
+                            .or_else(|| default_cgroup(scope, &u.name))?;
+                        let reading = self.cgroups.read_for(&cgroup, u.limit.is_some());
+                        (reading.memory.is_some() || reading.cpu_ns.is_some())
+                            .then_some((cgroup, reading))
+                    })
+                    .collect::<Vec<_>>()
+            });
+        let listed = listed?;
+        let mut early = early;
         // Announcements queued ahead of the listing's reply are in by now.
         self.take_announcements();
         let mut by_name: HashMap<&str, (&super::dbus::UnitListing, &Properties)> = listed
@@ -179,9 +233,10 @@ impl Sampler for SystemdSampler<'_> {
             if is_running(&active) {
                 if unit.cgroup.is_none() {
                     let kind = slice_kind(&unit.name);
-                    unit.cgroup = match self.slices.get(kind) {
-                        Some(slice) => Some(format!("{slice}/{}", unit.name)),
-                        None => main_pid.and_then(cgroup::proc_cgroup),
+                    unit.cgroup = match (&early[i], self.slices.get(kind)) {
+                        (Some((found, _)), _) => Some(found.clone()),
+                        (None, Some(slice)) => Some(format!("{slice}/{}", unit.name)),
+                        (None, None) => main_pid.and_then(cgroup::proc_cgroup),
                     };
                     if let Some(slice) =
                         unit.cgroup.as_deref().and_then(|c| slice_of(c, &unit.name))
@@ -222,8 +277,9 @@ impl Sampler for SystemdSampler<'_> {
                 unit.cgroup = Some(cg);
             }
             let running = is_running(&active);
-            let mut reading = match (&unit.cgroup, running) {
-                (Some(cg), true) => self.cgroups.read_for(cg, unit.limit.is_some()),
+            let mut reading = match (&unit.cgroup, running, early[i].take()) {
+                (Some(cg), true, Some((read_at, reading))) if *cg == read_at => reading,
+                (Some(cg), true, _) => self.cgroups.read_for(cg, unit.limit.is_some()),
                 _ => Reading::default(),
             };
             if running && reading.memory.is_none() && reading.cpu_ns.is_none() {
@@ -380,5 +436,26 @@ mod tests {
         );
         // A cgroup not named after the unit (a process moved elsewhere) teaches nothing.
         assert_eq!(slice_of("/user.slice/session-1.scope", "api.service"), None);
+    }
+
+    #[test]
+    fn cgroups_are_first_looked_for_where_systemd_puts_them_by_default() {
+        assert_eq!(
+            default_cgroup(Scope::System, "api.service").as_deref(),
+            Some("/system.slice/api.service")
+        );
+        assert_eq!(
+            default_cgroup(Scope::System, "web@2.service").as_deref(),
+            Some("/system.slice/system-web.slice/web@2.service")
+        );
+        let uid = nix::unistd::getuid();
+        assert_eq!(
+            default_cgroup(Scope::User, "web@2.service"),
+            Some(format!(
+                "/user.slice/user-{uid}.slice/user@{uid}.service/app.slice/app-web.slice/web@2.service"
+            ))
+        );
+        // systemd escapes a dash in the slice's name (`system-my\x2dweb.slice`): not guessed.
+        assert_eq!(default_cgroup(Scope::System, "my-web@2.service"), None);
     }
 }
