@@ -151,7 +151,8 @@ pub enum Existing {
 }
 
 /// How a backend reads its installed files back. Pure: the bytes are given.
-pub trait ReadBack {
+/// `Sync`: a big inventory is read on several threads at once.
+pub trait ReadBack: Sync {
     fn read_back(&self, name: &str, path: &Path, bytes: &[u8]) -> Existing;
 
     /// Whether two versions of a file differ only in rgen's bookkeeping (markers the manager
@@ -274,6 +275,9 @@ pub struct Inventory {
     pub foreign: Vec<PathBuf>,
 }
 
+/// Below this many files per CPU, one thread reads them all.
+const FILES_PER_THREAD: usize = 48;
+
 impl Inventory {
     /// Reads every file in `dir` (a missing directory is an empty inventory).
     pub fn scan(dir: &Path, backend: &dyn ReadBack) -> Inventory {
@@ -289,8 +293,50 @@ impl Inventory {
             .filter(|(name, _)| !name.starts_with('.'))
             .collect();
         names.sort();
-        for (name, path) in names {
-            match read(&path, &name, backend) {
+        // Opened below the directory, without asking each file's size first: two system calls
+        // fewer per file than `fs::read`.
+        let dir_fd = nix::fcntl::open(
+            dir,
+            nix::fcntl::OFlag::O_RDONLY
+                | nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .ok();
+        let read_all = |names: &[(String, PathBuf)]| -> Vec<Existing> {
+            names
+                .iter()
+                .map(
+                    |(name, path)| match dir_fd.as_ref().and_then(|fd| read_at(fd, name)) {
+                        Some(bytes) => backend.read_back(name, path, &bytes),
+                        None => read(path, name, backend),
+                    },
+                )
+                .collect()
+        };
+        // Hundreds of files (`status` of hundreds of apps) are read and parsed on every CPU,
+        // while the manager has nothing to do yet; a few are not worth a thread.
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(names.len() / FILES_PER_THREAD)
+            .max(1);
+        let read: Vec<Existing> = if threads == 1 {
+            read_all(&names)
+        } else {
+            let chunk = names.len().div_ceil(threads);
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = names
+                    .chunks(chunk)
+                    .map(|part| scope.spawn(move || read_all(part)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                    .collect()
+            })
+        };
+        for existing in read {
+            match existing {
                 Existing::Ours(unit) => inventory.units.push(*unit),
                 Existing::Foreign(p) => inventory.foreign.push(p),
                 Existing::Ignored => {}
@@ -354,6 +400,25 @@ impl Inventory {
 }
 
 /// Reads one file and lets the backend say whose it is.
+/// A file of the directory open at `dir`, not followed if it is a link.
+fn read_at(dir: &std::os::fd::OwnedFd, name: &str) -> Option<Vec<u8>> {
+    use std::io::Read as _;
+    let fd = nix::fcntl::openat(
+        dir,
+        name,
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NOFOLLOW,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ok()?;
+    let mut bytes = Vec::with_capacity(4096);
+    // (Through `take`: `File::read_to_end` would ask for the size first.)
+    std::fs::File::from(fd)
+        .take(u64::MAX)
+        .read_to_end(&mut bytes)
+        .ok()?;
+    Some(bytes)
+}
+
 pub fn read(path: &Path, name: &str, backend: &dyn ReadBack) -> Existing {
     match std::fs::read(path) {
         Ok(bytes) => backend.read_back(name, path, &bytes),

@@ -26,12 +26,22 @@ pub fn run(s: &StatusSettings) -> Result<i32> {
 /// The report for the selected apps, with drift.
 pub fn collect(target: &Target, wanted: &[String]) -> Result<Report> {
     let renderer = backend::renderer(target);
-    let (inventory, apps) = installed(renderer.as_ref())?;
+    // The manager is reached while the files are read: both take a while, neither needs the
+    // other. (A manager that cannot be reached matters only if there is an app to ask about.)
+    let (installed, manager) = std::thread::scope(|scope| {
+        let reading = scope.spawn(|| installed(renderer.as_ref()));
+        let manager = backend::connect(target);
+        let installed = reading
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (installed, manager)
+    });
+    let (inventory, apps) = installed?;
     let selected = select(&apps, wanted)?;
     let apps = if selected.is_empty() {
         Vec::new()
     } else {
-        let manager = backend::connect(target)?;
+        let manager = manager?;
         let mut rows = manager.status(&selected)?;
         let mut target = target.clone();
         if let Some(v) = manager.version() {

@@ -5,8 +5,8 @@
 //! Three layouts exist. cgroup v2 alone (`/sys/fs/cgroup/cgroup.controllers`): `memory.current`,
 //! `memory.stat` (`anon`, `file`), `memory.events` (`max`, `oom_kill`), `cpu.stat`
 //! (`usage_usec`). The v1 and hybrid layouts (Debian 11/12 defaults, and this project's build
-//! machines): `memory/<path>/memory.usage_in_bytes`, `memory.stat` (`total_rss`,
-//! `total_cache`), `memory.failcnt`; CPU from `cpuacct/<path>/cpuacct.usage` when systemd
+//! machines): `memory/<path>/memory.stat` (`total_rss`, `total_cache`, `total_swap`),
+//! `memory.failcnt`; CPU from `cpuacct/<path>/cpuacct.usage` when systemd
 //! accounts it, else from the hybrid's `unified/<path>/cpu.stat` (cgroup2 keeps `usage_usec`
 //! for every cgroup, with no controller enabled), else from `/proc/PID/stat` of every process
 //! in the cgroup.
@@ -148,10 +148,16 @@ impl Cgroups {
                     .collect();
                 procs_cpu_ns(&procs)
             });
+        let own = field(&stat, "total_rss").or_else(|| field(&stat, "rss"));
+        let cache = field(&stat, "total_cache").or_else(|| field(&stat, "cache"));
+        let swap = field(&stat, "total_swap").unwrap_or(0);
         Reading {
-            memory: number("memory", "memory.usage_in_bytes"),
-            own: field(&stat, "total_rss").or_else(|| field(&stat, "rss")),
-            cache: field(&stat, "total_cache").or_else(|| field(&stat, "cache")),
+            // What the kernel's v1 documentation calls the exact figure ("RSS+CACHE(+SWAP)" of
+            // memory.stat; `memory.usage_in_bytes` is a fuzzier counter), without opening
+            // another file per unit.
+            memory: own.zip(cache).map(|(own, cache)| own + cache + swap),
+            own,
+            cache,
             cpu_ns,
             hit_limit: limited && number("memory", "memory.failcnt").is_some_and(|n| n > 0),
             procs,
@@ -347,6 +353,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         let unit = "system.slice/hog.service";
+        // (Not read: memory.stat's sum is the exact figure.)
         write(
             root,
             &format!("memory/{unit}/memory.usage_in_bytes"),
@@ -366,7 +373,7 @@ mod tests {
             "usage_usec 17088\nuser_usec 13671\n",
         );
         let r = Cgroups::at(root).read("/system.slice/hog.service");
-        assert_eq!(r.memory, Some(67_039_232));
+        assert_eq!(r.memory, Some(65_843_200 + 987_136));
         assert_eq!((r.own, r.cache), (Some(65_843_200), Some(987_136)));
         assert_eq!(r.cpu_ns, Some(17_088_000));
         assert!(r.hit_limit);

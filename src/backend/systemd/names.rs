@@ -60,6 +60,11 @@ pub fn file_of(runtime: &str) -> String {
     }
 }
 
+/// The template a runtime unit is an instance of (`x@2.service` → `x`); `None` for a plain unit.
+pub fn template_of(runtime: &str) -> Option<&str> {
+    runtime.split_once('@').map(|(template, _)| template)
+}
+
 /// The instance number of a runtime unit (`x@2.service` → 2).
 pub fn instance_number(runtime: &str) -> Option<u32> {
     runtime

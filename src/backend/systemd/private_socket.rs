@@ -75,6 +75,9 @@ pub struct Cork {
     can_pass_fds: bool,
 }
 
+/// Kept back, at most: about a hundred small requests, one write.
+const KEPT_AT_MOST: usize = 16 << 10;
+
 #[derive(Debug)]
 struct Corked {
     socket: Box<dyn WriteHalf>,
@@ -96,7 +99,8 @@ impl Corked {
 
 impl Cork {
     /// Runs `requests`, keeping back the messages its first step sends (a burst of calls all
-    /// made at once) and sending them together right after that step. Whatever it sends later
+    /// made at once) and sending them a few dozen at a time ([`KEPT_AT_MOST`]) as they pile
+    /// up, the rest right after that step. Whatever it sends later
     /// goes out as it comes, so nothing waits on a reply to a message that was never sent.
     pub async fn in_one_write<T>(&self, requests: impl Future<Output = T>) -> T {
         self.state.lock().await.held = true;
@@ -119,6 +123,10 @@ impl WriteHalf for Cork {
         let data = msg.data();
         if corked.held && data.fds().is_empty() {
             corked.kept.extend_from_slice(data);
+            // The manager starts on the first part while the rest is being made.
+            if corked.kept.len() >= KEPT_AT_MOST {
+                corked.send_kept().await?;
+            }
             return Ok(());
         }
         corked.send_kept().await?;

@@ -26,7 +26,7 @@ pub fn read_back(name: &str, path: &Path, bytes: &[u8]) -> Existing {
     if !is_generated(bytes) {
         return Existing::Foreign(path.to_path_buf());
     }
-    let contents = String::from_utf8_lossy(bytes).into_owned();
+    let contents = crate::backend::lossy_text(bytes).into_owned();
     let unit = UnitFile::parse(&contents);
     let marker = marker(&unit);
     let role = role(name, &unit);
@@ -164,7 +164,7 @@ pub fn without_bookkeeping(text: &str) -> Vec<&str> {
 
 /// An environment file: rgen's when its header says so; its values stay unread here.
 fn read_env_file(name: &str, path: &Path, bytes: &[u8]) -> Existing {
-    let text = String::from_utf8_lossy(bytes);
+    let text = crate::backend::lossy_text(bytes);
     if !envfile::is_ours(&text) {
         return Existing::Foreign(path.to_path_buf());
     }

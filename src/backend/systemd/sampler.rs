@@ -14,6 +14,7 @@ use anyhow::Result;
 
 use super::cgroup::{self, Cgroups, Reading};
 use super::dbus::{ChangeWatch, Client, Properties, prop_i32, prop_str, prop_u32, unit_path};
+use super::names;
 use crate::apply::inventory::InstalledApp;
 use crate::observe::sample::{self, AppSample, Event, Sampler, UnitSample};
 use crate::observe::status::UnitStatus;
@@ -46,7 +47,7 @@ pub struct SystemdSampler<'a> {
 /// Units that share a slice unless told otherwise: instances of one template get a slice of
 /// their own (`system-api.slice`), every other unit the manager's default one.
 fn slice_kind(unit: &str) -> &str {
-    unit.split_once('@').map_or("", |(template, _)| template)
+    names::template_of(unit).unwrap_or("")
 }
 
 /// Where systemd puts a unit's cgroup unless told otherwise (`Slice=`): in the manager's default
@@ -64,9 +65,9 @@ fn default_cgroup(scope: Scope, unit: &str) -> Option<String> {
             )
         }
     };
-    match unit.split_once('@') {
+    match names::template_of(unit) {
         None => Some(format!("{slice}/{unit}")),
-        Some((template, _))
+        Some(template)
             if template.starts_with(|c: char| c.is_ascii_alphanumeric())
                 && template
                     .bytes()

@@ -4,14 +4,16 @@
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct UnitFile {
-    /// `(section, key, value)` in file order.
-    entries: Vec<(String, String, String)>,
+    /// Section names in file order; entries before the first header are in `""`.
+    sections: Vec<String>,
+    /// `(section, key, value)` in file order, the section as an index into `sections`.
+    entries: Vec<(usize, String, String)>,
 }
 
 impl UnitFile {
     pub fn parse(text: &str) -> UnitFile {
+        let mut sections = vec![String::new()];
         let mut entries = Vec::new();
-        let mut section = String::new();
         let mut pending = String::new();
         for raw in text.lines() {
             // A trailing backslash continues the assignment on the next line, as systemd reads
@@ -21,42 +23,51 @@ impl UnitFile {
                 pending.push(' ');
                 continue;
             }
+            let joined;
             let line = if pending.is_empty() {
-                raw.to_string()
+                raw
             } else {
-                std::mem::take(&mut pending) + raw
+                joined = std::mem::take(&mut pending) + raw;
+                joined.as_str()
             };
             let trimmed = line.trim();
             if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with(';') {
                 continue;
             }
             if let Some(name) = trimmed.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
-                section = name.to_string();
+                sections.push(name.to_string());
                 continue;
             }
             if let Some((key, value)) = trimmed.split_once('=') {
                 entries.push((
-                    section.clone(),
+                    sections.len() - 1,
                     key.trim().to_string(),
                     value.trim().to_string(),
                 ));
             }
         }
-        UnitFile { entries }
+        UnitFile { sections, entries }
+    }
+
+    fn matching<'s, 'q>(
+        &'s self,
+        section: &'q str,
+        key: &'q str,
+    ) -> impl DoubleEndedIterator<Item = &'s str> + use<'s, 'q> {
+        self.entries
+            .iter()
+            .filter(move |(s, k, _)| k == key && self.sections[*s] == section)
+            .map(|(_, _, v)| v.as_str())
     }
 
     /// The last value of a key (later assignments override earlier ones).
     pub fn get(&self, section: &str, key: &str) -> Option<&str> {
-        self.all(section, key).last().copied()
+        self.matching(section, key).next_back()
     }
 
     /// Every value of a key, in order (`Environment=`, `After=`).
     pub fn all(&self, section: &str, key: &str) -> Vec<&str> {
-        self.entries
-            .iter()
-            .filter(|(s, k, _)| s == section && k == key)
-            .map(|(_, _, v)| v.as_str())
-            .collect()
+        self.matching(section, key).collect()
     }
 
     /// `(key, value)` of a section whose keys start with `prefix` (rgen's `X-Rgen-` markers).
@@ -67,19 +78,21 @@ impl UnitFile {
     ) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
         self.entries
             .iter()
-            .filter(move |(s, k, _)| s == section && k.starts_with(prefix))
+            .filter(move |(s, k, _)| k.starts_with(prefix) && self.sections[*s] == section)
             .map(|(_, k, v)| (k.as_str(), v.as_str()))
     }
 
     pub fn has_section(&self, section: &str) -> bool {
-        self.entries.iter().any(|(s, _, _)| s == section)
+        self.entries
+            .iter()
+            .any(|(s, _, _)| self.sections[*s] == section)
     }
 
     /// Every `(section, key, value)`, for `rgen show`.
     pub fn entries(&self) -> impl Iterator<Item = (&str, &str, &str)> {
         self.entries
             .iter()
-            .map(|(s, k, v)| (s.as_str(), k.as_str(), v.as_str()))
+            .map(|(s, k, v)| (self.sections[*s].as_str(), k.as_str(), v.as_str()))
     }
 }
 
