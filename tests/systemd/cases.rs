@@ -1698,8 +1698,8 @@ fn reset_counts() -> TestResult {
     Ok(())
 }
 
-/// `rgen status` reads the same through the manager's private socket (the default for root) and
-/// through the bus (`RGEN_DBUS_VIA=bus`, and the silent fallback for everyone else), in the
+/// `rgen status` reads the same through the manager's private socket (the default for root from
+/// eight services on) and through the bus (`RGEN_DBUS_VIA=bus`, and the silent fallback for everyone else), in the
 /// system scope and in a non-root user's own scope.
 fn status_private_socket_and_bus() -> TestResult {
     let dir = workdir("via");

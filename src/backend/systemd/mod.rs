@@ -93,12 +93,9 @@ pub struct SystemdManager {
 
 impl SystemdManager {
     pub fn connect(target: Target) -> Result<SystemdManager> {
-        let bus = dbus::Client::connect(target.scope)?;
-        Ok(SystemdManager {
-            dir: unit_dir(&target),
-            target,
-            bus,
-        })
+        let dir = unit_dir(&target);
+        let bus = dbus::Client::connect(target.scope, dbus::Traffic::expected(&dir))?;
+        Ok(SystemdManager { dir, target, bus })
     }
 
     fn installed_apps(&self) -> Vec<InstalledApp> {
