@@ -117,7 +117,8 @@ pub fn app_json<'a>(
 }
 
 pub fn system() -> Systemd {
-    Systemd::connect(Scope::System).expect("the system manager answers on D-Bus")
+    Systemd::connect(Scope::System, rgen::backend::systemd::dbus::Traffic::Few)
+        .expect("the system manager answers on D-Bus")
 }
 
 /// Unit and service properties of one unit, straight from the manager.
