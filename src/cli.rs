@@ -19,7 +19,10 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Deferred: only the verb being run is built (the others' ~200 flags cost `rgen status` more
+// than half a millisecond to build on every run).
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum Command {
     /// Print (or write to --out) every file `install` would write
     Render(RenderArgs),
@@ -96,8 +99,8 @@ pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
 }
 
-/// Which ecosystem file and which of its apps — or, like `pm2 start app.js`, one app from the
-/// command line.
+// Which ecosystem file and which of its apps — or, like `pm2 start app.js`, one app from the
+// command line.
 #[derive(Args, Debug, Clone, Default)]
 pub struct SourceArgs {
     /// An ecosystem file (a name holding .json, .yml, .yaml, .config.js/.cjs/.mjs, or .toml, as
@@ -128,8 +131,8 @@ pub struct SourceArgs {
     pub keep_env: Vec<String>,
 }
 
-/// `pm2 start` flags (and Forever's, where they do not clash), for a script given on the command
-/// line. Each sets the ecosystem key of the same meaning and goes through the same checks.
+// `pm2 start` flags (and Forever's, where they do not clash), for a script given on the command
+// line. Each sets the ecosystem key of the same meaning and goes through the same checks.
 #[derive(Args, Debug, Clone, Default)]
 #[command(next_help_heading = "PM2 start flags (for a SCRIPT)")]
 pub struct StartArgs {
@@ -260,7 +263,7 @@ pub enum FormatArg {
     Forever,
 }
 
-/// Which service manager and scope the files are for.
+// Which service manager and scope the files are for.
 #[derive(Args, Debug, Clone, Default)]
 pub struct TargetArgs {
     /// systemd units (default on Linux)
@@ -281,7 +284,7 @@ pub struct TargetArgs {
     pub system: bool,
 }
 
-/// The target, for the verbs that render files.
+// The target, for the verbs that render files.
 #[derive(Args, Debug, Clone, Default)]
 pub struct RenderTargetArgs {
     #[command(flatten)]
@@ -305,7 +308,7 @@ pub enum HardeningArg {
     Strict,
 }
 
-/// What only `--kubernetes` needs.
+// What only `--kubernetes` needs.
 #[derive(Args, Debug, Clone, Default)]
 pub struct KubernetesArgs {
     /// The image the apps' containers run (default: `<group>:latest`, as the Containerfile
@@ -335,7 +338,7 @@ pub struct RenderArgs {
     pub other_host: OtherHostArgs,
 }
 
-/// For `render` and `check` only: `install` always checks the machine it changes.
+// For `render` and `check` only: `install` always checks the machine it changes.
 #[derive(Args, Debug, Clone, Default)]
 pub struct OtherHostArgs {
     /// Render for another machine: a missing script, cwd or interpreter is a warning, paths are
