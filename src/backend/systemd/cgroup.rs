@@ -260,6 +260,34 @@ pub fn proc_age_ms(pid: u32) -> Option<u64> {
     Some(now_ms.saturating_sub(started_ms))
 }
 
+/// [`proc_age_ms`] of each process; hundreds of them are read on every CPU (each `/proc/PID/stat`
+/// costs the kernel a good many microseconds to put together).
+pub fn ages_ms(pids: &[Option<u32>]) -> Vec<Option<u64>> {
+    let read = |pids: &[Option<u32>]| -> Vec<Option<u64>> {
+        pids.iter().map(|p| p.and_then(proc_age_ms)).collect()
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(pids.len() / PROCS_PER_THREAD)
+        .max(1);
+    if threads == 1 {
+        return read(pids);
+    }
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = pids
+            .chunks(pids.len().div_ceil(threads))
+            .map(|part| scope.spawn(move || read(part)))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
+/// Below this many processes per CPU, one thread reads them all.
+const PROCS_PER_THREAD: usize = 48;
+
 /// A process's cgroup in systemd's hierarchy (`/system.slice/api.service`), as the kernel
 /// records it: the `0::` line on v2, the `name=systemd` one on v1.
 pub fn proc_cgroup(pid: u32) -> Option<String> {
@@ -433,5 +461,18 @@ mod tests {
         assert_eq!(proc_cpu_ns(u32::MAX), None);
         assert!(proc_age_ms(me).is_some());
         assert_eq!(proc_age_ms(u32::MAX), None);
+        // Many at once, in order, on several threads.
+        let pids: Vec<Option<u32>> = (0..200)
+            .map(|i| match i % 3 {
+                0 => Some(me),
+                1 => Some(u32::MAX),
+                _ => None,
+            })
+            .collect();
+        let ages = ages_ms(&pids);
+        assert_eq!(ages.len(), 200);
+        for (i, age) in ages.iter().enumerate() {
+            assert_eq!(age.is_some(), i % 3 == 0, "{i}");
+        }
     }
 }

@@ -269,10 +269,16 @@ impl Sampler for SystemdSampler<'_> {
         let oom_happened = matches!((self.oom_kills, oom_kills), (Some(a), Some(b)) if b > a);
         self.oom_kills = oom_kills;
 
+        let running_pids: Vec<Option<u32>> = current
+            .iter()
+            .map(|(active, _, main_pid, _)| main_pid.filter(|_| is_running(active)))
+            .collect();
+        let mut ages = cgroup::ages_ms(&running_pids).into_iter();
         let mut readings = Vec::with_capacity(self.units.len());
         for (i, (unit, (active, sub, main_pid, restarts))) in
             self.units.iter_mut().zip(current).enumerate()
         {
+            let age = ages.next().flatten();
             let props = extra.remove(&i).unwrap_or_default();
             if let Some(cg) = prop_str(&props, "ControlGroup").filter(|c| !c.is_empty()) {
                 unit.cgroup = Some(cg);
@@ -321,7 +327,7 @@ impl Sampler for SystemdSampler<'_> {
                 sub_state: sub.clone(),
                 pid: pid.filter(|_| running),
                 main_pid,
-                uptime_ms: main_pid.filter(|_| running).and_then(cgroup::proc_age_ms),
+                uptime_ms: age,
                 restarts,
                 memory_bytes: reading.memory.filter(|_| running),
                 memory_own_bytes: reading.own.filter(|_| running),
