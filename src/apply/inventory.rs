@@ -307,9 +307,11 @@ impl Inventory {
             names
                 .iter()
                 .map(
-                    |(name, path)| match dir_fd.as_ref().and_then(|fd| read_at(fd, name)) {
-                        Some(bytes) => backend.read_back(name, path, &bytes),
-                        None => read(path, name, backend),
+                    |(name, path)| match dir_fd.as_ref().map(|fd| read_at(fd, name)) {
+                        Some(Ok(bytes)) => backend.read_back(name, path, &bytes),
+                        // Made a link since the listing: not followed, as the listing skips them.
+                        Some(Err(nix::errno::Errno::ELOOP)) => Existing::Ignored,
+                        _ => read(path, name, backend),
                     },
                 )
                 .collect()
@@ -401,22 +403,21 @@ impl Inventory {
 
 /// Reads one file and lets the backend say whose it is.
 /// A file of the directory open at `dir`, not followed if it is a link.
-fn read_at(dir: &std::os::fd::OwnedFd, name: &str) -> Option<Vec<u8>> {
+fn read_at(dir: &std::os::fd::OwnedFd, name: &str) -> nix::Result<Vec<u8>> {
     use std::io::Read as _;
     let fd = nix::fcntl::openat(
         dir,
         name,
         nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NOFOLLOW,
         nix::sys::stat::Mode::empty(),
-    )
-    .ok()?;
+    )?;
     let mut bytes = Vec::with_capacity(4096);
     // (Through `take`: `File::read_to_end` would ask for the size first.)
     std::fs::File::from(fd)
         .take(u64::MAX)
         .read_to_end(&mut bytes)
-        .ok()?;
-    Some(bytes)
+        .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+    Ok(bytes)
 }
 
 pub fn read(path: &Path, name: &str, backend: &dyn ReadBack) -> Existing {

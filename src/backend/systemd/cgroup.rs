@@ -5,7 +5,7 @@
 //! Three layouts exist. cgroup v2 alone (`/sys/fs/cgroup/cgroup.controllers`): `memory.current`,
 //! `memory.stat` (`anon`, `file`), `memory.events` (`max`, `oom_kill`), `cpu.stat`
 //! (`usage_usec`). The v1 and hybrid layouts (Debian 11/12 defaults, and this project's build
-//! machines): `memory/<path>/memory.stat` (`total_rss`, `total_cache`, `total_swap`),
+//! machines): `memory/<path>/memory.stat` (`total_rss`, `total_cache`),
 //! `memory.failcnt`; CPU from `cpuacct/<path>/cpuacct.usage` when systemd
 //! accounts it, else from the hybrid's `unified/<path>/cpu.stat` (cgroup2 keeps `usage_usec`
 //! for every cgroup, with no controller enabled), else from `/proc/PID/stat` of every process
@@ -30,7 +30,7 @@ pub struct Cgroups {
     unified_only: bool,
     /// The hybrid layout's cgroup2 hierarchy (`unified/`) is mounted.
     hybrid_unified: bool,
-    dirs: RefCell<HashMap<PathBuf, Option<OwnedFd>>>,
+    dirs: RefCell<HashMap<PathBuf, OwnedFd>>,
 }
 
 /// Memory and CPU of one cgroup at one moment.
@@ -74,25 +74,40 @@ impl Cgroups {
             return None;
         }
         let dir = self.root.join(hierarchy).join(parent);
+        let rel = format!("{leaf}/{name}");
+        let open_dir = |dir: &Path| {
+            nix::fcntl::open(
+                dir,
+                OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .ok()
+        };
+        let open_at = |fd: &OwnedFd| {
+            openat(
+                fd,
+                rel.as_str(),
+                OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
+                Mode::empty(),
+            )
+        };
         let mut dirs = self.dirs.borrow_mut();
-        let fd = dirs
-            .entry(dir)
-            .or_insert_with_key(|dir| {
-                nix::fcntl::open(
-                    dir.as_path(),
-                    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-                    Mode::empty(),
-                )
-                .ok()
-            })
-            .as_ref()?;
-        let file = openat(
-            fd,
-            format!("{leaf}/{name}").as_str(),
-            OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
-            Mode::empty(),
-        )
-        .ok()?;
+        let cached = dirs.get(&dir).map(open_at);
+        let file = match cached {
+            Some(Ok(file)) => file,
+            // Not there, or the slice was removed and made again since its directory was opened
+            // (all of a template's instances stopped, then one started): asked again, afresh.
+            // Only directories that opened are kept, so a slice that appears later is found.
+            Some(Err(_)) | None => {
+                let fd = open_dir(&dir);
+                let file = fd.as_ref().and_then(|fd| open_at(fd).ok());
+                match fd {
+                    Some(fd) => dirs.insert(dir, fd),
+                    None => dirs.remove(&dir),
+                };
+                file?
+            }
+        };
         read_whole(std::fs::File::from(file))
     }
 
@@ -150,12 +165,12 @@ impl Cgroups {
             });
         let own = field(&stat, "total_rss").or_else(|| field(&stat, "rss"));
         let cache = field(&stat, "total_cache").or_else(|| field(&stat, "cache"));
-        let swap = field(&stat, "total_swap").unwrap_or(0);
         Reading {
-            // What the kernel's v1 documentation calls the exact figure ("RSS+CACHE(+SWAP)" of
+            // What the kernel's v1 documentation calls the exact figure (RSS+CACHE of
             // memory.stat; `memory.usage_in_bytes` is a fuzzier counter), without opening
-            // another file per unit.
-            memory: own.zip(cache).map(|(own, cache)| own + cache + swap),
+            // another file per unit. Not +SWAP: that is for memsw, and the limit (like v2's
+            // `memory.current`) counts memory alone.
+            memory: own.zip(cache).map(|(own, cache)| own + cache),
             own,
             cache,
             cpu_ns,
@@ -436,6 +451,24 @@ mod tests {
             assert_eq!(ours.lines().count(), std.lines().count(), "{path}");
             assert!(ours.ends_with('\n'), "{path}");
         }
+    }
+
+    #[test]
+    fn a_slice_that_appears_or_is_made_again_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, "cgroup.controllers", "memory\n");
+        let cgroups = Cgroups::at(root);
+        let unit = "system.slice/system-web.slice/web@1.service";
+        let cgroup = format!("/{unit}");
+        // Every instance stopped: the template's slice is not there.
+        assert_eq!(cgroups.read(&cgroup).memory, None);
+        write(root, &format!("{unit}/memory.current"), "7\n");
+        assert_eq!(cgroups.read(&cgroup).memory, Some(7));
+        // Removed and made again (a directory opened before no longer leads to it).
+        std::fs::remove_dir_all(root.join("system.slice/system-web.slice")).unwrap();
+        write(root, &format!("{unit}/memory.current"), "9\n");
+        assert_eq!(cgroups.read(&cgroup).memory, Some(9));
     }
 
     #[test]

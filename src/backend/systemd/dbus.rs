@@ -179,6 +179,9 @@ pub enum Traffic {
 /// Services from which [`Traffic::Many`].
 const MANY_FROM: usize = 8;
 
+/// How long the bus may take to accept a connection when the private socket could be used.
+const BUS_SETUP_WAIT: Duration = Duration::from_secs(2);
+
 impl Traffic {
     /// From the service files in the scope's unit directory (a directory listing, no reads).
     pub fn expected(dir: &std::path::Path) -> Traffic {
@@ -233,15 +236,24 @@ impl Client {
                 Err(_) => {}
             }
         }
-        let (conn, address) = match scope {
-            Scope::System => (
-                open_bus(zbus::Address::system()).await,
-                "the system bus".to_string(),
-            ),
-            Scope::User => (
-                open_bus(zbus::Address::session()).await,
-                "the session bus".to_string(),
-            ),
+        let (opening, address) = match scope {
+            Scope::System => (open_bus(zbus::Address::system()), "the system bus"),
+            Scope::User => (open_bus(zbus::Address::session()), "the session bus"),
+        };
+        let address = address.to_string();
+        let can_fall_back = !private_first && may_use_private && private.is_some();
+        // A dbus-daemon that takes the connection and never answers must not hang rgen where
+        // the manager's own socket would do.
+        let conn = if can_fall_back {
+            let timer = async_io::Timer::after(BUS_SETUP_WAIT);
+            match futures_util::future::select(pin!(opening), pin!(timer)).await {
+                futures_util::future::Either::Left((conn, _)) => conn,
+                futures_util::future::Either::Right(_) => Err(zbus::Error::InputOutput(
+                    std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer").into(),
+                )),
+            }
+        } else {
+            opening.await
         };
         let e = match conn {
             Ok(conn) => {
@@ -255,8 +267,7 @@ impl Client {
             }
             Err(e) => e,
         };
-        if !private_first
-            && may_use_private
+        if can_fall_back
             && let Some(path) = &private
             && let Ok(client) = Self::connect_private(scope, path).await
         {

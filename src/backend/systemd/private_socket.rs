@@ -90,7 +90,16 @@ impl Corked {
     async fn send_kept(&mut self) -> io::Result<()> {
         let mut sent = 0;
         while sent < self.kept.len() {
-            sent += self.socket.sendmsg(&self.kept[sent..], &[]).await?;
+            match self.socket.sendmsg(&self.kept[sent..], &[]).await {
+                Ok(n) => sent += n,
+                Err(e) => {
+                    // Part of a message may be out: the stream cannot go on. Closed, so the
+                    // reader fails every call waiting for a reply instead of leaving it waiting.
+                    self.kept.clear();
+                    let _ = self.socket.close().await;
+                    return Err(e);
+                }
+            }
         }
         self.kept.clear();
         Ok(())
@@ -107,8 +116,7 @@ impl Cork {
         let release = async {
             let mut corked = self.state.lock().await;
             corked.held = false;
-            // A failed write fails the requests too: their replies never come, and the
-            // connection reports the broken socket to each.
+            // A failed write closed the socket: each request fails with it.
             let _ = corked.send_kept().await;
         };
         // `join` polls `requests` first, then `release`.

@@ -220,6 +220,7 @@ impl Sampler for SystemdSampler<'_> {
             .collect();
         // Second round, only where needed: why stopped units ended, cgroups /proc lacks.
         let mut second: Vec<(usize, &[(&str, &str)])> = Vec::new();
+        let mut guesses_hold: HashMap<String, bool> = HashMap::new();
         let mut current: Vec<(String, String, Option<u32>, u32)> = Vec::new();
         for (i, unit) in self.units.iter_mut().enumerate() {
             let (active, sub, main_pid, restarts) = match by_name.remove(unit.name.as_str()) {
@@ -234,10 +235,25 @@ impl Sampler for SystemdSampler<'_> {
             if is_running(&active) {
                 if unit.cgroup.is_none() {
                     let kind = slice_kind(&unit.name);
-                    unit.cgroup = match (&early[i], self.slices.get(kind)) {
-                        (Some((found, _)), _) => Some(found.clone()),
-                        (None, Some(slice)) => Some(format!("{slice}/{}", unit.name)),
-                        (None, None) => main_pid.and_then(cgroup::proc_cgroup),
+                    // A guess is trusted once one unit of its kind was found where its process
+                    // is (a layout unlike systemd's default, or another user's, fails there).
+                    let guess_holds =
+                        match &early[i] {
+                            Some((found, _)) => *guesses_hold
+                                .entry(kind.to_string())
+                                .or_insert_with(|| match main_pid.and_then(cgroup::proc_cgroup) {
+                                    Some(real) => real == *found,
+                                    None => true,
+                                }),
+                            None => false,
+                        };
+                    if !guess_holds {
+                        early[i] = None;
+                    }
+                    unit.cgroup = match &early[i] {
+                        Some((found, _)) => Some(found.clone()),
+                        // Nothing where units of its kind are: where its process says.
+                        None => main_pid.and_then(cgroup::proc_cgroup),
                     };
                     if let Some(slice) =
                         unit.cgroup.as_deref().and_then(|c| slice_of(c, &unit.name))
