@@ -20,6 +20,7 @@ pub mod keys;
 pub mod load;
 pub mod model;
 pub mod observe;
+pub mod parallel;
 pub mod plan;
 pub mod settings;
 pub mod shim_protocol;

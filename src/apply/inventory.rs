@@ -318,25 +318,7 @@ impl Inventory {
         };
         // Hundreds of files (`status` of hundreds of apps) are read and parsed on every CPU,
         // while the manager has nothing to do yet; a few are not worth a thread.
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(names.len() / FILES_PER_THREAD)
-            .max(1);
-        let read: Vec<Existing> = if threads == 1 {
-            read_all(&names)
-        } else {
-            let chunk = names.len().div_ceil(threads);
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = names
-                    .chunks(chunk)
-                    .map(|part| scope.spawn(move || read_all(part)))
-                    .collect();
-                handles
-                    .into_iter()
-                    .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                    .collect()
-            })
-        };
+        let read = crate::parallel::map_chunks(&names, FILES_PER_THREAD, read_all);
         for existing in read {
             match existing {
                 Existing::Ours(unit) => inventory.units.push(*unit),

@@ -278,25 +278,8 @@ pub fn proc_age_ms(pid: u32) -> Option<u64> {
 /// [`proc_age_ms`] of each process; hundreds of them are read on every CPU (each `/proc/PID/stat`
 /// costs the kernel a good many microseconds to put together).
 pub fn ages_ms(pids: &[Option<u32>]) -> Vec<Option<u64>> {
-    let read = |pids: &[Option<u32>]| -> Vec<Option<u64>> {
-        pids.iter().map(|p| p.and_then(proc_age_ms)).collect()
-    };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(pids.len() / PROCS_PER_THREAD)
-        .max(1);
-    if threads == 1 {
-        return read(pids);
-    }
-    std::thread::scope(|scope| {
-        let parts: Vec<_> = pids
-            .chunks(pids.len().div_ceil(threads))
-            .map(|part| scope.spawn(move || read(part)))
-            .collect();
-        parts
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
+    crate::parallel::map_chunks(pids, PROCS_PER_THREAD, |part| {
+        part.iter().map(|p| p.and_then(proc_age_ms)).collect()
     })
 }
 

@@ -1,0 +1,40 @@
+//! Work on many small items spread over the machine's CPUs, for the few places where a command
+//! does hundreds of the same system calls in a row (`status` of hundreds of apps).
+
+/// `work` over `items` in order, on as many threads as there are CPUs, each with at least
+/// `per_thread` items (so a few items stay on the calling thread: a thread costs more than they).
+pub fn map_chunks<T: Sync, R: Send>(
+    items: &[T],
+    per_thread: usize,
+    work: impl Fn(&[T]) -> Vec<R> + Sync,
+) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.len() / per_thread.max(1))
+        .max(1);
+    if threads == 1 {
+        return work(items);
+    }
+    let work = &work;
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = items
+            .chunks(items.len().div_ceil(threads))
+            .map(|part| scope.spawn(move || work(part)))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn results_keep_the_items_order() {
+        let items: Vec<u32> = (0..1000).collect();
+        let doubled = super::map_chunks(&items, 10, |part| part.iter().map(|i| i * 2).collect());
+        assert_eq!(doubled, items.iter().map(|i| i * 2).collect::<Vec<_>>());
+        assert!(super::map_chunks(&[] as &[u32], 10, |p| p.to_vec()).is_empty());
+    }
+}
