@@ -13,6 +13,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("target", &[]),
     ("shim_protocol", &[]),
     ("cli", &[]),
+    // Spreading many small reads over the CPUs: a tool of the stages that read the machine.
+    ("parallel", &[]),
     ("keys", &["diag", "target"]),
     ("load", &["keys", "diag"]),
     ("model", &["load", "keys", "diag", "shim_protocol"]),
@@ -20,7 +22,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "plan",
         &["model", "keys", "diag", "target", "shim_protocol"],
     ),
-    ("apply", &["plan"]),
+    ("apply", &["plan", "parallel"]),
     ("observe", &["apply", "target"]),
     (
         "backend",
@@ -32,6 +34,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "diag",
             "target",
             "shim_protocol",
+            "parallel",
         ],
     ),
     (
