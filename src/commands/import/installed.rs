@@ -48,16 +48,7 @@ pub fn run(args: &ImportSettings, s: &InstalledImportSettings) -> Result<i32> {
         )
     })?;
 
-    let format = match &args.out {
-        Some(path) => OutputFormat::of(path).ok_or_else(|| {
-            BadInput::single(
-                Origin::file(path),
-                "cannot tell which file to write from the name",
-                Some("name it `rgen.toml` (any .toml) or `ecosystem.config.js` (.js/.cjs, which PM2 loads too)".into()),
-            )
-        })?,
-        None => OutputFormat::Toml,
-    };
+    let format = OutputFormat::for_output(args.out.as_deref())?;
     let mut imported = Imported {
         file: dir.clone(),
         pm2_home: None,

@@ -263,16 +263,7 @@ pub fn run(args: &ImportSettings, s: &Pm2ImportSettings) -> Result<i32> {
         .out
         .clone()
         .or_else(|| s.install.as_ref().map(|_| s.default_out.clone()));
-    let format = match &out {
-        Some(path) => OutputFormat::of(path).ok_or_else(|| {
-            BadInput::single(
-                Origin::file(path),
-                "cannot tell which file to write from the name",
-                Some("name it `rgen.toml` (any .toml) or `ecosystem.config.js` (.js/.cjs, which PM2 loads too)".into()),
-            )
-        })?,
-        None => OutputFormat::Toml,
-    };
+    let format = OutputFormat::for_output(out.as_deref())?;
     let (text, mode) = write::render_file(&imported, format)?;
 
     let Some(install) = &s.install else {

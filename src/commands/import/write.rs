@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use anyhow::Context as _;
 use serde_json::Value;
 
+use crate::diag::{BadInput, Origin};
 use crate::load::pm2dump::{Dropped, Imported, ImportedApp, LogRotate, Setting};
 
 /// Comments are wrapped at this width, as the rest of rgen's generated files are.
@@ -28,6 +29,20 @@ impl OutputFormat {
             Some(OutputFormat::Js)
         } else {
             None
+        }
+    }
+
+    /// The format of the file an import writes to `out`; TOML when it only prints.
+    pub fn for_output(out: Option<&std::path::Path>) -> Result<OutputFormat, BadInput> {
+        match out {
+            Some(path) => OutputFormat::of(path).ok_or_else(|| {
+                BadInput::single(
+                    Origin::file(path),
+                    "cannot tell which file to write from the name",
+                    Some("name it `rgen.toml` (any .toml) or `ecosystem.config.js` (.js/.cjs, which PM2 loads too)".into()),
+                )
+            }),
+            None => Ok(OutputFormat::Toml),
         }
     }
 }
