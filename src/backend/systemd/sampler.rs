@@ -196,6 +196,11 @@ impl Sampler for SystemdSampler<'_> {
                 self.units
                     .iter()
                     .map(|u| {
+                        // Stopped at the previous reading (a monitor's): likely still no cgroup;
+                        // read after the answer if it runs again.
+                        if u.seen && !is_running(&u.active_state) {
+                            return None;
+                        }
                         let cgroup = u
                             .cgroup
                             .clone()
