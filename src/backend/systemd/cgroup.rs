@@ -194,12 +194,18 @@ pub fn read_kernel_file(path: impl AsRef<Path>) -> Option<String> {
 /// than half of one. So the read that would only confirm the end is skipped.
 const WHOLE_BELOW: usize = 2048;
 
+/// The files read here are a few kilobytes; one that grows past this is not one of them.
+const KERNEL_FILE_AT_MOST: usize = 1 << 20;
+
 fn read_whole(mut file: std::fs::File) -> Option<String> {
     use std::io::Read as _;
     let mut bytes = vec![0; 4096];
     let mut len = 0;
     loop {
         if len == bytes.len() {
+            if len >= KERNEL_FILE_AT_MOST {
+                return None;
+            }
             bytes.resize(len * 2, 0);
         }
         // (`read_to_end` on a `File` would ask for its size first.)
@@ -421,19 +427,53 @@ mod tests {
 
     #[test]
     fn kernel_files_read_whole_whatever_their_size() {
-        // Many records, several pages (maps), one small record (stat), one line (cgroup).
-        for path in [
-            "/proc/self/maps",
-            "/proc/self/stat",
-            "/proc/self/cgroup",
-            "/proc/vmstat",
-        ] {
+        // An idle child's maps and smaps: many records over several pages, and unlike this
+        // process's own (its test threads map and unmap stacks) the same from read to read.
+        let mut idle = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = idle.id();
+        // Settled once the loader is done mapping: the same records three reads running.
+        let records = || std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+        let mut seen = vec![records()];
+        for _ in 0..250 {
+            if seen.len() == 3 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            let now = records();
+            if now != seen[seen.len() - 1] {
+                seen.clear();
+            }
+            seen.push(now);
+        }
+        let paths = [
+            format!("/proc/{pid}/smaps"),
+            format!("/proc/{pid}/maps"),
+            format!("/proc/{pid}/stat"),
+            "/proc/self/cgroup".to_string(),
+            "/proc/vmstat".to_string(),
+        ];
+        for path in &paths {
             let ours = read_kernel_file(path).unwrap();
             let std = std::fs::read_to_string(path).unwrap();
-            // (stat's numbers move between the two reads; its shape does not.)
+            // (Numbers move between the two reads; the records do not.)
             assert_eq!(ours.lines().count(), std.lines().count(), "{path}");
             assert!(ours.ends_with('\n'), "{path}");
         }
+        idle.kill().unwrap();
+        idle.wait().unwrap();
+    }
+
+    #[test]
+    fn a_file_larger_than_any_kernel_file_read_here_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("memory.stat");
+        std::fs::write(&big, "anon 1\n".repeat(KERNEL_FILE_AT_MOST / 7 + 1)).unwrap();
+        assert_eq!(read_kernel_file(&big), None);
+        std::fs::write(&big, "anon 1\n".repeat(KERNEL_FILE_AT_MOST / 8)).unwrap();
+        assert!(read_kernel_file(&big).is_some());
     }
 
     #[test]
