@@ -16,15 +16,21 @@ pub fn map_chunks<T: Sync, R: Send>(
         return work(items);
     }
     let work = &work;
+    let mut parts = items.chunks(items.len().div_ceil(threads));
+    // The calling thread takes the first part itself: it would only wait otherwise, and a new
+    // thread costs a stack and a fresh malloc arena to fault in.
+    let first = parts.next().unwrap_or_default();
     std::thread::scope(|scope| {
-        let parts: Vec<_> = items
-            .chunks(items.len().div_ceil(threads))
-            .map(|part| scope.spawn(move || work(part)))
-            .collect();
-        parts
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
+        let others: Vec<_> = parts.map(|part| scope.spawn(move || work(part))).collect();
+        let mut out = work(first);
+        for other in others {
+            out.extend(
+                other
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e)),
+            );
+        }
+        out
     })
 }
 

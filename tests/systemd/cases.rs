@@ -43,6 +43,11 @@ pub fn all() -> Vec<Case> {
         ),
         (
             Suite::Host,
+            "status_pids_are_the_managers_alone_forked_or_restarted",
+            status_pids,
+        ),
+        (
+            Suite::Host,
             "memory_hog_is_killed_at_the_limit_and_restarted",
             memory_hog,
         ),
@@ -346,6 +351,74 @@ fn kill_9_restarts() -> TestResult {
 }
 
 /// NRestarts is 1; otherwise the unit's journal says what else happened.
+/// `status` takes a running unit's main pid from its cgroup when the process is alone there,
+/// and asks the manager otherwise: every way gives the manager's own `MainPID`.
+fn status_pids() -> TestResult {
+    let dir = workdir("pids");
+    write(&dir.join("sleeper.py"), SLEEPER);
+    write(
+        &dir.join("forker.py"),
+        "import subprocess, time\nsubprocess.Popen(['sleep', '3600'])\nwhile True:\n    time.sleep(3600)\n",
+    );
+    let names = ["it-pids-a", "it-pids-b", "it-pids-c", "it-pids-d"];
+    let script = |name: &str| {
+        if name == "it-pids-c" {
+            "forker.py"
+        } else {
+            "sleeper.py"
+        }
+    };
+    ecosystem(
+        &dir,
+        serde_json::Value::Array(
+            names
+                .iter()
+                .map(|n| serde_json::json!({ "name": n, "script": script(n) }))
+                .collect(),
+        ),
+    );
+    rgen(&["install", "--system"], &dir).ok()?;
+    let sd = system();
+    let unit = |name: &str| format!("{name}.service");
+    let agree = |names: &[&str], what: &str| -> TestResult {
+        for name in names {
+            poll(&format!("{name} running"), Duration::from_secs(20), || {
+                (main_pid(&sd, &unit(name)) != 0).then_some(())
+            })?;
+        }
+        let st = status_json(&dir, "--system", &[])?;
+        for name in names {
+            let a = app_json(&st, name)?;
+            let pid = main_pid(&sd, &unit(name));
+            check(
+                a["pid"] == pid
+                    && a["units"][0]["main_pid"] == pid
+                    && a["uptime_ms"].is_u64()
+                    && a["restarts"] == n_restarts(&sd, &unit(name)),
+                || format!("{what}: {name} is {a}, the manager says MainPID {pid}"),
+            )?;
+        }
+        Ok(())
+    };
+    agree(&names, "installed")?;
+    let first = main_pid(&sd, &unit("it-pids-b"));
+    sd.kill(&unit("it-pids-b"), "main", 9)
+        .map_err(|e| e.to_string())?;
+    poll("it-pids-b restarted", Duration::from_secs(20), || {
+        let pid = main_pid(&sd, &unit("it-pids-b"));
+        (pid != 0 && pid != first && active_state(&sd, &unit("it-pids-b")) == "active")
+            .then_some(())
+    })?;
+    agree(&names, "after a kill -9")?;
+    // The first of them stopped: the others are still told right.
+    rgen(&["stop", "it-pids-a", "--system"], &dir).ok()?;
+    agree(&names[1..], "with the first stopped")?;
+    let mut uninstall = vec!["uninstall", "--system"];
+    uninstall.extend(names);
+    rgen(&uninstall, &dir).ok()?;
+    nothing_left(&sd, &dir, &names)
+}
+
 fn restarted_once(sd: &Systemd, unit: &str) -> TestResult {
     check(n_restarts(sd, unit) == 1, || {
         let journal = std::process::Command::new("journalctl")

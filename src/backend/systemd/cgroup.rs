@@ -15,10 +15,10 @@
 //! its cost: each slice's directory is opened once and its units' files below it with
 //! `openat`, so the kernel walks the long path once rather than for every file.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use nix::fcntl::{OFlag, openat};
 use nix::sys::stat::Mode;
@@ -30,7 +30,8 @@ pub struct Cgroups {
     unified_only: bool,
     /// The hybrid layout's cgroup2 hierarchy (`unified/`) is mounted.
     hybrid_unified: bool,
-    dirs: RefCell<HashMap<PathBuf, OwnedFd>>,
+    /// (Shared by the threads reading hundreds of cgroups; held only to look up or keep one.)
+    dirs: Mutex<HashMap<PathBuf, Arc<OwnedFd>>>,
 }
 
 /// Memory and CPU of one cgroup at one moment.
@@ -61,7 +62,7 @@ impl Cgroups {
             root: root.to_path_buf(),
             unified_only: root.join("cgroup.controllers").exists(),
             hybrid_unified: root.join("unified").is_dir(),
-            dirs: RefCell::default(),
+            dirs: Mutex::default(),
         }
     }
 
@@ -91,24 +92,47 @@ impl Cgroups {
                 Mode::empty(),
             )
         };
-        let mut dirs = self.dirs.borrow_mut();
-        let cached = dirs.get(&dir).map(open_at);
-        let file = match cached {
+        let dirs = || {
+            self.dirs
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        };
+        let cached = dirs().get(&dir).cloned();
+        let file = match cached.as_deref().map(open_at) {
             Some(Ok(file)) => file,
             // Not there, or the slice was removed and made again since its directory was opened
             // (all of a template's instances stopped, then one started): asked again, afresh.
             // Only directories that opened are kept, so a slice that appears later is found.
             Some(Err(_)) | None => {
-                let fd = open_dir(&dir);
-                let file = fd.as_ref().and_then(|fd| open_at(fd).ok());
+                let fd = open_dir(&dir).map(Arc::new);
+                let file = fd.as_deref().and_then(|fd| open_at(fd).ok());
                 match fd {
-                    Some(fd) => dirs.insert(dir, fd),
-                    None => dirs.remove(&dir),
+                    Some(fd) => dirs().insert(dir, fd),
+                    None => dirs().remove(&dir),
                 };
                 file?
             }
         };
         read_whole(std::fs::File::from(file))
+    }
+
+    /// The processes in the cgroup itself (not in cgroups below it), from the hierarchy that
+    /// holds every unit: the unified one, or v1's `name=systemd`.
+    pub fn processes(&self, path: &str) -> Vec<u32> {
+        let text = if self.unified_only {
+            self.file("", path, "cgroup.procs")
+        } else {
+            // The hybrid's cgroup2 hierarchy first: its slice directory is open already (for
+            // `cpu.stat`).
+            self.hybrid_unified
+                .then(|| self.file("unified", path, "cgroup.procs"))
+                .flatten()
+                .or_else(|| self.file("systemd", path, "cgroup.procs"))
+        };
+        text.unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
     }
 
     /// Reads a unit's cgroup (`ControlGroup`, e.g. `/system.slice/api.service`). Whatever a
@@ -157,10 +181,7 @@ impl Cgroups {
             .or_else(|| number("cpuacct", "cpuacct.usage"))
             .or_else(|| {
                 // Only where no hierarchy accounts CPU: add up the cgroup's processes.
-                procs = text("systemd", "cgroup.procs")
-                    .lines()
-                    .filter_map(|l| l.trim().parse().ok())
-                    .collect();
+                procs = self.processes(path);
                 procs_cpu_ns(&procs)
             });
         let own = field(&stat, "total_rss").or_else(|| field(&stat, "rss"));
@@ -227,9 +248,12 @@ fn read_whole(mut file: std::fs::File) -> Option<String> {
 
 /// `key value` lines (`memory.stat`, `cpu.stat`, `memory.events`).
 fn field(text: &str, key: &str) -> Option<u64> {
-    text.lines().find_map(|l| {
-        let (k, v) = l.split_once(' ')?;
-        (k == key).then(|| v.trim().parse().ok()).flatten()
+    // Found by substring search, not line by line: v1's `total_rss` is some 20 lines down.
+    text.match_indices(key).find_map(|(at, _)| {
+        let line_start = at == 0 || text.as_bytes()[at - 1] == b'\n';
+        let value = text[at + key.len()..].strip_prefix(' ')?;
+        let value = value.split('\n').next()?;
+        line_start.then(|| value.trim().parse().ok()).flatten()
     })
 }
 

@@ -602,50 +602,28 @@ impl Client {
         names: &[String],
         wanted: &[(&str, &str)],
     ) -> Result<Vec<(UnitListing, Properties)>> {
-        self.units_with_properties_meanwhile(names, wanted, || ()).0
+        let each = vec![wanted; names.len()];
+        self.units_with_properties_meanwhile(names, &each, || ()).0
     }
 
-    /// [`Self::units_with_properties`], doing `meanwhile` once the requests are sent and while
-    /// the manager answers them: work that does not need the answers costs no time of its own.
+    /// [`Self::units_with_properties`] with pairs of its own for each unit (`wanted[i]` for
+    /// `names[i]`), doing `meanwhile` once the requests are sent and while the manager answers
+    /// them: work that does not need the answers costs no time of its own.
     pub fn units_with_properties_meanwhile<R>(
         &self,
         names: &[String],
-        wanted: &[(&str, &str)],
+        wanted: &[&[(&str, &str)]],
         meanwhile: impl FnOnce() -> R,
     ) -> (Result<Vec<(UnitListing, Properties)>>, R) {
         let asked = async {
             let manager = self.manager().await?;
             let n: Vec<&str> = names.iter().map(String::as_str).collect();
             let listed = manager.list_units_by_names(&n);
-            let gets = names
-                .iter()
-                .flat_map(|name| wanted.iter().map(move |pair| (unit_path(name), *pair)))
-                .map(|(path, (interface, property))| async move {
-                    let reply = self
-                        .call_properties(path.as_str(), "Get", &(interface, property))
-                        .await;
-                    (
-                        property,
-                        reply.and_then(|r| r.body().deserialize::<OwnedValue>()),
-                    )
-                });
-            let (listed, replies) = self
-                .burst(futures_util::future::join(
-                    listed,
-                    bounded(self.in_flight, gets),
-                ))
+            let (listed, props) = self
+                .burst(futures_util::future::join(listed, self.gets(names, wanted)))
                 .await;
-            let mut replies = replies.into_iter();
-            let mut by_name: HashMap<&str, Properties> = HashMap::new();
-            for name in names {
-                let mut props = Properties::new();
-                for _ in wanted {
-                    if let Some((property, Ok(value))) = replies.next() {
-                        props.insert(property.to_string(), value);
-                    }
-                }
-                by_name.insert(name, props);
-            }
+            let mut by_name: HashMap<&str, Properties> =
+                names.iter().map(String::as_str).zip(props).collect();
             // The listing skips names systemd finds invalid, so pair by name, not by position.
             Ok(listed?
                 .into_iter()
@@ -659,44 +637,47 @@ impl Client {
         self.block_on(futures_util::future::join(asked, async { meanwhile() }))
     }
 
-    /// Selected `(interface, property)` pairs of each named unit: one small `Get` per pair, all
-    /// in flight at once. A property the unit cannot give is absent.
+    /// Selected `(interface, property)` pairs of each named unit (`wanted[i]` for `names[i]`):
+    /// one small `Get` per pair, all in flight at once. A property the unit cannot give is
+    /// absent.
     pub fn get_properties(
         &self,
         names: &[String],
         wanted: &[&[(&str, &str)]],
     ) -> Result<Vec<Properties>> {
-        self.block_on(async {
-            let gets = names
-                .iter()
-                .zip(wanted)
-                .flat_map(|(name, pairs)| {
-                    let path = unit_path(name);
-                    pairs.iter().map(move |pair| (path.clone(), *pair))
-                })
-                .map(|(path, (interface, property))| async move {
-                    let reply = self
-                        .call_properties(path.as_str(), "Get", &(interface, property))
-                        .await;
-                    (
-                        property,
-                        reply.and_then(|r| r.body().deserialize::<OwnedValue>()),
-                    )
-                });
-            let mut replies = self.burst(bounded(self.in_flight, gets)).await.into_iter();
-            Ok(wanted
-                .iter()
-                .map(|pairs| {
-                    let mut props = Properties::new();
-                    for _ in pairs.iter() {
-                        if let Some((property, Ok(value))) = replies.next() {
-                            props.insert(property.to_string(), value);
-                        }
+        self.block_on(async { Ok(self.burst(self.gets(names, wanted)).await) })
+    }
+
+    async fn gets(&self, names: &[String], wanted: &[&[(&str, &str)]]) -> Vec<Properties> {
+        let gets = names
+            .iter()
+            .zip(wanted)
+            .flat_map(|(name, pairs)| {
+                let path = unit_path(name);
+                pairs.iter().map(move |pair| (path.clone(), *pair))
+            })
+            .map(|(path, (interface, property))| async move {
+                let reply = self
+                    .call_properties(path.as_str(), "Get", &(interface, property))
+                    .await;
+                (
+                    property,
+                    reply.and_then(|r| r.body().deserialize::<OwnedValue>()),
+                )
+            });
+        let mut replies = bounded(self.in_flight, gets).await.into_iter();
+        wanted
+            .iter()
+            .map(|pairs| {
+                let mut props = Properties::new();
+                for _ in pairs.iter() {
+                    if let Some((property, Ok(value))) = replies.next() {
+                        props.insert(property.to_string(), value);
                     }
-                    props
-                })
-                .collect())
-        })
+                }
+                props
+            })
+            .collect()
     }
 
     /// Asks the manager to announce every unit's changes (`PropertiesChanged`) from now on, so a
