@@ -59,11 +59,13 @@ pub fn collect_keeping(target: &Target, wanted: &[String]) -> Result<(Report, So
     } else {
         let manager = manager?;
         let mut rows = manager.status(&selected)?;
-        let mut target = target.clone();
-        if let Some(v) = manager.version() {
-            target.systemd_version = v;
-        }
-        let drift = drift(&target, renderer.as_ref(), &inventory, &selected);
+        let drift = drift(
+            target,
+            &|| manager.version(),
+            renderer.as_ref(),
+            &inventory,
+            &selected,
+        );
         for row in &mut rows {
             row.drift = drift
                 .get(&(row.group.clone(), row.name.clone()))
@@ -286,11 +288,22 @@ fn differs(files: &[crate::apply::RenderedFile], a: &InstalledApp) -> bool {
 /// nothing.
 fn drift(
     target: &Target,
+    manager_version: &dyn Fn() -> Option<u32>,
     renderer: &dyn Renderer,
     inventory: &Inventory,
     apps: &[&InstalledApp],
 ) -> BTreeMap<(String, String), Option<bool>> {
     let mut result = BTreeMap::new();
+    // The manager's version is asked only for apps compiled again (it changes what is
+    // rendered, and asking costs a round trip).
+    let version = std::cell::OnceCell::new();
+    let versioned = || {
+        let mut target = target.clone();
+        if let Some(v) = *version.get_or_init(manager_version) {
+            target.systemd_version = v;
+        }
+        target
+    };
     let mut groups: BTreeMap<&str, Vec<&InstalledApp>> = BTreeMap::new();
     for app in apps {
         groups.entry(app.group.as_str()).or_default().push(app);
@@ -310,7 +323,7 @@ fn drift(
             for a in &members {
                 result.insert(
                     (group.to_string(), a.name.clone()),
-                    command_line_drift(target, renderer, a),
+                    command_line_drift(&versioned(), renderer, a),
                 );
             }
             continue;
@@ -333,7 +346,7 @@ fn drift(
             set(Some(true));
             continue;
         }
-        let mut target = target.clone();
+        let mut target = versioned();
         target.cpus = cpus();
         // Compiled again as it was installed: apps without `uid` as whom they run as now.
         target.invoking_user = members.first().map(|a| installed_identity(a));
