@@ -8,10 +8,10 @@ pub fn map_chunks<T: Sync, R: Send>(
     per_thread: usize,
     work: impl Fn(&[T]) -> Vec<R> + Sync,
 ) -> Vec<R> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(items.len() / per_thread.max(1))
-        .max(1);
+    let most = items.len() / per_thread.max(1);
+    // (Asked only when it matters: the standard library reads the cgroup's CPU quota for it,
+    // half a dozen files each time.)
+    let threads = if most < 2 { 1 } else { cpus().min(most) };
     if threads == 1 {
         return work(items);
     }
@@ -32,6 +32,12 @@ pub fn map_chunks<T: Sync, R: Send>(
         }
         out
     })
+}
+
+/// CPUs this process may use, asked once.
+fn cpus() -> usize {
+    static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 #[cfg(test)]

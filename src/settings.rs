@@ -832,7 +832,7 @@ fn run_as(flag: Option<&str>, source: &SourceSettings) -> Option<String> {
     }
     let uid = current_uid();
     if uid != 0 {
-        return Some(user_name(uid));
+        return Some(crate::target::login_name(uid));
     }
     for var in ["SUDO_USER", "DOAS_USER"] {
         if let Some(user) = std::env::var(var)
@@ -850,7 +850,7 @@ fn run_as(flag: Option<&str>, source: &SourceSettings) -> Option<String> {
     };
     use std::os::unix::fs::MetadataExt as _;
     let owner = std::fs::metadata(&file).ok()?.uid();
-    (owner != 0).then(|| user_name(owner))
+    (owner != 0).then(|| crate::target::login_name(owner))
 }
 
 /// The target as this machine and these flags describe it. The systemd version is the default
@@ -909,7 +909,7 @@ pub fn machine_target(args: &cli::TargetArgs) -> Target {
         shim: trusted_shim(backend, scope, &shim_source),
         shim_source,
         uid,
-        user_name: user_name(uid),
+        user_name: std::sync::OnceLock::new(),
         launchd_background: backend == Backend::Launchd
             && scope == Scope::User
             && launchd_background(uid),
@@ -981,16 +981,6 @@ fn trusted_shim(backend: Backend, scope: Scope, shim: &std::path::Path) -> PathB
         return shim.to_path_buf();
     }
     std::path::Path::new(backend.trusted_shim_dir()).join(crate::shim_protocol::BIN)
-}
-
-/// The login name of a uid, from the user database (NSS: `/etc/passwd`, LDAP, homed, …).
-fn user_name(uid: u32) -> String {
-    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
-        .ok()
-        .flatten()
-        .map(|u| u.name)
-        .or_else(|| std::env::var("USER").ok())
-        .unwrap_or_else(|| uid.to_string())
 }
 
 fn own_home() -> PathBuf {

@@ -85,8 +85,10 @@ pub struct Target {
     pub shim_source: PathBuf,
     /// The uid rgen runs as (launchd's `gui/<uid>` domain, lingering).
     pub uid: u32,
-    /// The login name of `uid`.
-    pub user_name: String,
+    /// The login name of `uid` once asked for ([`Self::user_name`]): looked up on first use,
+    /// because the user database can be slow to ask (NSS modules, LDAP) and most commands
+    /// never need it.
+    pub user_name: std::sync::OnceLock<String>,
     /// launchd user scope: this user has no GUI login session on the Mac right now (an ssh
     /// session while nobody, or someone else, is logged in at the screen), so agents are
     /// loaded into the background session `user/<uid>` instead of `gui/<uid>`.
@@ -324,6 +326,21 @@ impl Target {
 
     /// Whether `name` (a login name or a uid) is the user rgen runs as.
     pub fn is_current_user(&self, name: &str) -> bool {
-        name == self.user_name || name == self.uid.to_string()
+        name == self.uid.to_string() || name == self.user_name()
     }
+
+    /// The login name of `uid`, from the user database (NSS: `/etc/passwd`, LDAP, homed, …).
+    pub fn user_name(&self) -> &str {
+        self.user_name.get_or_init(|| login_name(self.uid))
+    }
+}
+
+/// The login name of a uid, from the user database; `$USER` or the number where it has none.
+pub fn login_name(uid: u32) -> String {
+    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| uid.to_string())
 }

@@ -325,7 +325,7 @@ fn own_dir_owner(target: &crate::target::Target) -> Option<(u32, u32)> {
 
 /// User services start at boot only for lingering users. Turn it on, or say clearly why not.
 fn ensure_linger(m: &SystemdManager, out: &mut dyn Write) -> Result<()> {
-    let user = &m.target.user_name;
+    let user = m.target.user_name();
     if Path::new("/var/lib/systemd/linger").join(user).exists() {
         return Ok(());
     }

@@ -276,7 +276,7 @@ fn main_pids_to_ask(units: &[Tracked], slices: &HashMap<String, String>) -> Vec<
 }
 
 fn oom_kills_so_far() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/vmstat").ok()?;
+    let text = cgroup::read_kernel_file("/proc/vmstat")?;
     text.lines()
         .find_map(|l| l.strip_prefix("oom_kill "))
         .and_then(|v| v.trim().parse().ok())
@@ -419,7 +419,8 @@ impl Sampler for SystemdSampler<'_> {
                 current[*i].2 = Some(pid);
             }
         }
-        let oom_kills = oom_kills_so_far();
+        // (Only a monitor compares it with a previous reading.)
+        let oom_kills = self.watch.as_ref().and_then(|_| oom_kills_so_far());
         let oom_happened = matches!((self.oom_kills, oom_kills), (Some(a), Some(b)) if b > a);
         self.oom_kills = oom_kills;
 
