@@ -193,6 +193,24 @@ pub fn renderer(target: &Target) -> Box<dyn Renderer> {
     }
 }
 
+/// [`connect`] while `work` is done, overlapping the two as cheaply as the backend can (both
+/// take a while, neither needs the other).
+pub fn connect_while<R: Send>(
+    target: &Target,
+    work: impl FnOnce() -> R + Send,
+) -> (Result<Box<dyn Manager>>, R) {
+    match target.backend {
+        Backend::Systemd => {
+            let (manager, done) = systemd::SystemdManager::connect_while(target.clone(), work);
+            (manager.map(|m| Box::new(m) as Box<dyn Manager>), done)
+        }
+        Backend::Launchd | Backend::Kubernetes => {
+            let done = work();
+            (connect(target), done)
+        }
+    }
+}
+
 /// A connection to the target's running manager.
 pub fn connect(target: &Target) -> Result<Box<dyn Manager>> {
     Ok(match target.backend {

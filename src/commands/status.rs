@@ -42,16 +42,9 @@ pub struct Sources {
 /// [`collect`], with what the report was made from.
 pub fn collect_keeping(target: &Target, wanted: &[String]) -> Result<(Report, Sources)> {
     let renderer = backend::renderer(target);
-    // The manager is reached while the files are read: both take a while, neither needs the
-    // other. (A manager that cannot be reached matters only if there is an app to ask about.)
-    let (installed, manager) = std::thread::scope(|scope| {
-        let reading = scope.spawn(|| installed(renderer.as_ref()));
-        let manager = backend::connect(target);
-        let installed = reading
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (installed, manager)
-    });
+    // The manager is reached while the files are read. (A manager that cannot be reached
+    // matters only if there is an app to ask about.)
+    let (manager, installed) = backend::connect_while(target, || installed(renderer.as_ref()));
     let (inventory, apps) = installed?;
     let selected = select(&apps, wanted)?;
     let (apps_status, manager) = if selected.is_empty() {

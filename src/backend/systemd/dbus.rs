@@ -207,6 +207,21 @@ impl Client {
         zbus::block_on(Self::connect_async(scope, traffic))
     }
 
+    /// [`Self::connect`], doing `work` on this thread while the manager or the bus answers the
+    /// handshake: short work overlaps the waits with no thread to start (which costs about as
+    /// much as reading a few files).
+    pub fn connect_while<R>(
+        scope: Scope,
+        traffic: Traffic,
+        work: impl FnOnce() -> R,
+    ) -> (Result<Self>, R) {
+        // `join` polls the connection first: its first message is out before `work` starts.
+        zbus::block_on(futures_util::future::join(
+            Self::connect_async(scope, traffic),
+            async { work() },
+        ))
+    }
+
     /// Runs one request to completion on this thread, driving the connection's reader alongside.
     fn block_on<T>(&self, request: impl Future<Output = T>) -> T {
         zbus::block_on(drive(&self.conn, request))

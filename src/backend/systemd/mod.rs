@@ -98,6 +98,28 @@ impl SystemdManager {
         Ok(SystemdManager { dir, target, bus })
     }
 
+    /// [`Self::connect`] while `work` is done: on this thread during the handshake's waits
+    /// when there are few units (the work is as short), on a thread of its own otherwise.
+    pub fn connect_while<R: Send>(
+        target: Target,
+        work: impl FnOnce() -> R + Send,
+    ) -> (Result<SystemdManager>, R) {
+        let dir = unit_dir(&target);
+        let traffic = dbus::Traffic::expected(&dir);
+        let (bus, done) = match traffic {
+            dbus::Traffic::Few => dbus::Client::connect_while(target.scope, traffic, work),
+            dbus::Traffic::Many => std::thread::scope(|scope| {
+                let working = scope.spawn(work);
+                let bus = dbus::Client::connect(target.scope, traffic);
+                let done = working
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                (bus, done)
+            }),
+        };
+        (bus.map(|bus| SystemdManager { dir, target, bus }), done)
+    }
+
     fn installed_apps(&self) -> Vec<InstalledApp> {
         Inventory::scan(&self.dir, &Systemd::new(self.target.clone())).apps()
     }
