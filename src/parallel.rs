@@ -21,14 +21,25 @@ pub fn map_chunks<T: Sync, R: Send>(
     // thread costs a stack and a fresh malloc arena to fault in.
     let first = parts.next().unwrap_or_default();
     std::thread::scope(|scope| {
-        let others: Vec<_> = parts.map(|part| scope.spawn(move || work(part))).collect();
+        // A part whose thread could not be started (a container's `pids.max`, `RLIMIT_NPROC`)
+        // is done here: slower, not a failure.
+        let others: Vec<_> = parts
+            .map(|part| {
+                std::thread::Builder::new()
+                    .spawn_scoped(scope, move || work(part))
+                    .map_err(|_| part)
+            })
+            .collect();
         let mut out = work(first);
         for other in others {
-            out.extend(
-                other
-                    .join()
-                    .unwrap_or_else(|e| std::panic::resume_unwind(e)),
-            );
+            match other {
+                Ok(thread) => out.extend(
+                    thread
+                        .join()
+                        .unwrap_or_else(|e| std::panic::resume_unwind(e)),
+                ),
+                Err(part) => out.extend(work(part)),
+            }
         }
         out
     })

@@ -360,54 +360,70 @@ fn status_pids() -> TestResult {
         &dir.join("forker.py"),
         "import subprocess, time\nsubprocess.Popen(['sleep', '3600'])\nwhile True:\n    time.sleep(3600)\n",
     );
-    let names = ["it-pids-a", "it-pids-b", "it-pids-c", "it-pids-d"];
-    let script = |name: &str| {
-        if name == "it-pids-c" {
-            "forker.py"
-        } else {
-            "sleeper.py"
+    // Plain units, and a template's two instances, whose slice's name systemd escapes
+    // (`system-it\x2dpids\x2dweb.slice`).
+    let names = [
+        "it-pids-a",
+        "it-pids-b",
+        "it-pids-c",
+        "it-pids-d",
+        "it-pids-web",
+    ];
+    let app = |name: &str| match name {
+        "it-pids-c" => serde_json::json!({ "name": name, "script": "forker.py" }),
+        "it-pids-web" => {
+            serde_json::json!({ "name": name, "script": "sleeper.py", "instances": 2 })
         }
+        _ => serde_json::json!({ "name": name, "script": "sleeper.py" }),
     };
     ecosystem(
         &dir,
-        serde_json::Value::Array(
-            names
-                .iter()
-                .map(|n| serde_json::json!({ "name": n, "script": script(n) }))
-                .collect(),
-        ),
+        serde_json::Value::Array(names.iter().map(|n| app(n)).collect()),
     );
     rgen(&["install", "--system"], &dir).ok()?;
     let sd = system();
-    let unit = |name: &str| format!("{name}.service");
+    let units_of = |name: &str| -> Vec<String> {
+        if name == "it-pids-web" {
+            vec![format!("{name}@0.service"), format!("{name}@1.service")]
+        } else {
+            vec![format!("{name}.service")]
+        }
+    };
     let agree = |names: &[&str], what: &str| -> TestResult {
-        for name in names {
-            poll(&format!("{name} running"), Duration::from_secs(20), || {
-                (main_pid(&sd, &unit(name)) != 0).then_some(())
+        for unit in names.iter().flat_map(|n| units_of(n)) {
+            poll(&format!("{unit} running"), Duration::from_secs(20), || {
+                (main_pid(&sd, &unit) != 0).then_some(())
             })?;
         }
         let st = status_json(&dir, "--system", &[])?;
         for name in names {
             let a = app_json(&st, name)?;
-            let pid = main_pid(&sd, &unit(name));
+            let units = units_of(name);
+            let restarts: u32 = units.iter().map(|u| n_restarts(&sd, u)).sum();
             check(
-                a["pid"] == pid
-                    && a["units"][0]["main_pid"] == pid
-                    && a["uptime_ms"].is_u64()
-                    && a["restarts"] == n_restarts(&sd, &unit(name)),
-                || format!("{what}: {name} is {a}, the manager says MainPID {pid}"),
+                a["uptime_ms"].is_u64()
+                    && a["restarts"] == restarts
+                    && a["units"].as_array().map(Vec::len) == Some(units.len()),
+                || format!("{what}: {name} is {a}"),
             )?;
+            for (i, unit) in units.iter().enumerate() {
+                let pid = main_pid(&sd, unit);
+                let row = &a["units"][i];
+                check(
+                    row["unit"] == unit.as_str() && row["main_pid"] == pid && row["pid"] == pid,
+                    || format!("{what}: {unit} is {row}, the manager says MainPID {pid}"),
+                )?;
+            }
         }
         Ok(())
     };
     agree(&names, "installed")?;
-    let first = main_pid(&sd, &unit("it-pids-b"));
-    sd.kill(&unit("it-pids-b"), "main", 9)
-        .map_err(|e| e.to_string())?;
+    let killed = "it-pids-b.service";
+    let first = main_pid(&sd, killed);
+    sd.kill(killed, "main", 9).map_err(|e| e.to_string())?;
     poll("it-pids-b restarted", Duration::from_secs(20), || {
-        let pid = main_pid(&sd, &unit("it-pids-b"));
-        (pid != 0 && pid != first && active_state(&sd, &unit("it-pids-b")) == "active")
-            .then_some(())
+        let pid = main_pid(&sd, killed);
+        (pid != 0 && pid != first && active_state(&sd, killed) == "active").then_some(())
     })?;
     agree(&names, "after a kill -9")?;
     // The first of them stopped: the others are still told right.

@@ -65,6 +65,22 @@ pub fn template_of(runtime: &str) -> Option<&str> {
     runtime.split_once('@').map(|(template, _)| template)
 }
 
+/// A name escaped as systemd escapes one part of a unit name (`unit_name_escape`): `-` and
+/// anything but letters, digits, `:`, `_` and a `.` that does not lead become `\xNN`, and `/`
+/// becomes `-`. An instance's slice is named so: `my-api@1` runs in `system-my\x2dapi.slice`.
+pub fn escape(part: &str) -> String {
+    let mut out = String::with_capacity(part.len());
+    for (i, b) in part.bytes().enumerate() {
+        match b {
+            b'/' => out.push('-'),
+            b'.' if i > 0 => out.push('.'),
+            b if b.is_ascii_alphanumeric() || b == b':' || b == b'_' => out.push(b as char),
+            b => out.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    out
+}
+
 /// The instance number of a runtime unit (`x@2.service` → 2).
 pub fn instance_number(runtime: &str) -> Option<u32> {
     runtime

@@ -60,10 +60,10 @@ fn slice_kind(unit: &str) -> &str {
 }
 
 /// Where systemd puts a unit's cgroup unless told otherwise (`Slice=`): in the manager's default
-/// slice, and an instance of a template in a slice of the template's own. `None` where the
-/// template's name would need escaping in the slice's name (guessed wrong, it only costs a
-/// `/proc` read later).
-fn default_cgroup(scope: Scope, unit: &str) -> Option<String> {
+/// slice, and an instance of a template in a slice of the template's own, named with the
+/// template's name escaped. (A name systemd's cgroup escaping would prefix with `_`, such as a
+/// unit called `cpu.service`, is guessed wrong; that only costs a `/proc` read later.)
+fn default_cgroup(scope: Scope, unit: &str) -> String {
     let (slice, prefix) = match scope {
         Scope::System => ("/system.slice".to_string(), "system-"),
         Scope::User => {
@@ -75,16 +75,8 @@ fn default_cgroup(scope: Scope, unit: &str) -> Option<String> {
         }
     };
     match names::template_of(unit) {
-        None => Some(format!("{slice}/{unit}")),
-        Some(template)
-            if template.starts_with(|c: char| c.is_ascii_alphanumeric())
-                && template
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.') =>
-        {
-            Some(format!("{slice}/{prefix}{template}.slice/{unit}"))
-        }
-        Some(_) => None,
+        None => format!("{slice}/{unit}"),
+        Some(template) => format!("{slice}/{prefix}{}.slice/{unit}", names::escape(template)),
     }
 }
 
@@ -231,7 +223,7 @@ fn read_early(
     };
     let (cgroup, guessed) = match u.cgroup.clone().or_else(learned) {
         Some(known) => (known, false),
-        None => (default_cgroup(scope, &u.name)?, true),
+        None => (default_cgroup(scope, &u.name), true),
     };
     let reading = cgroups.read_for(&cgroup, u.limit.is_some());
     if reading.memory.is_none() && reading.cpu_ns.is_none() {
@@ -317,8 +309,9 @@ impl Sampler for SystemdSampler<'_> {
             .iter()
             .map(|(l, p)| (l.name.as_str(), (l, p)))
             .collect();
-        // Whether systemd's default layout holds, per kind: told by a unit found there whose
-        // main process the manager named, from where `/proc` says that process is.
+        // Whether systemd's default layout holds, per kind: told by the first running unit
+        // found there whose main process the manager named, or that has a lone process, from
+        // where `/proc` says that process is (the kernel's word, in this namespace).
         let mut layout_holds: HashMap<String, bool> = HashMap::new();
         for (unit, found) in self.units.iter().zip(&early) {
             let Some(found) = found.as_ref().filter(|e| e.guessed) else {
@@ -327,18 +320,23 @@ impl Sampler for SystemdSampler<'_> {
             let Some((listing, props)) = by_name.get(unit.name.as_str()) else {
                 continue;
             };
-            let Some(pid) = props.get("MainPID").map(|_| prop_u32(props, "MainPID")) else {
+            let kind = slice_kind(&unit.name);
+            if !is_running(&listing.active_state) || layout_holds.contains_key(kind) {
                 continue;
+            }
+            let lone = || {
+                (listing.active_state == "active" && listing.sub_state == "running")
+                    .then_some(found.alone)
+                    .flatten()
+                    .map(|(pid, _)| pid)
             };
-            if is_running(&listing.active_state) {
-                layout_holds
-                    .entry(slice_kind(&unit.name).to_string())
-                    .or_insert_with(|| {
-                        match pid.filter(|&p| p != 0).and_then(cgroup::proc_cgroup) {
-                            Some(real) => real == found.cgroup,
-                            None => true,
-                        }
-                    });
+            let pid = match props.get("MainPID") {
+                Some(_) => prop_u32(props, "MainPID").filter(|&p| p != 0),
+                None => lone(),
+            };
+            // (No process to tell, or gone meanwhile: undecided, for another unit to tell.)
+            if let Some(real) = pid.and_then(cgroup::proc_cgroup) {
+                layout_holds.insert(kind.to_string(), real == found.cgroup);
             }
         }
         // Second round, only where needed: why stopped units ended, the main processes and
@@ -654,21 +652,24 @@ mod tests {
     #[test]
     fn cgroups_are_first_looked_for_where_systemd_puts_them_by_default() {
         assert_eq!(
-            default_cgroup(Scope::System, "api.service").as_deref(),
-            Some("/system.slice/api.service")
+            default_cgroup(Scope::System, "api.service"),
+            "/system.slice/api.service"
         );
         assert_eq!(
-            default_cgroup(Scope::System, "web@2.service").as_deref(),
-            Some("/system.slice/system-web.slice/web@2.service")
+            default_cgroup(Scope::System, "web@2.service"),
+            "/system.slice/system-web.slice/web@2.service"
         );
         let uid = nix::unistd::getuid();
         assert_eq!(
             default_cgroup(Scope::User, "web@2.service"),
-            Some(format!(
+            format!(
                 "/user.slice/user-{uid}.slice/user@{uid}.service/app.slice/app-web.slice/web@2.service"
-            ))
+            )
         );
-        // systemd escapes a dash in the slice's name (`system-my\x2dweb.slice`): not guessed.
-        assert_eq!(default_cgroup(Scope::System, "my-web@2.service"), None);
+        // As systemd 252 names it (`systemctl show -p ControlGroup`).
+        assert_eq!(
+            default_cgroup(Scope::System, "my-api.x_y@1.service"),
+            "/system.slice/system-my\\x2dapi.x_y.slice/my-api.x_y@1.service"
+        );
     }
 }
