@@ -46,7 +46,7 @@ pub fn map_chunks<T: Sync, R: Send>(
 }
 
 /// CPUs this process may use, asked once.
-fn cpus() -> usize {
+pub fn cpus() -> usize {
     static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }

@@ -954,9 +954,7 @@ pub fn current_uid() -> u32 {
 
 /// CPUs available to this process (`instances: 'max'`).
 pub fn cpus() -> u32 {
-    std::thread::available_parallelism()
-        .map(|n| n.get() as u32)
-        .unwrap_or(1)
+    crate::parallel::cpus() as u32
 }
 
 /// `rgen-shim` next to the running `rgen` (both are installed together), unless RGEN_SHIM says.

@@ -88,7 +88,7 @@ pub struct Target {
     /// The login name of `uid` once asked for ([`Self::user_name`]): looked up on first use,
     /// because the user database can be slow to ask (NSS modules, LDAP) and most commands
     /// never need it.
-    pub user_name: std::sync::OnceLock<String>,
+    pub(crate) user_name: std::sync::OnceLock<String>,
     /// launchd user scope: this user has no GUI login session on the Mac right now (an ssh
     /// session while nobody, or someone else, is logged in at the screen), so agents are
     /// loaded into the background session `user/<uid>` instead of `gui/<uid>`.

@@ -383,7 +383,6 @@ impl Inventory {
     }
 }
 
-/// Reads one file and lets the backend say whose it is.
 /// A file of the directory open at `dir`, not followed if it is a link.
 fn read_at(dir: &std::os::fd::OwnedFd, name: &str) -> nix::Result<Vec<u8>> {
     use std::io::Read as _;
@@ -402,6 +401,7 @@ fn read_at(dir: &std::os::fd::OwnedFd, name: &str) -> nix::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// Reads one file and lets the backend say whose it is.
 pub fn read(path: &Path, name: &str, backend: &dyn ReadBack) -> Existing {
     match std::fs::read(path) {
         Ok(bytes) => backend.read_back(name, path, &bytes),

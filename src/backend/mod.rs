@@ -39,7 +39,6 @@ pub fn header_lines(source: &Path) -> Vec<String> {
     ]
 }
 
-/// Whether a file on disk was written by rgen (carries the marker).
 /// A file's text, invalid UTF-8 replaced. `str::from_utf8` first: it checks valid text several
 /// times faster than `String::from_utf8_lossy` does, which reading hundreds of unit files felt.
 pub fn lossy_text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
@@ -49,6 +48,7 @@ pub fn lossy_text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// Whether a file on disk was written by rgen (carries the marker).
 pub fn is_generated(contents: &[u8]) -> bool {
     let text = lossy_text(contents);
     text.lines().any(|l| l.starts_with(MARKER_PREFIX))

@@ -39,7 +39,15 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     (
         "settings",
-        &["cli", "backend", "apply", "load", "target", "shim_protocol"],
+        &[
+            "cli",
+            "backend",
+            "apply",
+            "load",
+            "target",
+            "shim_protocol",
+            "parallel",
+        ],
     ),
     (
         "commands",

@@ -168,8 +168,9 @@ const JOB_TIMEOUT: Duration = Duration::from_secs(120);
 /// How much a connection will carry, which decides the way to the manager: a new connection to
 /// its private socket costs the manager more to set up than one through the bus (whose own
 /// connection it set up long ago), and saves dbus-daemon's relaying of every message after.
-/// Measured (bench/run status): the bus is about 1 ms quicker for a few units, the private
-/// socket 0.12 ms quicker per unit, so the private socket pays from about eight units on.
+/// Measured (bench/run status and A/B runs): for 3 units the bus is 0.3–0.5 ms quicker (a new
+/// private connection costs the manager about 2.4 ms of CPU), for 200 the private socket some
+/// 10 ms, so the private socket pays from about eight units on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Traffic {
     Few,

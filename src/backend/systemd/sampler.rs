@@ -110,6 +110,12 @@ fn only(procs: &[u32]) -> Option<u32> {
     }
 }
 
+/// A running unit alone in its cgroup is its main process: rgen's units have no other process
+/// of their own then (control processes run only in the other states).
+fn alone_is_main(active: &str, sub: &str) -> bool {
+    active == "active" && sub == "running"
+}
+
 /// Not known to be stopped: a monitor's unit stopped at its previous reading likely still has
 /// no cgroup.
 fn likely_running(unit: &Tracked) -> bool {
@@ -324,15 +330,12 @@ impl Sampler for SystemdSampler<'_> {
             if !is_running(&listing.active_state) || layout_holds.contains_key(kind) {
                 continue;
             }
-            let lone = || {
-                (listing.active_state == "active" && listing.sub_state == "running")
-                    .then_some(found.alone)
-                    .flatten()
-                    .map(|(pid, _)| pid)
-            };
             let pid = match props.get("MainPID") {
                 Some(_) => prop_u32(props, "MainPID").filter(|&p| p != 0),
-                None => lone(),
+                None => found
+                    .alone
+                    .filter(|_| alone_is_main(&listing.active_state, &listing.sub_state))
+                    .map(|(pid, _)| pid),
             };
             // (No process to tell, or gone meanwhile: undecided, for another unit to tell.)
             if let Some(real) = pid.and_then(cgroup::proc_cgroup) {
@@ -342,7 +345,6 @@ impl Sampler for SystemdSampler<'_> {
         // Second round, only where needed: why stopped units ended, the main processes and
         // cgroups of running units their cgroups did not tell.
         let mut second: Vec<(usize, &[(&str, &str)])> = Vec::new();
-        let mut known_ages: HashMap<usize, Option<u64>> = HashMap::new();
         let mut current: Vec<(String, String, Option<u32>, u32)> = Vec::new();
         for (i, unit) in self.units.iter_mut().enumerate() {
             let (active, sub, asked_pid, restarts) = match by_name.remove(unit.name.as_str()) {
@@ -371,16 +373,10 @@ impl Sampler for SystemdSampler<'_> {
             let confirmed = early[i].as_ref().filter(|e| holds(e));
             let main_pid = match asked_pid {
                 Some(pid) => pid,
-                // Running, and alone in its cgroup: the main process (a unit of rgen's has
-                // no other kind of process of its own then; control processes run only in
-                // the other states).
                 None => confirmed
-                    .filter(|_| active == "active" && sub == "running")
+                    .filter(|_| alone_is_main(&active, &sub))
                     .and_then(|e| e.alone)
-                    .map(|(pid, age)| {
-                        known_ages.insert(i, age);
-                        pid
-                    }),
+                    .map(|(pid, _)| pid),
             };
             let pid_known = asked_pid.is_some() || main_pid.is_some();
             if unit.cgroup.is_none() {
@@ -422,12 +418,22 @@ impl Sampler for SystemdSampler<'_> {
         let oom_happened = matches!((self.oom_kills, oom_kills), (Some(a), Some(b)) if b > a);
         self.oom_kills = oom_kills;
 
-        // Ages not read with the cgroups.
+        // A lone main process's age was read with its cgroup; the others' are read now.
+        let read_ages: Vec<Option<Option<u64>>> = current
+            .iter()
+            .zip(&early)
+            .map(|((_, _, main_pid, _), e)| {
+                e.as_ref()
+                    .and_then(|e| e.alone)
+                    .filter(|&(alone, _)| Some(alone) == *main_pid)
+                    .map(|(_, age)| age)
+            })
+            .collect();
         let running_pids: Vec<Option<u32>> = current
             .iter()
-            .enumerate()
-            .map(|(i, (active, _, main_pid, _))| {
-                main_pid.filter(|_| is_running(active) && !known_ages.contains_key(&i))
+            .zip(&read_ages)
+            .map(|((active, _, main_pid, _), read)| {
+                main_pid.filter(|_| is_running(active) && read.is_none())
             })
             .collect();
         let mut ages = cgroup::ages_ms(&running_pids).into_iter();
@@ -435,7 +441,7 @@ impl Sampler for SystemdSampler<'_> {
         for (i, (unit, (active, sub, main_pid, restarts))) in
             self.units.iter_mut().zip(current).enumerate()
         {
-            let age = ages.next().flatten().or(known_ages.remove(&i).flatten());
+            let age = ages.next().flatten().or(read_ages[i].flatten());
             let props = extra.remove(&i).unwrap_or_default();
             if let Some(cg) = prop_str(&props, "ControlGroup").filter(|c| !c.is_empty()) {
                 unit.cgroup = Some(cg);
